@@ -1,0 +1,16 @@
+DROP TABLE mailbox_state;
+DROP TABLE audit_log;
+DROP TABLE customer_tokens;
+DROP TABLE notifications;
+DROP TABLE actions;
+DROP TABLE notes;
+DROP TABLE events;
+DROP TABLE ticket_source_ips;
+DROP TABLE tickets;
+DROP TABLE raw_messages;
+DROP TABLE api_tokens;
+DROP TABLE users;
+DROP TABLE customer_netblocks;
+DROP TABLE customer_domains;
+DROP TABLE customer_identities;
+DROP TABLE customers;

@@ -1,0 +1,204 @@
+//! The command line: each subcommand is a function here; `main.rs` only parses and calls.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::db::{self, customers, tickets, users};
+use crate::settings::Settings;
+
+#[derive(Parser, Debug)]
+#[command(name = "abuse-desk", version, about = "The abuse desk behind an outgoing spam filter: ARF feedback reports in, per-customer abuse tickets out.")]
+pub struct Cli {
+    /// Settings file (TOML). Environment variables (ABUSE_DESK_…, DATABASE_URL) override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database to use: sqlite://PATH (default sqlite://abuse-desk.db) or postgres://…; overrides settings and DATABASE_URL.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create or upgrade the database schema (also done at every start).
+    Migrate,
+    /// Validate the settings and print the effective values, secrets masked.
+    CheckConfig,
+    /// Load and list customers (who owns which identities, domains and netblocks).
+    #[command(subcommand)]
+    Customers(CustomersCommand),
+    /// Manage staff accounts of the web queue.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Look at tickets from the command line.
+    #[command(subcommand)]
+    Tickets(TicketsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CustomersCommand {
+    /// Create or update customers from a CSV with the header
+    /// external_id,name,email,identities,domains,netblocks (lists separated by ';').
+    /// Customers are matched by external_id; their identities, domains and netblocks are
+    /// replaced by the file's. A bad row stops the import with its line number and nothing
+    /// of the file is applied.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List customers with the number of identities, domains and netblocks of each.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a staff account. The password is asked for on the terminal, or read from
+    /// standard input with --password-stdin.
+    Add(UserAdd),
+}
+
+#[derive(Args, Debug)]
+pub struct UserAdd {
+    /// Login name.
+    pub name: String,
+    /// viewer reads, agent works tickets, admin also manages users and customers.
+    #[arg(long, value_enum)]
+    pub role: users::Role,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TicketsCommand {
+    /// List tickets, most recently seen first.
+    List {
+        /// Only tickets of this status: open, resolved, ignored, closed, merged.
+        #[arg(long)]
+        status: Option<tickets::Status>,
+        /// At most this many tickets.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Loads settings as the command line asks: file, environment, then `--database-url`.
+pub fn settings(cli: &Cli) -> Result<Settings> {
+    let mut figment = Settings::figment(cli.config.as_deref());
+    if let Some(url) = &cli.database_url {
+        figment = figment.merge(("database_url", url));
+    }
+    Ok(Settings::from_figment(figment)?)
+}
+
+fn connect(settings: &Settings) -> Result<db::DbConn> {
+    let url = settings.database()?;
+    let mut conn = url.connect().with_context(|| format!("opening the {} database", url.backend()))?;
+    db::run_migrations(&mut conn)?;
+    Ok(conn)
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let settings = settings(&cli)?;
+    match cli.command {
+        Command::Migrate => {
+            let url = settings.database()?;
+            let mut conn = url.connect()?;
+            let applied = db::run_migrations(&mut conn)?;
+            if applied.is_empty() {
+                println!("{} database is up to date", url.backend());
+            } else {
+                println!("applied {} migration(s) to the {} database: {}", applied.len(), url.backend(), applied.join(", "));
+            }
+        }
+        Command::CheckConfig => {
+            println!("# settings are valid; effective values (secrets masked):");
+            print!("{}", settings.to_masked_toml());
+        }
+        Command::Customers(CustomersCommand::Import { file, json }) => {
+            let reader = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+            let records = crate::customers::parse_csv(std::io::BufReader::new(reader)).with_context(|| format!("{} was not imported", file.display()))?;
+            let mut conn = connect(&settings)?;
+            let summary = customers::import(&mut conn, &records).with_context(|| format!("{} was not imported", file.display()))?;
+            if json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else {
+                println!("{} customers: {} created, {} updated, {} unchanged", records.len(), summary.created, summary.updated, summary.unchanged);
+            }
+        }
+        Command::Customers(CustomersCommand::List { json }) => {
+            let mut conn = connect(&settings)?;
+            let rows = customers::list(&mut conn)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("{:<20} {:<30} {:<32} {:>10} {:>7} {:>9}", "EXTERNAL ID", "NAME", "EMAIL", "IDENTITIES", "DOMAINS", "NETBLOCKS");
+                for c in &rows {
+                    println!("{:<20} {:<30} {:<32} {:>10} {:>7} {:>9}", c.external_id, c.name, c.email, c.identities, c.domains, c.netblocks);
+                }
+                println!("{} customer(s)", rows.len());
+            }
+        }
+        Command::User(UserCommand::Add(add)) => {
+            let password = read_password(add.password_stdin)?;
+            let mut conn = connect(&settings)?;
+            users::add(&mut conn, &add.name, add.role, &password)?;
+            println!("user '{}' created with role {}", add.name, add.role.as_str());
+        }
+        Command::Tickets(TicketsCommand::List { status, limit, json }) => {
+            let mut conn = connect(&settings)?;
+            let rows = tickets::list(&mut conn, status, limit)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("{:>7} {:<9} {:<10} {:<40} {:<20} {:<12} {:>7} {:<19}", "ID", "STATUS", "SEVERITY", "SUBJECT", "CUSTOMER", "CLASS", "EVENTS", "LAST SEEN");
+                for t in &rows {
+                    println!(
+                        "{:>7} {:<9} {:<10} {:<40} {:<20} {:<12} {:>7} {:<19}",
+                        t.id.0,
+                        t.status,
+                        t.severity,
+                        t.subject,
+                        t.customer_external_id.as_deref().unwrap_or("(unresolved)"),
+                        t.class,
+                        t.event_count,
+                        t.last_seen.format("%Y-%m-%d %H:%M:%S")
+                    );
+                }
+                println!("{} ticket(s)", rows.len());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_password(from_stdin: bool) -> Result<String> {
+    if from_stdin {
+        let mut input = String::new();
+        std::io::stdin().read_to_string(&mut input)?;
+        return Ok(input.lines().next().unwrap_or("").to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no terminal to ask for the password on: pass --password-stdin and pipe it in");
+    }
+    let first = rpassword::prompt_password("password: ")?;
+    let second = rpassword::prompt_password("again: ")?;
+    if first != second {
+        bail!("the two passwords differ");
+    }
+    Ok(first)
+}

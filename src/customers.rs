@@ -1,0 +1,185 @@
+//! Customers as abuse staff load them: the CSV of DESIGN.md
+//! (`external_id,name,email,identities,domains,netblocks`, lists `;`-separated), parsed into
+//! checked records before anything touches the database.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use crate::db::netblock::Netblock;
+
+/// One customer as the CSV describes it, every value normalised.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerRecord {
+    /// The CSV line the record came from, for error messages.
+    pub line: u64,
+    pub external_id: String,
+    pub name: String,
+    pub email: String,
+    pub identities: Vec<String>,
+    pub domains: Vec<String>,
+    pub netblocks: Vec<Netblock>,
+}
+
+/// A CSV that cannot be imported; nothing of it is applied.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CsvError {
+    #[error("line {line}: {reason}")]
+    Row { line: u64, reason: String },
+    #[error("the header must be external_id,name,email,identities,domains,netblocks (found: {0})")]
+    Header(String),
+    #[error("cannot read the CSV: {0}")]
+    Read(String),
+}
+
+const HEADER: [&str; 6] = ["external_id", "name", "email", "identities", "domains", "netblocks"];
+
+/// Parses and checks a whole customers CSV. Every row is checked, including duplicates across
+/// rows (an identity, domain or netblock may belong to one customer only), before any write.
+pub fn parse_csv(input: impl Read) -> Result<Vec<CustomerRecord>, CsvError> {
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(input);
+    let header = reader.headers().map_err(|e| CsvError::Read(e.to_string()))?.clone();
+    let found: Vec<String> = header.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    if found != HEADER {
+        return Err(CsvError::Header(header.iter().collect::<Vec<_>>().join(",")));
+    }
+    let mut records = Vec::new();
+    let mut owners = Owners::default();
+    for row in reader.records() {
+        let row = row.map_err(|e| match e.position() {
+            Some(pos) => CsvError::Row { line: pos.line(), reason: e.to_string() },
+            None => CsvError::Read(e.to_string()),
+        })?;
+        let line = row.position().map_or(0, |p| p.line());
+        let record = parse_row(line, &row).map_err(|reason| CsvError::Row { line, reason })?;
+        owners.claim(&record).map_err(|reason| CsvError::Row { line, reason })?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+fn parse_row(line: u64, row: &csv::StringRecord) -> Result<CustomerRecord, String> {
+    let field = |i: usize| row.get(i).unwrap_or("").trim();
+    let external_id = field(0);
+    if external_id.is_empty() {
+        return Err("external_id is empty".into());
+    }
+    let name = field(1);
+    if name.is_empty() {
+        return Err(format!("customer '{external_id}': name is empty"));
+    }
+    let email = parse_email(field(2)).map_err(|e| format!("customer '{external_id}': {e}"))?;
+    let identities = list(field(3)).map(|i| i.to_lowercase()).collect();
+    let domains = list(field(4))
+        .map(|d| parse_domain(d).map_err(|e| format!("customer '{external_id}': {e}")))
+        .collect::<Result<_, _>>()?;
+    let netblocks = list(field(5))
+        .map(|n| n.parse::<Netblock>().map_err(|e| format!("customer '{external_id}': {e}")))
+        .collect::<Result<_, _>>()?;
+    Ok(CustomerRecord { line, external_id: external_id.to_owned(), name: name.to_owned(), email, identities, domains, netblocks })
+}
+
+fn list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(';').map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The customer's contact address; notifications go there, so it must at least look like one.
+pub fn parse_email(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    match value.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !value.chars().any(|c| c.is_whitespace() || c == ',' || c == ';' || c == '<' || c == '>') =>
+        {
+            Ok(value.to_owned())
+        }
+        _ => Err(format!("'{value}' is not an email address")),
+    }
+}
+
+/// A domain as looked up on ingest: lowercase, no trailing dot.
+pub fn parse_domain(value: &str) -> Result<String, String> {
+    let domain = value.trim().trim_end_matches('.').to_lowercase();
+    let valid = !domain.is_empty()
+        && domain.len() <= 253
+        && domain.split('.').all(|label| {
+            !label.is_empty() && label.len() <= 63 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+    if valid {
+        Ok(domain)
+    } else {
+        Err(format!("'{value}' is not a domain name"))
+    }
+}
+
+/// Tracks which row claimed each identity, domain and netblock within one file.
+#[derive(Default)]
+struct Owners {
+    external_ids: HashMap<String, u64>,
+    values: HashMap<(&'static str, String), (u64, String)>,
+}
+
+impl Owners {
+    fn claim(&mut self, record: &CustomerRecord) -> Result<(), String> {
+        if let Some(first) = self.external_ids.insert(record.external_id.clone(), record.line) {
+            return Err(format!("customer '{}' is listed twice (first on line {first})", record.external_id));
+        }
+        let claims = record
+            .identities
+            .iter()
+            .map(|i| ("identity", i.clone()))
+            .chain(record.domains.iter().map(|d| ("domain", d.clone())))
+            .chain(record.netblocks.iter().map(|n| ("netblock", n.to_string())));
+        for (kind, value) in claims {
+            let owner = (record.line, record.external_id.clone());
+            if let Some((line, other)) = self.values.insert((kind, value.clone()), owner) {
+                if other != record.external_id {
+                    return Err(format!("{kind} '{value}' already belongs to customer '{other}' (line {line})"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "external_id,name,email,identities,domains,netblocks\n";
+
+    #[test]
+    fn parses_lists_and_normalises() {
+        let csv = format!("{HEAD}c1,Acme,abuse@acme.example,Bob@Acme.example; 10.0.0.5 ,Acme.Example.;shop.example,192.0.2.0/24;2001:db8::/32\n");
+        let records = parse_csv(csv.as_bytes()).unwrap();
+        assert_eq!(records.len(), 1);
+        let r = &records[0];
+        assert_eq!(r.line, 2);
+        assert_eq!(r.identities, vec!["bob@acme.example", "10.0.0.5"]);
+        assert_eq!(r.domains, vec!["acme.example", "shop.example"]);
+        assert_eq!(r.netblocks.iter().map(ToString::to_string).collect::<Vec<_>>(), vec!["192.0.2.0/24", "2001:db8::/32"]);
+    }
+
+    #[test]
+    fn names_the_bad_line() {
+        let csv = format!("{HEAD}c1,Acme,abuse@acme.example,,,\nc2,Beta,not-an-address,,,\n");
+        assert_eq!(
+            parse_csv(csv.as_bytes()).unwrap_err().to_string(),
+            "line 3: customer 'c2': 'not-an-address' is not an email address"
+        );
+        let csv = format!("{HEAD}c1,Acme,a@acme.example,,,10.0.0.0/33\n");
+        assert!(parse_csv(csv.as_bytes()).unwrap_err().to_string().starts_with("line 2: customer 'c1': '10.0.0.0/33' is not a netblock"));
+        let csv = format!("{HEAD}c1,Acme,a@acme.example,,acme.example,\nc2,Beta,b@beta.example,,ACME.example,\n");
+        assert_eq!(
+            parse_csv(csv.as_bytes()).unwrap_err().to_string(),
+            "line 3: domain 'acme.example' already belongs to customer 'c1' (line 2)"
+        );
+        let csv = format!("{HEAD}c1,Acme,a@acme.example,,,\nc1,Acme,a@acme.example,,,\n");
+        assert!(parse_csv(csv.as_bytes()).unwrap_err().to_string().contains("listed twice"));
+        assert!(matches!(parse_csv("id,name\n".as_bytes()), Err(CsvError::Header(_))));
+        let csv = format!("{HEAD}c1,Acme,a@acme.example,,\n");
+        assert!(matches!(parse_csv(csv.as_bytes()), Err(CsvError::Row { line: 2, .. })));
+    }
+}

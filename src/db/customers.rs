@@ -1,0 +1,338 @@
+//! Customers and what identifies them (identities, domains, netblocks): bulk import from the
+//! CSV and the resolution chain of DESIGN.md step 4.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::ids::CustomerId;
+use super::netblock::address_key;
+use super::schema::{customer_domains, customer_identities, customer_netblocks, customers};
+use super::{now, DbConn};
+use crate::customers::CustomerRecord;
+
+/// Rows per multi-row INSERT or `IN (…)` list: well under SQLite's and Postgres' bind limits.
+const CHUNK: usize = 500;
+
+#[derive(Queryable, Selectable, Debug, Clone, Serialize)]
+#[diesel(table_name = customers)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub external_id: String,
+    pub name: String,
+    pub email: String,
+    pub created_at: chrono::NaiveDateTime,
+    pub updated_at: chrono::NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = customers)]
+struct CustomerInsertForm<'a> {
+    external_id: &'a str,
+    name: &'a str,
+    email: &'a str,
+    created_at: chrono::NaiveDateTime,
+    updated_at: chrono::NaiveDateTime,
+}
+
+/// What an import changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportSummary {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CustomerError {
+    #[error("line {line}: {kind} '{value}' already belongs to customer '{owner}', which is not in this file")]
+    Taken { line: u64, kind: &'static str, value: String, owner: String },
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+/// Creates or updates every customer of `records` (matched by external id) and replaces their
+/// identities, domains and netblocks. All or nothing: one transaction, and a value claimed by
+/// a customer outside the file is refused before anything is written.
+pub fn import(conn: &mut DbConn, records: &[CustomerRecord]) -> Result<ImportSummary, CustomerError> {
+    conn.transaction(|conn| {
+        check_not_taken(conn, records)?;
+        let existing = existing_customers(conn, records)?;
+        let stamp = now();
+        let mut summary = ImportSummary::default();
+        let new: Vec<_> = records.iter().filter(|r| !existing.contains_key(&r.external_id)).collect();
+        for chunk in new.chunks(CHUNK) {
+            let forms: Vec<_> = chunk
+                .iter()
+                .map(|r| CustomerInsertForm { external_id: &r.external_id, name: &r.name, email: &r.email, created_at: stamp, updated_at: stamp })
+                .collect();
+            crate::dispatch!(conn, c => diesel::insert_into(customers::table).values(&forms).execute(c))?;
+        }
+        summary.created = new.len();
+        for record in records {
+            if let Some(current) = existing.get(&record.external_id) {
+                if current.name != record.name || current.email != record.email || !same_children(conn, current.id, record)? {
+                    diesel::update(customers::table.find(current.id))
+                        .set((customers::name.eq(&record.name), customers::email.eq(&record.email), customers::updated_at.eq(stamp)))
+                        .execute(conn)?;
+                    summary.updated += 1;
+                } else {
+                    summary.unchanged += 1;
+                }
+            }
+        }
+        let ids = existing_customers(conn, records)?;
+        replace_children(conn, records, &ids)?;
+        Ok(summary)
+    })
+}
+
+fn existing_customers(conn: &mut DbConn, records: &[CustomerRecord]) -> QueryResult<HashMap<String, Customer>> {
+    let mut found = HashMap::with_capacity(records.len());
+    for chunk in records.chunks(CHUNK) {
+        let ids: Vec<&str> = chunk.iter().map(|r| r.external_id.as_str()).collect();
+        let rows: Vec<Customer> = customers::table.filter(customers::external_id.eq_any(ids)).select(Customer::as_select()).load(conn)?;
+        found.extend(rows.into_iter().map(|c| (c.external_id.clone(), c)));
+    }
+    Ok(found)
+}
+
+/// The identifying values each record claims, as (kind, value) pairs.
+fn claims(record: &CustomerRecord) -> impl Iterator<Item = (&'static str, String)> + '_ {
+    record
+        .identities
+        .iter()
+        .map(|i| ("identity", i.clone()))
+        .chain(record.domains.iter().map(|d| ("domain", d.clone())))
+        .chain(record.netblocks.iter().map(|n| ("netblock", n.to_string())))
+}
+
+fn check_not_taken(conn: &mut DbConn, records: &[CustomerRecord]) -> Result<(), CustomerError> {
+    let in_file: HashSet<&str> = records.iter().map(|r| r.external_id.as_str()).collect();
+    let mut owner_of: HashMap<(&'static str, String), String> = HashMap::new();
+    let all: Vec<(u64, &'static str, String)> = records.iter().flat_map(|r| claims(r).map(move |(k, v)| (r.line, k, v))).collect();
+    for kind in ["identity", "domain", "netblock"] {
+        let values: Vec<&String> = all.iter().filter(|(_, k, _)| *k == kind).map(|(_, _, v)| v).collect();
+        for chunk in values.chunks(CHUNK) {
+            let rows: Vec<(String, String)> = match kind {
+                "identity" => customer_identities::table
+                    .inner_join(customers::table)
+                    .filter(customer_identities::identity.eq_any(chunk))
+                    .select((customer_identities::identity, customers::external_id))
+                    .load(conn)?,
+                "domain" => customer_domains::table
+                    .inner_join(customers::table)
+                    .filter(customer_domains::domain.eq_any(chunk))
+                    .select((customer_domains::domain, customers::external_id))
+                    .load(conn)?,
+                _ => customer_netblocks::table
+                    .inner_join(customers::table)
+                    .filter(customer_netblocks::cidr.eq_any(chunk))
+                    .select((customer_netblocks::cidr, customers::external_id))
+                    .load(conn)?,
+            };
+            owner_of.extend(rows.into_iter().map(|(value, owner)| ((kind, value), owner)));
+        }
+    }
+    for (line, kind, value) in all {
+        if let Some(owner) = owner_of.get(&(kind, value.clone())) {
+            if !in_file.contains(owner.as_str()) {
+                return Err(CustomerError::Taken { line, kind, value, owner: owner.clone() });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn same_children(conn: &mut DbConn, id: CustomerId, record: &CustomerRecord) -> QueryResult<bool> {
+    let stored = children(conn, id)?;
+    let mut wanted = (record.identities.clone(), record.domains.clone(), record.netblocks.iter().map(ToString::to_string).collect::<Vec<_>>());
+    wanted.0.sort();
+    wanted.1.sort();
+    wanted.2.sort();
+    Ok(stored == wanted)
+}
+
+/// A customer's identities, domains and netblocks, each sorted.
+pub fn children(conn: &mut DbConn, id: CustomerId) -> QueryResult<(Vec<String>, Vec<String>, Vec<String>)> {
+    let identities = customer_identities::table
+        .filter(customer_identities::customer_id.eq(id))
+        .select(customer_identities::identity)
+        .order(customer_identities::identity)
+        .load(conn)?;
+    let domains = customer_domains::table
+        .filter(customer_domains::customer_id.eq(id))
+        .select(customer_domains::domain)
+        .order(customer_domains::domain)
+        .load(conn)?;
+    let netblocks = customer_netblocks::table
+        .filter(customer_netblocks::customer_id.eq(id))
+        .select(customer_netblocks::cidr)
+        .order(customer_netblocks::cidr)
+        .load(conn)?;
+    Ok((identities, domains, netblocks))
+}
+
+fn replace_children(conn: &mut DbConn, records: &[CustomerRecord], ids: &HashMap<String, Customer>) -> QueryResult<()> {
+    let touched: Vec<CustomerId> = ids.values().map(|c| c.id).collect();
+    for chunk in touched.chunks(CHUNK) {
+        diesel::delete(customer_identities::table.filter(customer_identities::customer_id.eq_any(chunk))).execute(conn)?;
+        diesel::delete(customer_domains::table.filter(customer_domains::customer_id.eq_any(chunk))).execute(conn)?;
+        diesel::delete(customer_netblocks::table.filter(customer_netblocks::customer_id.eq_any(chunk))).execute(conn)?;
+    }
+    let owner = |r: &CustomerRecord| ids.get(&r.external_id).map(|c| c.id);
+    let identities: Vec<_> = records
+        .iter()
+        .filter_map(|r| owner(r).map(|id| (id, r)))
+        .flat_map(|(id, r)| r.identities.iter().map(move |i| (customer_identities::customer_id.eq(id), customer_identities::identity.eq(i))))
+        .collect();
+    for chunk in identities.chunks(CHUNK) {
+        crate::dispatch!(conn, c => diesel::insert_into(customer_identities::table).values(chunk).execute(c))?;
+    }
+    let domains: Vec<_> = records
+        .iter()
+        .filter_map(|r| owner(r).map(|id| (id, r)))
+        .flat_map(|(id, r)| r.domains.iter().map(move |d| (customer_domains::customer_id.eq(id), customer_domains::domain.eq(d))))
+        .collect();
+    for chunk in domains.chunks(CHUNK) {
+        crate::dispatch!(conn, c => diesel::insert_into(customer_domains::table).values(chunk).execute(c))?;
+    }
+    let netblocks: Vec<_> = records
+        .iter()
+        .filter_map(|r| owner(r).map(|id| (id, r)))
+        .flat_map(|(id, r)| {
+            r.netblocks.iter().map(move |n| {
+                let (start, end) = n.bounds();
+                (
+                    customer_netblocks::customer_id.eq(id),
+                    customer_netblocks::cidr.eq(n.to_string()),
+                    customer_netblocks::family.eq(n.family()),
+                    customer_netblocks::prefix_len.eq(n.prefix_len()),
+                    customer_netblocks::range_start.eq(start),
+                    customer_netblocks::range_end.eq(end),
+                )
+            })
+        })
+        .collect();
+    for chunk in netblocks.chunks(CHUNK) {
+        crate::dispatch!(conn, c => diesel::insert_into(customer_netblocks::table).values(chunk).execute(c))?;
+    }
+    Ok(())
+}
+
+/// One line of `customers list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerSummary {
+    pub id: CustomerId,
+    pub external_id: String,
+    pub name: String,
+    pub email: String,
+    pub identities: i64,
+    pub domains: i64,
+    pub netblocks: i64,
+}
+
+/// Every customer with how many identities, domains and netblocks it has, by external id.
+pub fn list(conn: &mut DbConn) -> QueryResult<Vec<CustomerSummary>> {
+    let rows: Vec<Customer> = customers::table.order(customers::external_id).select(Customer::as_select()).load(conn)?;
+    let identities = count_by_customer(customer_identities::table.group_by(customer_identities::customer_id).select((customer_identities::customer_id, diesel::dsl::count_star())).load(conn)?);
+    let domains = count_by_customer(customer_domains::table.group_by(customer_domains::customer_id).select((customer_domains::customer_id, diesel::dsl::count_star())).load(conn)?);
+    let netblocks = count_by_customer(customer_netblocks::table.group_by(customer_netblocks::customer_id).select((customer_netblocks::customer_id, diesel::dsl::count_star())).load(conn)?);
+    Ok(rows
+        .into_iter()
+        .map(|c| CustomerSummary {
+            identities: identities.get(&c.id).copied().unwrap_or(0),
+            domains: domains.get(&c.id).copied().unwrap_or(0),
+            netblocks: netblocks.get(&c.id).copied().unwrap_or(0),
+            id: c.id,
+            external_id: c.external_id,
+            name: c.name,
+            email: c.email,
+        })
+        .collect())
+}
+
+fn count_by_customer(rows: Vec<(CustomerId, i64)>) -> HashMap<CustomerId, i64> {
+    rows.into_iter().collect()
+}
+
+/// One step of the resolution chain; the order is configurable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolveStep {
+    Identity,
+    OutgoingUser,
+    SenderDomain,
+    Netblock,
+}
+
+impl ResolveStep {
+    /// DESIGN.md's order: identity → authenticated user → sender domain → netblock.
+    pub const DEFAULT_ORDER: [ResolveStep; 4] = [Self::Identity, Self::OutgoingUser, Self::SenderDomain, Self::Netblock];
+}
+
+/// What a report tells us about who sent it.
+#[derive(Clone, Debug, Default)]
+pub struct Clues<'a> {
+    pub identity: Option<&'a str>,
+    pub outgoing_user: Option<&'a str>,
+    pub sender_domain: Option<&'a str>,
+    pub source_ip: Option<IpAddr>,
+}
+
+/// The customer the clues point at, trying `order` step by step, first match wins.
+pub fn resolve(conn: &mut DbConn, clues: &Clues<'_>, order: &[ResolveStep]) -> QueryResult<Option<(CustomerId, ResolveStep)>> {
+    for step in order {
+        let found = match step {
+            ResolveStep::Identity => by_identity(conn, clues.identity)?,
+            ResolveStep::OutgoingUser => by_identity(conn, clues.outgoing_user)?,
+            ResolveStep::SenderDomain => by_domain(conn, clues.sender_domain)?,
+            ResolveStep::Netblock => match clues.source_ip {
+                Some(ip) => by_address(conn, ip)?,
+                None => None,
+            },
+        };
+        if let Some(id) = found {
+            return Ok(Some((id, *step)));
+        }
+    }
+    Ok(None)
+}
+
+fn by_identity(conn: &mut DbConn, identity: Option<&str>) -> QueryResult<Option<CustomerId>> {
+    let Some(identity) = identity.map(str::to_lowercase) else { return Ok(None) };
+    customer_identities::table
+        .filter(customer_identities::identity.eq(identity))
+        .select(customer_identities::customer_id)
+        .first(conn)
+        .optional()
+}
+
+/// The customer owning the domain or its nearest parent (`mail.shop.example` → `shop.example`
+/// → `example`), so one domain row covers every host name below it.
+fn by_domain(conn: &mut DbConn, domain: Option<&str>) -> QueryResult<Option<CustomerId>> {
+    let Some(domain) = domain.map(|d| d.trim().trim_end_matches('.').to_lowercase()) else { return Ok(None) };
+    let candidates: Vec<&str> = std::iter::successors(Some(domain.as_str()), |d| d.split_once('.').map(|(_, parent)| parent))
+        .filter(|d| !d.is_empty())
+        .collect();
+    let rows: Vec<(String, CustomerId)> = customer_domains::table
+        .filter(customer_domains::domain.eq_any(&candidates))
+        .select((customer_domains::domain, customer_domains::customer_id))
+        .load(conn)?;
+    Ok(rows.into_iter().max_by_key(|(d, _)| d.len()).map(|(_, id)| id))
+}
+
+/// The customer of the most specific netblock holding `ip`.
+pub fn by_address(conn: &mut DbConn, ip: IpAddr) -> QueryResult<Option<CustomerId>> {
+    let (family, key) = address_key(ip);
+    customer_netblocks::table
+        .filter(customer_netblocks::family.eq(family))
+        .filter(customer_netblocks::range_start.le(&key))
+        .filter(customer_netblocks::range_end.ge(&key))
+        .order(customer_netblocks::prefix_len.desc())
+        .select(customer_netblocks::customer_id)
+        .first(conn)
+        .optional()
+}

@@ -1,0 +1,202 @@
+//! Storage: one diesel schema on SQLite (the embedded default) and Postgres, chosen by the
+//! URL scheme. Storage functions are synchronous `fn(&mut DbConn, …)` so they compose inside
+//! one transaction; callers in async code run them on a blocking thread.
+
+pub mod customers;
+pub mod ids;
+pub mod netblock;
+pub mod schema;
+pub mod tickets;
+pub mod users;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+/// Migrations of each backend, embedded in the binary and run at start.
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to either backend. Ordinary queries go through the enum; the few statements
+/// one backend spells differently (upserts) are written per backend with [`dispatch!`].
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Runs the same diesel expression on whichever concrete connection `conn` holds, for
+/// statements the shared `MultiBackend` cannot express (`ON CONFLICT`, `RETURNING`).
+#[macro_export]
+macro_rules! dispatch {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Postgres($c) => $body,
+            $crate::db::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database_url: unknown scheme in '{0}' (use sqlite://PATH or postgres://USER@HOST/DB)")]
+    UnknownScheme(String),
+    #[error("database_url: cannot connect: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("database pool: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error("migrations failed: {0}")]
+    Migration(String),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+/// Where the data lives, parsed from `database_url`. An unknown scheme is refused rather than
+/// silently creating an empty SQLite file named after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, DbError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(DbError::UnknownScheme(url.to_owned()));
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        Err(DbError::UnknownScheme(url.to_owned()))
+    }
+
+    /// The backend's name, for logs and `check-config`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Opens one connection, with the per-connection settings every pooled connection gets.
+    pub fn connect(&self) -> Result<DbConn, DbError> {
+        match self {
+            Self::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                // WAL lets the web queue read while the ingest writer commits; NORMAL sync is
+                // durable across process crashes in WAL mode; a large page cache keeps the
+                // ticket indexes hot during big imports.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL;
+                     PRAGMA busy_timeout = 10000;
+                     PRAGMA synchronous = NORMAL;
+                     PRAGMA foreign_keys = ON;
+                     PRAGMA cache_size = -65536;
+                     PRAGMA wal_autocheckpoint = 8192;",
+                )
+                .map_err(DbError::Query)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            Self::Postgres(url) => Ok(DbConn::Postgres(PgConnection::establish(url)?)),
+        }
+    }
+}
+
+/// r2d2 manager that builds the right backend from the URL scheme.
+#[derive(Clone, Debug)]
+pub struct DbManager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for DbManager {
+    type Connection = DbConn;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConn, DbError> {
+        self.url.connect()
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        conn.batch_execute("SELECT 1").map_err(DbError::Query)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+pub type Pool = r2d2::Pool<DbManager>;
+pub type PooledConn = r2d2::PooledConnection<DbManager>;
+
+/// Builds the pool and runs pending migrations on one of its connections.
+pub fn connect_pool(url: &DatabaseUrl, size: u32) -> Result<Pool, DbError> {
+    let pool = r2d2::Pool::builder()
+        .max_size(size)
+        .connection_timeout(Duration::from_secs(30))
+        .build(DbManager { url: url.clone() })?;
+    let mut conn = pool.get()?;
+    run_migrations(&mut conn)?;
+    Ok(pool)
+}
+
+/// Runs every pending migration of the connection's backend; returns the versions applied.
+pub fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
+    let applied = dispatch!(conn, c => c
+        .run_pending_migrations(migrations_for(c))
+        .map(|versions| versions.iter().map(ToString::to_string).collect())
+        .map_err(|e| DbError::Migration(e.to_string())))?;
+    Ok(applied)
+}
+
+/// Reverts every applied migration (used by the migrations test and by operators who need
+/// a clean slate).
+pub fn revert_all_migrations(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
+    dispatch!(conn, c => c
+        .revert_all_migrations(migrations_for(c))
+        .map(|versions| versions.iter().map(ToString::to_string).collect())
+        .map_err(|e| DbError::Migration(e.to_string())))
+}
+
+/// Picks the embedded migrations for a concrete connection type.
+trait MigrationSource {
+    fn migrations() -> EmbeddedMigrations;
+}
+impl MigrationSource for SqliteConnection {
+    fn migrations() -> EmbeddedMigrations {
+        SQLITE_MIGRATIONS
+    }
+}
+impl MigrationSource for PgConnection {
+    fn migrations() -> EmbeddedMigrations {
+        POSTGRES_MIGRATIONS
+    }
+}
+fn migrations_for<C: MigrationSource>(_conn: &C) -> EmbeddedMigrations {
+    C::migrations()
+}
+
+/// The current time as stored in the database: UTC, without zone, to the microsecond
+/// (both backends keep microseconds, so a value read back equals the value written).
+pub fn now() -> chrono::NaiveDateTime {
+    let now = chrono::Utc::now().naive_utc();
+    now.with_nanosecond_truncated()
+}
+
+trait TruncateNanos {
+    fn with_nanosecond_truncated(self) -> Self;
+}
+impl TruncateNanos for chrono::NaiveDateTime {
+    fn with_nanosecond_truncated(self) -> Self {
+        use chrono::Timelike;
+        let micros = self.nanosecond() / 1_000 * 1_000;
+        self.with_nanosecond(micros).unwrap_or(self)
+    }
+}

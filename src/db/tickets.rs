@@ -1,0 +1,198 @@
+//! Tickets: one live ticket per (customer, subject, class), kept unique by the `open_key`
+//! index inside the writing transaction rather than by read-then-write.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::ids::{CustomerId, TicketId};
+use super::schema::{customers, tickets};
+use super::DbConn;
+
+/// What a ticket is about: the identity where known, else the sender, else the source IP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectKind {
+    Identity,
+    Sender,
+    Ip,
+}
+
+impl SubjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Identity => "identity",
+            Self::Sender => "sender",
+            Self::Ip => "ip",
+        }
+    }
+}
+
+/// A ticket's place in its lifecycle. Open, resolved and ignored tickets are "live": a new
+/// event lands on them. Closed and merged ones are history; a new event opens a new ticket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Open,
+    Resolved,
+    Ignored,
+    Closed,
+    Merged,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [Self::Open, Self::Resolved, Self::Ignored, Self::Closed, Self::Merged];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Resolved => "resolved",
+            Self::Ignored => "ignored",
+            Self::Closed => "closed",
+            Self::Merged => "merged",
+        }
+    }
+
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Open | Self::Resolved | Self::Ignored)
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown status '{s}' (one of: open, resolved, ignored, closed, merged)"))
+    }
+}
+
+/// The key a live ticket is unique by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TicketKey {
+    pub customer_id: Option<CustomerId>,
+    pub subject_kind: SubjectKind,
+    pub subject: String,
+    pub class: String,
+}
+
+impl TicketKey {
+    /// The value of `tickets.open_key` while the ticket is live; customer 0 stands for
+    /// "unresolved", so tickets without a customer are deduplicated too.
+    pub fn open_key(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.customer_id.map_or(0, |c| c.0),
+            self.subject_kind.as_str(),
+            self.subject,
+            self.class
+        )
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = tickets)]
+struct TicketInsertForm<'a> {
+    customer_id: Option<CustomerId>,
+    subject_kind: &'a str,
+    subject: &'a str,
+    class: &'a str,
+    severity: &'a str,
+    status: &'a str,
+    open_key: Option<String>,
+    first_seen: NaiveDateTime,
+    last_seen: NaiveDateTime,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+/// The live ticket for `key`, created (open, at `severity`) if there is none. Returns the id
+/// and whether it was created. Safe against a concurrent writer creating the same ticket:
+/// the insert yields to the unique index instead of failing.
+pub fn live_or_create(conn: &mut DbConn, key: &TicketKey, severity: &str, seen: NaiveDateTime) -> QueryResult<(TicketId, bool)> {
+    let open_key = key.open_key();
+    let form = TicketInsertForm {
+        customer_id: key.customer_id,
+        subject_kind: key.subject_kind.as_str(),
+        subject: &key.subject,
+        class: &key.class,
+        severity,
+        status: Status::Open.as_str(),
+        open_key: Some(open_key.clone()),
+        first_seen: seen,
+        last_seen: seen,
+        created_at: seen,
+        updated_at: seen,
+    };
+    let inserted = crate::dispatch!(conn, c => diesel::insert_into(tickets::table)
+        .values(&form)
+        .on_conflict(tickets::open_key)
+        .do_nothing()
+        .execute(c))?;
+    let id = tickets::table.filter(tickets::open_key.eq(&open_key)).select(tickets::id).first(conn)?;
+    Ok((id, inserted == 1))
+}
+
+/// Moves a ticket to `status`, keeping `open_key` in step: history statuses release the key
+/// so the next event opens a fresh ticket.
+pub fn set_status(conn: &mut DbConn, id: TicketId, status: Status, at: NaiveDateTime) -> QueryResult<()> {
+    let ticket: (Option<CustomerId>, String, String, String) = tickets::table
+        .find(id)
+        .select((tickets::customer_id, tickets::subject_kind, tickets::subject, tickets::class))
+        .first(conn)?;
+    let open_key = status.is_live().then(|| {
+        let kind = match ticket.1.as_str() {
+            "identity" => SubjectKind::Identity,
+            "sender" => SubjectKind::Sender,
+            _ => SubjectKind::Ip,
+        };
+        TicketKey { customer_id: ticket.0, subject_kind: kind, subject: ticket.2, class: ticket.3 }.open_key()
+    });
+    diesel::update(tickets::table.find(id))
+        .set((tickets::status.eq(status.as_str()), tickets::open_key.eq(open_key), tickets::updated_at.eq(at)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A ticket as lists show it.
+#[derive(Queryable, Debug, Clone, Serialize)]
+pub struct TicketRow {
+    pub id: TicketId,
+    pub customer_external_id: Option<String>,
+    pub customer_name: Option<String>,
+    pub subject_kind: String,
+    pub subject: String,
+    pub class: String,
+    pub severity: String,
+    pub status: String,
+    pub event_count: i64,
+    pub first_seen: NaiveDateTime,
+    pub last_seen: NaiveDateTime,
+}
+
+/// Tickets, most recently seen first, optionally of one status.
+pub fn list(conn: &mut DbConn, status: Option<Status>, limit: i64) -> QueryResult<Vec<TicketRow>> {
+    let mut query = tickets::table
+        .left_join(customers::table)
+        .select((
+            tickets::id,
+            customers::external_id.nullable(),
+            customers::name.nullable(),
+            tickets::subject_kind,
+            tickets::subject,
+            tickets::class,
+            tickets::severity,
+            tickets::status,
+            tickets::event_count,
+            tickets::first_seen,
+            tickets::last_seen,
+        ))
+        .order((tickets::last_seen.desc(), tickets::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(status) = status {
+        query = query.filter(tickets::status.eq(status.as_str()));
+    }
+    query.load(conn)
+}

@@ -1,0 +1,10 @@
+//! abuse-desk: ARF feedback reports in, per-customer abuse tickets out. See DESIGN.md for the
+//! data flow; each top-level module is one capability of it.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod customers;
+pub mod db;
+pub mod logging;
+pub mod settings;

@@ -1,0 +1,76 @@
+//! Test databases: every test gets its own, a temporary SQLite file or a uniquely named
+//! Postgres database dropped afterwards. Postgres is the local server of TEST_DATABASE_URL
+//! (default postgres://127.0.0.1:5432/test); without it the Postgres half is skipped loudly,
+//! and with CI=true a missing server is a failure.
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+
+use abuse_desk::db::{DatabaseUrl, DbConn};
+
+pub struct TestDb {
+    pub url: String,
+    pub backend: &'static str,
+    postgres: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub fn connect(&self) -> DbConn {
+        let mut conn = DatabaseUrl::parse(&self.url).unwrap().connect().unwrap();
+        abuse_desk::db::run_migrations(&mut conn).unwrap();
+        conn
+    }
+
+    /// A connection without migrations applied.
+    pub fn connect_bare(&self) -> DbConn {
+        DatabaseUrl::parse(&self.url).unwrap().connect().unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = &self.postgres {
+            if let Ok(mut admin) = PgConnection::establish(admin_url) {
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+pub fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    TestDb { url, backend: "sqlite", postgres: None, _dir: Some(dir) }
+}
+
+fn postgres_base() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://127.0.0.1:5432/test".into())
+}
+
+/// A fresh Postgres database, or None (with a loud note) when no server answers outside CI.
+pub fn postgres(test: &str) -> Option<TestDb> {
+    let admin_url = postgres_base();
+    let mut admin = match PgConnection::establish(&admin_url) {
+        Ok(conn) => conn,
+        Err(e) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI=true but Postgres at {admin_url} is unreachable: {e}");
+            }
+            eprintln!("SKIPPED: the Postgres half of '{test}': no server at {admin_url} ({e}); set TEST_DATABASE_URL");
+            return None;
+        }
+    };
+    let name = format!("abuse_desk_test_{}", rand::random::<u64>());
+    admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&name);
+    Some(TestDb { url: url.to_string(), backend: "postgres", postgres: Some((admin_url, name)), _dir: None })
+}
+
+/// SQLite always, Postgres when it is there.
+pub fn backends(test: &str) -> Vec<TestDb> {
+    let mut all = vec![sqlite()];
+    all.extend(postgres(test));
+    all
+}
