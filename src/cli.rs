@@ -10,7 +10,11 @@ use crate::db::{self, customers, tickets, users};
 use crate::settings::Settings;
 
 #[derive(Parser, Debug)]
-#[command(name = "abuse-desk", version, about = "The abuse desk behind an outgoing spam filter: ARF feedback reports in, per-customer abuse tickets out.")]
+#[command(
+    name = "abuse-desk",
+    version,
+    about = "The abuse desk behind an outgoing spam filter: ARF feedback reports in, per-customer abuse tickets out."
+)]
 pub struct Cli {
     /// Settings file (TOML). Environment variables (ABUSE_DESK_…, DATABASE_URL) override it.
     #[arg(long, global = true, value_name = "FILE")]
@@ -107,7 +111,9 @@ pub fn settings(cli: &Cli) -> Result<Settings> {
 
 fn connect(settings: &Settings) -> Result<db::DbConn> {
     let url = settings.database()?;
-    let mut conn = url.connect().with_context(|| format!("opening the {} database", url.backend()))?;
+    let mut conn = url
+        .connect()
+        .with_context(|| format!("opening the {} database", url.backend()))?;
     db::run_migrations(&mut conn)?;
     Ok(conn)
 }
@@ -122,7 +128,12 @@ pub fn run(cli: Cli) -> Result<()> {
             if applied.is_empty() {
                 println!("{} database is up to date", url.backend());
             } else {
-                println!("applied {} migration(s) to the {} database: {}", applied.len(), url.backend(), applied.join(", "));
+                println!(
+                    "applied {} migration(s) to the {} database: {}",
+                    applied.len(),
+                    url.backend(),
+                    applied.join(", ")
+                );
             }
         }
         Command::CheckConfig => {
@@ -130,14 +141,23 @@ pub fn run(cli: Cli) -> Result<()> {
             print!("{}", settings.to_masked_toml());
         }
         Command::Customers(CustomersCommand::Import { file, json }) => {
-            let reader = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
-            let records = crate::customers::parse_csv(std::io::BufReader::new(reader)).with_context(|| format!("{} was not imported", file.display()))?;
+            let reader = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            let records = crate::customers::parse_csv(std::io::BufReader::new(reader))
+                .with_context(|| format!("{} was not imported", file.display()))?;
             let mut conn = connect(&settings)?;
-            let summary = customers::import(&mut conn, &records).with_context(|| format!("{} was not imported", file.display()))?;
+            let summary = customers::import(&mut conn, &records)
+                .with_context(|| format!("{} was not imported", file.display()))?;
             if json {
                 println!("{}", serde_json::to_string(&summary)?);
             } else {
-                println!("{} customers: {} created, {} updated, {} unchanged", records.len(), summary.created, summary.updated, summary.unchanged);
+                println!(
+                    "{} customers: {} created, {} updated, {} unchanged",
+                    records.len(),
+                    summary.created,
+                    summary.updated,
+                    summary.unchanged
+                );
             }
         }
         Command::Customers(CustomersCommand::List { json }) => {
@@ -146,9 +166,15 @@ pub fn run(cli: Cli) -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!("{:<20} {:<30} {:<32} {:>10} {:>7} {:>9}", "EXTERNAL ID", "NAME", "EMAIL", "IDENTITIES", "DOMAINS", "NETBLOCKS");
+                println!(
+                    "{:<20} {:<30} {:<32} {:>10} {:>7} {:>9}",
+                    "EXTERNAL ID", "NAME", "EMAIL", "IDENTITIES", "DOMAINS", "NETBLOCKS"
+                );
                 for c in &rows {
-                    println!("{:<20} {:<30} {:<32} {:>10} {:>7} {:>9}", c.external_id, c.name, c.email, c.identities, c.domains, c.netblocks);
+                    println!(
+                        "{:<20} {:<30} {:<32} {:>10} {:>7} {:>9}",
+                        c.external_id, c.name, c.email, c.identities, c.domains, c.netblocks
+                    );
                 }
                 println!("{} customer(s)", rows.len());
             }
@@ -157,15 +183,33 @@ pub fn run(cli: Cli) -> Result<()> {
             let password = read_password(add.password_stdin)?;
             let mut conn = connect(&settings)?;
             users::add(&mut conn, &add.name, add.role, &password)?;
-            println!("user '{}' created with role {}", add.name, add.role.as_str());
+            println!(
+                "user '{}' created with role {}",
+                add.name,
+                add.role.as_str()
+            );
         }
-        Command::Tickets(TicketsCommand::List { status, limit, json }) => {
+        Command::Tickets(TicketsCommand::List {
+            status,
+            limit,
+            json,
+        }) => {
             let mut conn = connect(&settings)?;
             let rows = tickets::list(&mut conn, status, limit)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!("{:>7} {:<9} {:<10} {:<40} {:<20} {:<12} {:>7} {:<19}", "ID", "STATUS", "SEVERITY", "SUBJECT", "CUSTOMER", "CLASS", "EVENTS", "LAST SEEN");
+                println!(
+                    "{:>7} {:<9} {:<10} {:<40} {:<20} {:<12} {:>7} {:<19}",
+                    "ID",
+                    "STATUS",
+                    "SEVERITY",
+                    "SUBJECT",
+                    "CUSTOMER",
+                    "CLASS",
+                    "EVENTS",
+                    "LAST SEEN"
+                );
                 for t in &rows {
                     println!(
                         "{:>7} {:<9} {:<10} {:<40} {:<20} {:<12} {:>7} {:<19}",

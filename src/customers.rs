@@ -31,27 +31,50 @@ pub enum CsvError {
     Read(String),
 }
 
-const HEADER: [&str; 6] = ["external_id", "name", "email", "identities", "domains", "netblocks"];
+const HEADER: [&str; 6] = [
+    "external_id",
+    "name",
+    "email",
+    "identities",
+    "domains",
+    "netblocks",
+];
 
 /// Parses and checks a whole customers CSV. Every row is checked, including duplicates across
 /// rows (an identity, domain or netblock may belong to one customer only), before any write.
 pub fn parse_csv(input: impl Read) -> Result<Vec<CustomerRecord>, CsvError> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(input);
-    let header = reader.headers().map_err(|e| CsvError::Read(e.to_string()))?.clone();
-    let found: Vec<String> = header.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_reader(input);
+    let header = reader
+        .headers()
+        .map_err(|e| CsvError::Read(e.to_string()))?
+        .clone();
+    let found: Vec<String> = header
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
     if found != HEADER {
-        return Err(CsvError::Header(header.iter().collect::<Vec<_>>().join(",")));
+        return Err(CsvError::Header(
+            header.iter().collect::<Vec<_>>().join(","),
+        ));
     }
     let mut records = Vec::new();
     let mut owners = Owners::default();
     for row in reader.records() {
         let row = row.map_err(|e| match e.position() {
-            Some(pos) => CsvError::Row { line: pos.line(), reason: e.to_string() },
+            Some(pos) => CsvError::Row {
+                line: pos.line(),
+                reason: e.to_string(),
+            },
             None => CsvError::Read(e.to_string()),
         })?;
         let line = row.position().map_or(0, |p| p.line());
         let record = parse_row(line, &row).map_err(|reason| CsvError::Row { line, reason })?;
-        owners.claim(&record).map_err(|reason| CsvError::Row { line, reason })?;
+        owners
+            .claim(&record)
+            .map_err(|reason| CsvError::Row { line, reason })?;
         records.push(record);
     }
     Ok(records)
@@ -73,9 +96,20 @@ fn parse_row(line: u64, row: &csv::StringRecord) -> Result<CustomerRecord, Strin
         .map(|d| parse_domain(d).map_err(|e| format!("customer '{external_id}': {e}")))
         .collect::<Result<_, _>>()?;
     let netblocks = list(field(5))
-        .map(|n| n.parse::<Netblock>().map_err(|e| format!("customer '{external_id}': {e}")))
+        .map(|n| {
+            n.parse::<Netblock>()
+                .map_err(|e| format!("customer '{external_id}': {e}"))
+        })
         .collect::<Result<_, _>>()?;
-    Ok(CustomerRecord { line, external_id: external_id.to_owned(), name: name.to_owned(), email, identities, domains, netblocks })
+    Ok(CustomerRecord {
+        line,
+        external_id: external_id.to_owned(),
+        name: name.to_owned(),
+        email,
+        identities,
+        domains,
+        netblocks,
+    })
 }
 
 fn list(value: &str) -> impl Iterator<Item = &str> {
@@ -91,7 +125,9 @@ pub fn parse_email(value: &str) -> Result<String, String> {
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
-                && !value.chars().any(|c| c.is_whitespace() || c == ',' || c == ';' || c == '<' || c == '>') =>
+                && !value
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == ',' || c == ';' || c == '<' || c == '>') =>
         {
             Ok(value.to_owned())
         }
@@ -105,7 +141,11 @@ pub fn parse_domain(value: &str) -> Result<String, String> {
     let valid = !domain.is_empty()
         && domain.len() <= 253
         && domain.split('.').all(|label| {
-            !label.is_empty() && label.len() <= 63 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         });
     if valid {
         Ok(domain)
@@ -123,8 +163,14 @@ struct Owners {
 
 impl Owners {
     fn claim(&mut self, record: &CustomerRecord) -> Result<(), String> {
-        if let Some(first) = self.external_ids.insert(record.external_id.clone(), record.line) {
-            return Err(format!("customer '{}' is listed twice (first on line {first})", record.external_id));
+        if let Some(first) = self
+            .external_ids
+            .insert(record.external_id.clone(), record.line)
+        {
+            return Err(format!(
+                "customer '{}' is listed twice (first on line {first})",
+                record.external_id
+            ));
         }
         let claims = record
             .identities
@@ -136,7 +182,9 @@ impl Owners {
             let owner = (record.line, record.external_id.clone());
             if let Some((line, other)) = self.values.insert((kind, value.clone()), owner) {
                 if other != record.external_id {
-                    return Err(format!("{kind} '{value}' already belongs to customer '{other}' (line {line})"));
+                    return Err(format!(
+                        "{kind} '{value}' already belongs to customer '{other}' (line {line})"
+                    ));
                 }
             }
         }
@@ -159,7 +207,13 @@ mod tests {
         assert_eq!(r.line, 2);
         assert_eq!(r.identities, vec!["bob@acme.example", "10.0.0.5"]);
         assert_eq!(r.domains, vec!["acme.example", "shop.example"]);
-        assert_eq!(r.netblocks.iter().map(ToString::to_string).collect::<Vec<_>>(), vec!["192.0.2.0/24", "2001:db8::/32"]);
+        assert_eq!(
+            r.netblocks
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            vec!["192.0.2.0/24", "2001:db8::/32"]
+        );
     }
 
     #[test]
@@ -170,16 +224,30 @@ mod tests {
             "line 3: customer 'c2': 'not-an-address' is not an email address"
         );
         let csv = format!("{HEAD}c1,Acme,a@acme.example,,,10.0.0.0/33\n");
-        assert!(parse_csv(csv.as_bytes()).unwrap_err().to_string().starts_with("line 2: customer 'c1': '10.0.0.0/33' is not a netblock"));
-        let csv = format!("{HEAD}c1,Acme,a@acme.example,,acme.example,\nc2,Beta,b@beta.example,,ACME.example,\n");
+        assert!(parse_csv(csv.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .starts_with("line 2: customer 'c1': '10.0.0.0/33' is not a netblock"));
+        let csv = format!(
+            "{HEAD}c1,Acme,a@acme.example,,acme.example,\nc2,Beta,b@beta.example,,ACME.example,\n"
+        );
         assert_eq!(
             parse_csv(csv.as_bytes()).unwrap_err().to_string(),
             "line 3: domain 'acme.example' already belongs to customer 'c1' (line 2)"
         );
         let csv = format!("{HEAD}c1,Acme,a@acme.example,,,\nc1,Acme,a@acme.example,,,\n");
-        assert!(parse_csv(csv.as_bytes()).unwrap_err().to_string().contains("listed twice"));
-        assert!(matches!(parse_csv("id,name\n".as_bytes()), Err(CsvError::Header(_))));
+        assert!(parse_csv(csv.as_bytes())
+            .unwrap_err()
+            .to_string()
+            .contains("listed twice"));
+        assert!(matches!(
+            parse_csv("id,name\n".as_bytes()),
+            Err(CsvError::Header(_))
+        ));
         let csv = format!("{HEAD}c1,Acme,a@acme.example,,\n");
-        assert!(matches!(parse_csv(csv.as_bytes()), Err(CsvError::Row { line: 2, .. })));
+        assert!(matches!(
+            parse_csv(csv.as_bytes()),
+            Err(CsvError::Row { line: 2, .. })
+        ));
     }
 }

@@ -32,7 +32,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"********\"" })
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"********\""
+        })
     }
 }
 
@@ -87,7 +91,9 @@ impl Default for Settings {
                 session_key: Secret::default(),
                 templates_dir: None,
             },
-            ingest: IngestSettings { resolve_order: ResolveStep::DEFAULT_ORDER.to_vec() },
+            ingest: IngestSettings {
+                resolve_order: ResolveStep::DEFAULT_ORDER.to_vec(),
+            },
             log: "info".into(),
         }
     }
@@ -98,7 +104,10 @@ pub enum SettingsError {
     #[error("{0}")]
     Load(Box<figment::Error>),
     #[error("{setting}: {reason}")]
-    Invalid { setting: &'static str, reason: String },
+    Invalid {
+        setting: &'static str,
+        reason: String,
+    },
 }
 
 impl Settings {
@@ -115,11 +124,17 @@ impl Settings {
         }
         figment
             .merge(Env::prefixed("ABUSE_DESK_").split("__"))
-            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
+            .merge(
+                Env::raw()
+                    .only(&["DATABASE_URL"])
+                    .map(|_| "database_url".into()),
+            )
     }
 
     pub fn from_figment(figment: Figment) -> Result<Self, SettingsError> {
-        let settings: Settings = figment.extract().map_err(|e| SettingsError::Load(Box::new(e)))?;
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| SettingsError::Load(Box::new(e)))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -128,26 +143,54 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         let invalid = |setting, reason: String| Err(SettingsError::Invalid { setting, reason });
         if let Err(e) = DatabaseUrl::parse(&self.database_url) {
-            return invalid("database_url", e.to_string().trim_start_matches("database_url: ").to_owned());
+            return invalid(
+                "database_url",
+                e.to_string()
+                    .trim_start_matches("database_url: ")
+                    .to_owned(),
+            );
         }
         if self.database_pool_size == 0 {
             return invalid("database_pool_size", "must be at least 1".into());
         }
         if self.web.bind.parse::<SocketAddr>().is_err() {
-            return invalid("web.bind", format!("'{}' is not an address:port such as 127.0.0.1:8080", self.web.bind));
+            return invalid(
+                "web.bind",
+                format!(
+                    "'{}' is not an address:port such as 127.0.0.1:8080",
+                    self.web.bind
+                ),
+            );
         }
-        if !(self.web.public_url.starts_with("http://") || self.web.public_url.starts_with("https://")) {
-            return invalid("web.public_url", format!("'{}' must start with http:// or https://", self.web.public_url));
+        if !(self.web.public_url.starts_with("http://")
+            || self.web.public_url.starts_with("https://"))
+        {
+            return invalid(
+                "web.public_url",
+                format!(
+                    "'{}' must start with http:// or https://",
+                    self.web.public_url
+                ),
+            );
         }
         let key_len = self.web.session_key.expose().len();
         if key_len != 0 && key_len < 64 {
-            return invalid("web.session_key", format!("must be at least 64 characters (has {key_len})"));
+            return invalid(
+                "web.session_key",
+                format!("must be at least 64 characters (has {key_len})"),
+            );
         }
         if self.ingest.resolve_order.is_empty() {
             return invalid("ingest.resolve_order", "must name at least one step".into());
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
-            return invalid("log", format!("'{}' is not a log filter such as info or abuse_desk=debug", self.log));
+            return invalid(
+                "log",
+                format!(
+                    "'{}' is not a log filter such as info or abuse_desk=debug",
+                    self.log
+                ),
+            );
         }
         Ok(())
     }
@@ -184,6 +227,8 @@ pub fn mask_url_password(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::result_large_err)] // figment::Jail's closures return its own large error type
+
     use super::*;
     use figment::Jail;
 
@@ -210,21 +255,32 @@ mod tests {
             assert!(err.starts_with("database_url: unknown scheme"), "{err}");
             jail.set_env("DATABASE_URL", "sqlite://ok.db");
             jail.set_env("ABUSE_DESK_WEB__BIND", "nowhere");
-            assert!(Settings::load(None).unwrap_err().to_string().starts_with("web.bind:"));
+            assert!(Settings::load(None)
+                .unwrap_err()
+                .to_string()
+                .starts_with("web.bind:"));
             jail.set_env("ABUSE_DESK_WEB__BIND", "127.0.0.1:8080");
             jail.set_env("ABUSE_DESK_WEB__SESSION_KEY", "short");
-            assert!(Settings::load(None).unwrap_err().to_string().starts_with("web.session_key:"));
+            assert!(Settings::load(None)
+                .unwrap_err()
+                .to_string()
+                .starts_with("web.session_key:"));
             Ok(())
         });
     }
 
     #[test]
     fn secrets_are_masked() {
-        let mut s = Settings::default();
-        s.database_url = "postgres://u:hunter2@127.0.0.1/x".into();
+        let mut s = Settings {
+            database_url: "postgres://u:hunter2@127.0.0.1/x".into(),
+            ..Default::default()
+        };
         s.web.session_key = Secret::new("k".repeat(64));
         let shown = s.to_masked_toml();
-        assert!(!shown.contains("hunter2") && !shown.contains(&"k".repeat(64)), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains(&"k".repeat(64)),
+            "{shown}"
+        );
         assert!(shown.contains("********"));
         assert!(!format!("{s:?}").contains(&"k".repeat(64)));
     }

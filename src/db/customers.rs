@@ -48,7 +48,12 @@ pub struct ImportSummary {
 #[derive(Debug, thiserror::Error)]
 pub enum CustomerError {
     #[error("line {line}: {kind} '{value}' already belongs to customer '{owner}', which is not in this file")]
-    Taken { line: u64, kind: &'static str, value: String, owner: String },
+    Taken {
+        line: u64,
+        kind: &'static str,
+        value: String,
+        owner: String,
+    },
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
 }
@@ -56,7 +61,10 @@ pub enum CustomerError {
 /// Creates or updates every customer of `records` (matched by external id) and replaces their
 /// identities, domains and netblocks. All or nothing: one transaction, and a value claimed by
 /// a customer outside the file is refused before anything is written.
-pub fn import(conn: &mut DbConn, records: &[CustomerRecord]) -> Result<ImportSummary, CustomerError> {
+pub fn import(
+    conn: &mut DbConn,
+    records: &[CustomerRecord],
+) -> Result<ImportSummary, CustomerError> {
     conn.transaction(|conn| {
         check_not_taken(conn, records)?;
         let existing = existing_customers(conn, records)?;
@@ -71,29 +79,44 @@ pub fn import(conn: &mut DbConn, records: &[CustomerRecord]) -> Result<ImportSum
             crate::dispatch!(conn, c => diesel::insert_into(customers::table).values(&forms).execute(c))?;
         }
         summary.created = new.len();
+        let existing_ids: Vec<CustomerId> = existing.values().map(|c| c.id).collect();
+        let stored = children_of(conn, &existing_ids)?;
+        let mut changed: Vec<&CustomerRecord> = new.clone();
         for record in records {
             if let Some(current) = existing.get(&record.external_id) {
-                if current.name != record.name || current.email != record.email || !same_children(conn, current.id, record)? {
+                let unchanged = current.name == record.name
+                    && current.email == record.email
+                    && stored.get(&current.id).cloned().unwrap_or_default() == Children::of(record);
+                if unchanged {
+                    summary.unchanged += 1;
+                } else {
                     diesel::update(customers::table.find(current.id))
                         .set((customers::name.eq(&record.name), customers::email.eq(&record.email), customers::updated_at.eq(stamp)))
                         .execute(conn)?;
                     summary.updated += 1;
-                } else {
-                    summary.unchanged += 1;
+                    changed.push(record);
                 }
             }
         }
-        let ids = existing_customers(conn, records)?;
-        replace_children(conn, records, &ids)?;
+        // Only new and changed customers have their identities, domains and netblocks rewritten.
+        let changed: Vec<CustomerRecord> = changed.into_iter().cloned().collect();
+        let ids = existing_customers(conn, &changed)?;
+        replace_children(conn, &changed, &ids)?;
         Ok(summary)
     })
 }
 
-fn existing_customers(conn: &mut DbConn, records: &[CustomerRecord]) -> QueryResult<HashMap<String, Customer>> {
+fn existing_customers(
+    conn: &mut DbConn,
+    records: &[CustomerRecord],
+) -> QueryResult<HashMap<String, Customer>> {
     let mut found = HashMap::with_capacity(records.len());
     for chunk in records.chunks(CHUNK) {
         let ids: Vec<&str> = chunk.iter().map(|r| r.external_id.as_str()).collect();
-        let rows: Vec<Customer> = customers::table.filter(customers::external_id.eq_any(ids)).select(Customer::as_select()).load(conn)?;
+        let rows: Vec<Customer> = customers::table
+            .filter(customers::external_id.eq_any(ids))
+            .select(Customer::as_select())
+            .load(conn)?;
         found.extend(rows.into_iter().map(|c| (c.external_id.clone(), c)));
     }
     Ok(found)
@@ -112,9 +135,16 @@ fn claims(record: &CustomerRecord) -> impl Iterator<Item = (&'static str, String
 fn check_not_taken(conn: &mut DbConn, records: &[CustomerRecord]) -> Result<(), CustomerError> {
     let in_file: HashSet<&str> = records.iter().map(|r| r.external_id.as_str()).collect();
     let mut owner_of: HashMap<(&'static str, String), String> = HashMap::new();
-    let all: Vec<(u64, &'static str, String)> = records.iter().flat_map(|r| claims(r).map(move |(k, v)| (r.line, k, v))).collect();
+    let all: Vec<(u64, &'static str, String)> = records
+        .iter()
+        .flat_map(|r| claims(r).map(move |(k, v)| (r.line, k, v)))
+        .collect();
     for kind in ["identity", "domain", "netblock"] {
-        let values: Vec<&String> = all.iter().filter(|(_, k, _)| *k == kind).map(|(_, _, v)| v).collect();
+        let values: Vec<&String> = all
+            .iter()
+            .filter(|(_, k, _)| *k == kind)
+            .map(|(_, _, v)| v)
+            .collect();
         for chunk in values.chunks(CHUNK) {
             let rows: Vec<(String, String)> = match kind {
                 "identity" => customer_identities::table
@@ -133,60 +163,119 @@ fn check_not_taken(conn: &mut DbConn, records: &[CustomerRecord]) -> Result<(), 
                     .select((customer_netblocks::cidr, customers::external_id))
                     .load(conn)?,
             };
-            owner_of.extend(rows.into_iter().map(|(value, owner)| ((kind, value), owner)));
+            owner_of.extend(
+                rows.into_iter()
+                    .map(|(value, owner)| ((kind, value), owner)),
+            );
         }
     }
     for (line, kind, value) in all {
         if let Some(owner) = owner_of.get(&(kind, value.clone())) {
             if !in_file.contains(owner.as_str()) {
-                return Err(CustomerError::Taken { line, kind, value, owner: owner.clone() });
+                return Err(CustomerError::Taken {
+                    line,
+                    kind,
+                    value,
+                    owner: owner.clone(),
+                });
             }
         }
     }
     Ok(())
 }
 
-fn same_children(conn: &mut DbConn, id: CustomerId, record: &CustomerRecord) -> QueryResult<bool> {
-    let stored = children(conn, id)?;
-    let mut wanted = (record.identities.clone(), record.domains.clone(), record.netblocks.iter().map(ToString::to_string).collect::<Vec<_>>());
-    wanted.0.sort();
-    wanted.1.sort();
-    wanted.2.sort();
-    Ok(stored == wanted)
-}
-
 /// A customer's identities, domains and netblocks, each sorted.
-pub fn children(conn: &mut DbConn, id: CustomerId) -> QueryResult<(Vec<String>, Vec<String>, Vec<String>)> {
-    let identities = customer_identities::table
-        .filter(customer_identities::customer_id.eq(id))
-        .select(customer_identities::identity)
-        .order(customer_identities::identity)
-        .load(conn)?;
-    let domains = customer_domains::table
-        .filter(customer_domains::customer_id.eq(id))
-        .select(customer_domains::domain)
-        .order(customer_domains::domain)
-        .load(conn)?;
-    let netblocks = customer_netblocks::table
-        .filter(customer_netblocks::customer_id.eq(id))
-        .select(customer_netblocks::cidr)
-        .order(customer_netblocks::cidr)
-        .load(conn)?;
-    Ok((identities, domains, netblocks))
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Children {
+    pub identities: Vec<String>,
+    pub domains: Vec<String>,
+    pub netblocks: Vec<String>,
 }
 
-fn replace_children(conn: &mut DbConn, records: &[CustomerRecord], ids: &HashMap<String, Customer>) -> QueryResult<()> {
+impl Children {
+    fn of(record: &CustomerRecord) -> Self {
+        let mut children = Self {
+            identities: record.identities.clone(),
+            domains: record.domains.clone(),
+            netblocks: record.netblocks.iter().map(ToString::to_string).collect(),
+        };
+        children.sort();
+        children
+    }
+
+    fn sort(&mut self) {
+        self.identities.sort();
+        self.domains.sort();
+        self.netblocks.sort();
+    }
+}
+
+/// The identities, domains and netblocks of each of `ids`, in a few chunked queries.
+pub fn children_of(
+    conn: &mut DbConn,
+    ids: &[CustomerId],
+) -> QueryResult<HashMap<CustomerId, Children>> {
+    let mut all: HashMap<CustomerId, Children> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let identities: Vec<(CustomerId, String)> = customer_identities::table
+            .filter(customer_identities::customer_id.eq_any(chunk))
+            .select((
+                customer_identities::customer_id,
+                customer_identities::identity,
+            ))
+            .load(conn)?;
+        for (id, value) in identities {
+            all.entry(id).or_default().identities.push(value);
+        }
+        let domains: Vec<(CustomerId, String)> = customer_domains::table
+            .filter(customer_domains::customer_id.eq_any(chunk))
+            .select((customer_domains::customer_id, customer_domains::domain))
+            .load(conn)?;
+        for (id, value) in domains {
+            all.entry(id).or_default().domains.push(value);
+        }
+        let netblocks: Vec<(CustomerId, String)> = customer_netblocks::table
+            .filter(customer_netblocks::customer_id.eq_any(chunk))
+            .select((customer_netblocks::customer_id, customer_netblocks::cidr))
+            .load(conn)?;
+        for (id, value) in netblocks {
+            all.entry(id).or_default().netblocks.push(value);
+        }
+    }
+    all.values_mut().for_each(Children::sort);
+    Ok(all)
+}
+
+fn replace_children(
+    conn: &mut DbConn,
+    records: &[CustomerRecord],
+    ids: &HashMap<String, Customer>,
+) -> QueryResult<()> {
     let touched: Vec<CustomerId> = ids.values().map(|c| c.id).collect();
     for chunk in touched.chunks(CHUNK) {
-        diesel::delete(customer_identities::table.filter(customer_identities::customer_id.eq_any(chunk))).execute(conn)?;
-        diesel::delete(customer_domains::table.filter(customer_domains::customer_id.eq_any(chunk))).execute(conn)?;
-        diesel::delete(customer_netblocks::table.filter(customer_netblocks::customer_id.eq_any(chunk))).execute(conn)?;
+        diesel::delete(
+            customer_identities::table.filter(customer_identities::customer_id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+        diesel::delete(customer_domains::table.filter(customer_domains::customer_id.eq_any(chunk)))
+            .execute(conn)?;
+        diesel::delete(
+            customer_netblocks::table.filter(customer_netblocks::customer_id.eq_any(chunk)),
+        )
+        .execute(conn)?;
     }
     let owner = |r: &CustomerRecord| ids.get(&r.external_id).map(|c| c.id);
     let identities: Vec<_> = records
         .iter()
         .filter_map(|r| owner(r).map(|id| (id, r)))
-        .flat_map(|(id, r)| r.identities.iter().map(move |i| (customer_identities::customer_id.eq(id), customer_identities::identity.eq(i))))
+        .flat_map(|(id, r)| {
+            r.identities.iter().map(move |i| {
+                (
+                    customer_identities::customer_id.eq(id),
+                    customer_identities::identity.eq(i),
+                )
+            })
+        })
         .collect();
     for chunk in identities.chunks(CHUNK) {
         crate::dispatch!(conn, c => diesel::insert_into(customer_identities::table).values(chunk).execute(c))?;
@@ -194,7 +283,14 @@ fn replace_children(conn: &mut DbConn, records: &[CustomerRecord], ids: &HashMap
     let domains: Vec<_> = records
         .iter()
         .filter_map(|r| owner(r).map(|id| (id, r)))
-        .flat_map(|(id, r)| r.domains.iter().map(move |d| (customer_domains::customer_id.eq(id), customer_domains::domain.eq(d))))
+        .flat_map(|(id, r)| {
+            r.domains.iter().map(move |d| {
+                (
+                    customer_domains::customer_id.eq(id),
+                    customer_domains::domain.eq(d),
+                )
+            })
+        })
         .collect();
     for chunk in domains.chunks(CHUNK) {
         crate::dispatch!(conn, c => diesel::insert_into(customer_domains::table).values(chunk).execute(c))?;
@@ -236,10 +332,28 @@ pub struct CustomerSummary {
 
 /// Every customer with how many identities, domains and netblocks it has, by external id.
 pub fn list(conn: &mut DbConn) -> QueryResult<Vec<CustomerSummary>> {
-    let rows: Vec<Customer> = customers::table.order(customers::external_id).select(Customer::as_select()).load(conn)?;
-    let identities = count_by_customer(customer_identities::table.group_by(customer_identities::customer_id).select((customer_identities::customer_id, diesel::dsl::count_star())).load(conn)?);
-    let domains = count_by_customer(customer_domains::table.group_by(customer_domains::customer_id).select((customer_domains::customer_id, diesel::dsl::count_star())).load(conn)?);
-    let netblocks = count_by_customer(customer_netblocks::table.group_by(customer_netblocks::customer_id).select((customer_netblocks::customer_id, diesel::dsl::count_star())).load(conn)?);
+    let rows: Vec<Customer> = customers::table
+        .order(customers::external_id)
+        .select(Customer::as_select())
+        .load(conn)?;
+    let identities = count_by_customer(
+        customer_identities::table
+            .group_by(customer_identities::customer_id)
+            .select((customer_identities::customer_id, diesel::dsl::count_star()))
+            .load(conn)?,
+    );
+    let domains = count_by_customer(
+        customer_domains::table
+            .group_by(customer_domains::customer_id)
+            .select((customer_domains::customer_id, diesel::dsl::count_star()))
+            .load(conn)?,
+    );
+    let netblocks = count_by_customer(
+        customer_netblocks::table
+            .group_by(customer_netblocks::customer_id)
+            .select((customer_netblocks::customer_id, diesel::dsl::count_star()))
+            .load(conn)?,
+    );
     Ok(rows
         .into_iter()
         .map(|c| CustomerSummary {
@@ -270,7 +384,12 @@ pub enum ResolveStep {
 
 impl ResolveStep {
     /// DESIGN.md's order: identity → authenticated user → sender domain → netblock.
-    pub const DEFAULT_ORDER: [ResolveStep; 4] = [Self::Identity, Self::OutgoingUser, Self::SenderDomain, Self::Netblock];
+    pub const DEFAULT_ORDER: [ResolveStep; 4] = [
+        Self::Identity,
+        Self::OutgoingUser,
+        Self::SenderDomain,
+        Self::Netblock,
+    ];
 }
 
 /// What a report tells us about who sent it.
@@ -283,7 +402,11 @@ pub struct Clues<'a> {
 }
 
 /// The customer the clues point at, trying `order` step by step, first match wins.
-pub fn resolve(conn: &mut DbConn, clues: &Clues<'_>, order: &[ResolveStep]) -> QueryResult<Option<(CustomerId, ResolveStep)>> {
+pub fn resolve(
+    conn: &mut DbConn,
+    clues: &Clues<'_>,
+    order: &[ResolveStep],
+) -> QueryResult<Option<(CustomerId, ResolveStep)>> {
     for step in order {
         let found = match step {
             ResolveStep::Identity => by_identity(conn, clues.identity)?,
@@ -302,7 +425,9 @@ pub fn resolve(conn: &mut DbConn, clues: &Clues<'_>, order: &[ResolveStep]) -> Q
 }
 
 fn by_identity(conn: &mut DbConn, identity: Option<&str>) -> QueryResult<Option<CustomerId>> {
-    let Some(identity) = identity.map(str::to_lowercase) else { return Ok(None) };
+    let Some(identity) = identity.map(str::to_lowercase) else {
+        return Ok(None);
+    };
     customer_identities::table
         .filter(customer_identities::identity.eq(identity))
         .select(customer_identities::customer_id)
@@ -313,15 +438,22 @@ fn by_identity(conn: &mut DbConn, identity: Option<&str>) -> QueryResult<Option<
 /// The customer owning the domain or its nearest parent (`mail.shop.example` → `shop.example`
 /// → `example`), so one domain row covers every host name below it.
 fn by_domain(conn: &mut DbConn, domain: Option<&str>) -> QueryResult<Option<CustomerId>> {
-    let Some(domain) = domain.map(|d| d.trim().trim_end_matches('.').to_lowercase()) else { return Ok(None) };
-    let candidates: Vec<&str> = std::iter::successors(Some(domain.as_str()), |d| d.split_once('.').map(|(_, parent)| parent))
-        .filter(|d| !d.is_empty())
-        .collect();
+    let Some(domain) = domain.map(|d| d.trim().trim_end_matches('.').to_lowercase()) else {
+        return Ok(None);
+    };
+    let candidates: Vec<&str> = std::iter::successors(Some(domain.as_str()), |d| {
+        d.split_once('.').map(|(_, parent)| parent)
+    })
+    .filter(|d| !d.is_empty())
+    .collect();
     let rows: Vec<(String, CustomerId)> = customer_domains::table
         .filter(customer_domains::domain.eq_any(&candidates))
         .select((customer_domains::domain, customer_domains::customer_id))
         .load(conn)?;
-    Ok(rows.into_iter().max_by_key(|(d, _)| d.len()).map(|(_, id)| id))
+    Ok(rows
+        .into_iter()
+        .max_by_key(|(d, _)| d.len())
+        .map(|(_, id)| id))
 }
 
 /// The customer of the most specific netblock holding `ip`.

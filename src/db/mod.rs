@@ -44,7 +44,9 @@ macro_rules! dispatch {
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("database_url: unknown scheme in '{0}' (use sqlite://PATH or postgres://USER@HOST/DB)")]
+    #[error(
+        "database_url: unknown scheme in '{0}' (use sqlite://PATH or postgres://USER@HOST/DB)"
+    )]
     UnknownScheme(String),
     #[error("database_url: cannot connect: {0}")]
     Connect(#[from] diesel::ConnectionError),

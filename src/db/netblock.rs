@@ -14,7 +14,9 @@ pub struct Netblock {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("'{0}' is not a netblock (expected an address or CIDR such as 192.0.2.0/24 or 2001:db8::/32)")]
+#[error(
+    "'{0}' is not a netblock (expected an address or CIDR such as 192.0.2.0/24 or 2001:db8::/32)"
+)]
 pub struct NetblockError(pub String);
 
 impl Netblock {
@@ -36,7 +38,9 @@ impl Netblock {
             IpAddr::V6(v6) => (u128::from(v6), 128u32),
         };
         let host_bits = width - u32::from(self.prefix_len);
-        let host_mask = 1u128.checked_shl(host_bits).map_or(u128::MAX, |bit| bit - 1);
+        let host_mask = 1u128
+            .checked_shl(host_bits)
+            .map_or(u128::MAX, |bit| bit - 1);
         let start = bits & !host_mask;
         let end = start | host_mask;
         match self.network {
@@ -62,21 +66,36 @@ impl FromStr for Netblock {
         let addr: IpAddr = addr.parse().map_err(|_| err())?;
         let width = if addr.is_ipv4() { 32 } else { 128 };
         let prefix_len = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= width).ok_or_else(err)?,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= width)
+                .ok_or_else(err)?,
             None => width,
         };
         let host_bits = u32::from(width - prefix_len);
         let network = match addr {
             IpAddr::V4(v4) => {
-                let mask = if host_bits == 32 { 0 } else { u32::MAX << host_bits };
+                let mask = if host_bits == 32 {
+                    0
+                } else {
+                    u32::MAX << host_bits
+                };
                 IpAddr::V4(Ipv4Addr::from(u32::from(v4) & mask))
             }
             IpAddr::V6(v6) => {
-                let mask = if host_bits == 128 { 0 } else { u128::MAX << host_bits };
+                let mask = if host_bits == 128 {
+                    0
+                } else {
+                    u128::MAX << host_bits
+                };
                 IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
             }
         };
-        Ok(Self { network, prefix_len })
+        Ok(Self {
+            network,
+            prefix_len,
+        })
     }
 }
 
@@ -122,7 +141,13 @@ mod tests {
 
     #[test]
     fn refuses_nonsense() {
-        for bad in ["", "10.0.0.0/33", "2001:db8::/129", "example.com", "10.0.0.0/x"] {
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "2001:db8::/129",
+            "example.com",
+            "10.0.0.0/x",
+        ] {
             assert!(bad.parse::<Netblock>().is_err(), "{bad}");
         }
     }

@@ -41,7 +41,13 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [Self::Open, Self::Resolved, Self::Ignored, Self::Closed, Self::Merged];
+    pub const ALL: [Status; 5] = [
+        Self::Open,
+        Self::Resolved,
+        Self::Ignored,
+        Self::Closed,
+        Self::Merged,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -64,7 +70,9 @@ impl std::str::FromStr for Status {
         Self::ALL
             .into_iter()
             .find(|status| status.as_str() == s)
-            .ok_or_else(|| format!("unknown status '{s}' (one of: open, resolved, ignored, closed, merged)"))
+            .ok_or_else(|| {
+                format!("unknown status '{s}' (one of: open, resolved, ignored, closed, merged)")
+            })
     }
 }
 
@@ -110,7 +118,12 @@ struct TicketInsertForm<'a> {
 /// The live ticket for `key`, created (open, at `severity`) if there is none. Returns the id
 /// and whether it was created. Safe against a concurrent writer creating the same ticket:
 /// the insert yields to the unique index instead of failing.
-pub fn live_or_create(conn: &mut DbConn, key: &TicketKey, severity: &str, seen: NaiveDateTime) -> QueryResult<(TicketId, bool)> {
+pub fn live_or_create(
+    conn: &mut DbConn,
+    key: &TicketKey,
+    severity: &str,
+    seen: NaiveDateTime,
+) -> QueryResult<(TicketId, bool)> {
     let open_key = key.open_key();
     let form = TicketInsertForm {
         customer_id: key.customer_id,
@@ -130,16 +143,29 @@ pub fn live_or_create(conn: &mut DbConn, key: &TicketKey, severity: &str, seen: 
         .on_conflict(tickets::open_key)
         .do_nothing()
         .execute(c))?;
-    let id = tickets::table.filter(tickets::open_key.eq(&open_key)).select(tickets::id).first(conn)?;
+    let id = tickets::table
+        .filter(tickets::open_key.eq(&open_key))
+        .select(tickets::id)
+        .first(conn)?;
     Ok((id, inserted == 1))
 }
 
 /// Moves a ticket to `status`, keeping `open_key` in step: history statuses release the key
 /// so the next event opens a fresh ticket.
-pub fn set_status(conn: &mut DbConn, id: TicketId, status: Status, at: NaiveDateTime) -> QueryResult<()> {
+pub fn set_status(
+    conn: &mut DbConn,
+    id: TicketId,
+    status: Status,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
     let ticket: (Option<CustomerId>, String, String, String) = tickets::table
         .find(id)
-        .select((tickets::customer_id, tickets::subject_kind, tickets::subject, tickets::class))
+        .select((
+            tickets::customer_id,
+            tickets::subject_kind,
+            tickets::subject,
+            tickets::class,
+        ))
         .first(conn)?;
     let open_key = status.is_live().then(|| {
         let kind = match ticket.1.as_str() {
@@ -147,10 +173,20 @@ pub fn set_status(conn: &mut DbConn, id: TicketId, status: Status, at: NaiveDate
             "sender" => SubjectKind::Sender,
             _ => SubjectKind::Ip,
         };
-        TicketKey { customer_id: ticket.0, subject_kind: kind, subject: ticket.2, class: ticket.3 }.open_key()
+        TicketKey {
+            customer_id: ticket.0,
+            subject_kind: kind,
+            subject: ticket.2,
+            class: ticket.3,
+        }
+        .open_key()
     });
     diesel::update(tickets::table.find(id))
-        .set((tickets::status.eq(status.as_str()), tickets::open_key.eq(open_key), tickets::updated_at.eq(at)))
+        .set((
+            tickets::status.eq(status.as_str()),
+            tickets::open_key.eq(open_key),
+            tickets::updated_at.eq(at),
+        ))
         .execute(conn)?;
     Ok(())
 }

@@ -30,7 +30,9 @@ impl Role {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Viewer, Self::Agent, Self::Admin].into_iter().find(|r| r.as_str() == s)
+        [Self::Viewer, Self::Agent, Self::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
     }
 }
 
@@ -61,10 +63,17 @@ pub struct User {
 }
 
 /// Creates a user with an argon2 hash of `password`.
-pub fn add(conn: &mut DbConn, username: &str, role: Role, password: &str) -> Result<UserId, UserError> {
+pub fn add(
+    conn: &mut DbConn,
+    username: &str,
+    role: Role,
+    password: &str,
+) -> Result<UserId, UserError> {
     let valid_name = !username.is_empty()
         && username.len() <= 64
-        && username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'));
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'));
     if !valid_name {
         return Err(UserError::BadName);
     }
@@ -73,7 +82,10 @@ pub fn add(conn: &mut DbConn, username: &str, role: Role, password: &str) -> Res
     }
     let hash = hash_password(password)?;
     conn.transaction(|conn| {
-        let taken: bool = diesel::select(diesel::dsl::exists(users::table.filter(users::username.eq(username)))).get_result(conn)?;
+        let taken: bool = diesel::select(diesel::dsl::exists(
+            users::table.filter(users::username.eq(username)),
+        ))
+        .get_result(conn)?;
         if taken {
             return Err(UserError::Exists(username.to_owned()));
         }
@@ -86,13 +98,20 @@ pub fn add(conn: &mut DbConn, username: &str, role: Role, password: &str) -> Res
                 users::created_at.eq(now()),
             ))
             .execute(conn)?;
-        Ok(users::table.filter(users::username.eq(username)).select(users::id).first(conn)?)
+        Ok(users::table
+            .filter(users::username.eq(username))
+            .select(users::id)
+            .first(conn)?)
     })
 }
 
 /// The user, if the name exists, is enabled and the password matches.
 pub fn verify(conn: &mut DbConn, username: &str, password: &str) -> QueryResult<Option<User>> {
-    let user: Option<User> = users::table.filter(users::username.eq(username)).select(User::as_select()).first(conn).optional()?;
+    let user: Option<User> = users::table
+        .filter(users::username.eq(username))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?;
     Ok(user.filter(|u| !u.disabled && password_matches(&u.password_hash, password)))
 }
 
@@ -105,5 +124,9 @@ fn hash_password(password: &str) -> Result<String, UserError> {
 }
 
 fn password_matches(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
 }

@@ -21,14 +21,24 @@ fn run(db: &TestDb, args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .unwrap();
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     drop(child.stdin.take());
     child.wait_with_output().unwrap()
 }
 
 fn stdout(out: &Output) -> String {
-    assert!(out.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
@@ -50,19 +60,52 @@ fn ten_thousand_customers_import_and_list() {
         let csv = dir.path().join("customers.csv");
         write_customers_csv(&csv, 10_000);
         let started = Instant::now();
-        let out = stdout(&abuse_desk(&db, &["customers", "import", csv.to_str().unwrap(), "--json"]));
-        eprintln!("{}: imported 10,000 customers in {:.2?}", db.backend, started.elapsed());
-        assert_eq!(out.trim(), r#"{"created":10000,"updated":0,"unchanged":0}"#, "{}", db.backend);
-        let again = stdout(&abuse_desk(&db, &["customers", "import", csv.to_str().unwrap(), "--json"]));
-        assert_eq!(again.trim(), r#"{"created":0,"updated":0,"unchanged":10000}"#, "re-import on {}", db.backend);
+        let out = stdout(&abuse_desk(
+            &db,
+            &["customers", "import", csv.to_str().unwrap(), "--json"],
+        ));
+        eprintln!(
+            "{}: imported 10,000 customers in {:.2?}",
+            db.backend,
+            started.elapsed()
+        );
+        assert_eq!(
+            out.trim(),
+            r#"{"created":10000,"updated":0,"unchanged":0}"#,
+            "{}",
+            db.backend
+        );
+        let again = stdout(&abuse_desk(
+            &db,
+            &["customers", "import", csv.to_str().unwrap(), "--json"],
+        ));
+        assert_eq!(
+            again.trim(),
+            r#"{"created":0,"updated":0,"unchanged":10000}"#,
+            "re-import on {}",
+            db.backend
+        );
 
-        let listed: serde_json::Value = serde_json::from_str(&stdout(&abuse_desk(&db, &["customers", "list", "--json"]))).unwrap();
+        let listed: serde_json::Value =
+            serde_json::from_str(&stdout(&abuse_desk(&db, &["customers", "list", "--json"])))
+                .unwrap();
         let listed = listed.as_array().unwrap();
         assert_eq!(listed.len(), 10_000);
         assert_eq!(listed[42]["external_id"], "cust-00042");
-        assert_eq!((listed[42]["identities"].as_i64(), listed[42]["domains"].as_i64(), listed[42]["netblocks"].as_i64()), (Some(2), Some(2), Some(2)));
+        assert_eq!(
+            (
+                listed[42]["identities"].as_i64(),
+                listed[42]["domains"].as_i64(),
+                listed[42]["netblocks"].as_i64()
+            ),
+            (Some(2), Some(2), Some(2))
+        );
         let table = stdout(&abuse_desk(&db, &["customers", "list"]));
-        assert!(table.contains("cust-09999") && table.trim_end().ends_with("10000 customer(s)"), "{}", &table[table.len() - 200..]);
+        assert!(
+            table.contains("cust-09999") && table.trim_end().ends_with("10000 customer(s)"),
+            "{}",
+            &table[table.len() - 200..]
+        );
     }
 }
 
@@ -75,23 +118,64 @@ fn a_bad_row_names_its_line_and_applies_nothing() {
         let out = abuse_desk(&db, &["customers", "import", csv.to_str().unwrap()]);
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("line 3: customer 'c2': '300.1.2.0/24' is not a netblock"), "{err}");
-        assert!(stdout(&abuse_desk(&db, &["customers", "list"])).contains("0 customer(s)"), "{}", db.backend);
+        assert!(
+            err.contains("line 3: customer 'c2': '300.1.2.0/24' is not a netblock"),
+            "{err}"
+        );
+        assert!(
+            stdout(&abuse_desk(&db, &["customers", "list"])).contains("0 customer(s)"),
+            "{}",
+            db.backend
+        );
     }
 }
 
 #[test]
 fn users_are_added_with_a_role_and_a_password_from_stdin() {
     let db = support::sqlite();
-    let out = stdout(&run(&db, &["user", "add", "alice", "--role", "agent", "--password-stdin"], Some("correct horse battery\n")));
+    let out = stdout(&run(
+        &db,
+        &[
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "agent",
+            "--password-stdin",
+        ],
+        Some("correct horse battery\n"),
+    ));
     assert_eq!(out.trim(), "user 'alice' created with role agent");
-    let again = run(&db, &["user", "add", "alice", "--role", "admin", "--password-stdin"], Some("correct horse battery\n"));
+    let again = run(
+        &db,
+        &[
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        Some("correct horse battery\n"),
+    );
     assert!(String::from_utf8_lossy(&again.stderr).contains("user 'alice' already exists"));
-    let weak = run(&db, &["user", "add", "bob", "--role", "viewer", "--password-stdin"], Some("short\n"));
+    let weak = run(
+        &db,
+        &["user", "add", "bob", "--role", "viewer", "--password-stdin"],
+        Some("short\n"),
+    );
     assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 12 characters"));
     let mut conn = db.connect();
-    assert!(abuse_desk::db::users::verify(&mut conn, "alice", "correct horse battery").unwrap().is_some_and(|u| u.role == "agent"));
-    assert!(abuse_desk::db::users::verify(&mut conn, "alice", "wrong password!!").unwrap().is_none());
+    assert!(
+        abuse_desk::db::users::verify(&mut conn, "alice", "correct horse battery")
+            .unwrap()
+            .is_some_and(|u| u.role == "agent")
+    );
+    assert!(
+        abuse_desk::db::users::verify(&mut conn, "alice", "wrong password!!")
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
@@ -99,30 +183,57 @@ fn check_config_masks_secrets_and_names_bad_settings() {
     let db = support::sqlite();
     let out = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
         .args(["check-config"])
-        .env("DATABASE_URL", "postgres://desk:hunter2@127.0.0.1:5432/desk")
+        .env(
+            "DATABASE_URL",
+            "postgres://desk:hunter2@127.0.0.1:5432/desk",
+        )
         .env("ABUSE_DESK_WEB__SESSION_KEY", "s".repeat(64))
         .output()
         .unwrap();
     let shown = stdout(&out);
-    assert!(shown.contains("postgres://desk:********@127.0.0.1:5432/desk"), "{shown}");
-    assert!(!shown.contains("hunter2") && !shown.contains(&"s".repeat(64)), "{shown}");
+    assert!(
+        shown.contains("postgres://desk:********@127.0.0.1:5432/desk"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("hunter2") && !shown.contains(&"s".repeat(64)),
+        "{shown}"
+    );
 
-    let refused = Command::new(env!("CARGO_BIN_EXE_abuse-desk")).args(["migrate"]).env("DATABASE_URL", "mysql://127.0.0.1/desk").output().unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
+        .args(["migrate"])
+        .env("DATABASE_URL", "mysql://127.0.0.1/desk")
+        .output()
+        .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("database_url: unknown scheme"));
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("desk.toml");
     std::fs::write(&file, "database_pool_size = 0\n").unwrap();
-    let bad = Command::new(env!("CARGO_BIN_EXE_abuse-desk")).args(["check-config", "--config", file.to_str().unwrap()]).env("DATABASE_URL", &db.url).output().unwrap();
+    let bad = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
+        .args(["check-config", "--config", file.to_str().unwrap()])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("database_pool_size: must be at least 1"));
 }
 
 #[test]
 fn tickets_list_on_an_empty_desk() {
     let db = support::sqlite();
-    assert!(stdout(&abuse_desk(&db, &["migrate"])).contains("applied 1 migration(s) to the sqlite database"));
+    assert!(stdout(&abuse_desk(&db, &["migrate"]))
+        .contains("applied 1 migration(s) to the sqlite database"));
     assert!(stdout(&abuse_desk(&db, &["migrate"])).contains("up to date"));
-    assert!(stdout(&abuse_desk(&db, &["tickets", "list"])).trim_end().ends_with("0 ticket(s)"));
-    assert_eq!(stdout(&abuse_desk(&db, &["tickets", "list", "--json", "--status", "open"])).trim(), "[]");
+    assert!(stdout(&abuse_desk(&db, &["tickets", "list"]))
+        .trim_end()
+        .ends_with("0 ticket(s)"));
+    assert_eq!(
+        stdout(&abuse_desk(
+            &db,
+            &["tickets", "list", "--json", "--status", "open"]
+        ))
+        .trim(),
+        "[]"
+    );
 }

@@ -21,11 +21,21 @@ gamma,Gamma Reseller,noc@gamma.example,,,192.0.2.128/25;2001:db8:1::/48
 ";
 
 fn external_id(conn: &mut DbConn, id: CustomerId) -> String {
-    schema::customers::table.find(id).select(schema::customers::external_id).first(conn).unwrap()
+    schema::customers::table
+        .find(id)
+        .select(schema::customers::external_id)
+        .first(conn)
+        .unwrap()
 }
 
-fn resolve(conn: &mut DbConn, clues: Clues<'_>, order: &[ResolveStep]) -> Option<(String, ResolveStep)> {
-    customers::resolve(conn, &clues, order).unwrap().map(|(id, step)| (external_id(conn, id), step))
+fn resolve(
+    conn: &mut DbConn,
+    clues: Clues<'_>,
+    order: &[ResolveStep],
+) -> Option<(String, ResolveStep)> {
+    customers::resolve(conn, &clues, order)
+        .unwrap()
+        .map(|(id, step)| (external_id(conn, id), step))
 }
 
 fn ip(s: &str) -> Option<IpAddr> {
@@ -37,39 +47,187 @@ fn customers_resolve_by_identity_domain_and_most_specific_netblock() {
     for db in support::backends("customers_resolve_by_identity_domain_and_most_specific_netblock") {
         let conn = &mut db.connect();
         let summary = customers::import(conn, &parse_csv(CSV.as_bytes()).unwrap()).unwrap();
-        assert_eq!((summary.created, summary.updated, summary.unchanged), (3, 0, 0), "{}", db.backend);
+        assert_eq!(
+            (summary.created, summary.updated, summary.unchanged),
+            (3, 0, 0),
+            "{}",
+            db.backend
+        );
         let order = ResolveStep::DEFAULT_ORDER;
         let who = |conn: &mut DbConn, clues| resolve(conn, clues, &order);
 
-        assert_eq!(who(conn, Clues { identity: Some("BOB@acme.example"), ..Default::default() }), Some(("acme".into(), ResolveStep::Identity)));
         assert_eq!(
-            who(conn, Clues { outgoing_user: Some("172.16.10.13@example.com"), ..Default::default() }),
+            who(
+                conn,
+                Clues {
+                    identity: Some("BOB@acme.example"),
+                    ..Default::default()
+                }
+            ),
+            Some(("acme".into(), ResolveStep::Identity))
+        );
+        assert_eq!(
+            who(
+                conn,
+                Clues {
+                    outgoing_user: Some("172.16.10.13@example.com"),
+                    ..Default::default()
+                }
+            ),
             Some(("acme".into(), ResolveStep::OutgoingUser))
         );
-        assert_eq!(who(conn, Clues { sender_domain: Some("acme.example"), ..Default::default() }), Some(("acme".into(), ResolveStep::SenderDomain)));
         assert_eq!(
-            who(conn, Clues { sender_domain: Some("mail.eu.Shop.Example.NET."), ..Default::default() }),
+            who(
+                conn,
+                Clues {
+                    sender_domain: Some("acme.example"),
+                    ..Default::default()
+                }
+            ),
+            Some(("acme".into(), ResolveStep::SenderDomain))
+        );
+        assert_eq!(
+            who(
+                conn,
+                Clues {
+                    sender_domain: Some("mail.eu.Shop.Example.NET."),
+                    ..Default::default()
+                }
+            ),
             Some(("beta".into(), ResolveStep::SenderDomain)),
             "parent domain walk on {}",
             db.backend
         );
-        assert_eq!(who(conn, Clues { sender_domain: Some("example.net"), ..Default::default() }), None, "a parent does not match its child");
-        assert_eq!(who(conn, Clues { source_ip: ip("192.0.2.5"), ..Default::default() }), Some(("beta".into(), ResolveStep::Netblock)));
-        assert_eq!(who(conn, Clues { source_ip: ip("192.0.2.200"), ..Default::default() }), Some(("gamma".into(), ResolveStep::Netblock)), "most specific v4 block on {}", db.backend);
-        assert_eq!(who(conn, Clues { source_ip: ip("192.0.2.128"), ..Default::default() }), Some(("gamma".into(), ResolveStep::Netblock)));
-        assert_eq!(who(conn, Clues { source_ip: ip("192.0.2.127"), ..Default::default() }), Some(("beta".into(), ResolveStep::Netblock)));
-        assert_eq!(who(conn, Clues { source_ip: ip("::ffff:192.0.2.255"), ..Default::default() }), Some(("gamma".into(), ResolveStep::Netblock)), "v4-mapped v6");
-        assert_eq!(who(conn, Clues { source_ip: ip("2001:db8:1::5"), ..Default::default() }), Some(("gamma".into(), ResolveStep::Netblock)), "most specific v6 block on {}", db.backend);
-        assert_eq!(who(conn, Clues { source_ip: ip("2001:db8:2::1"), ..Default::default() }), Some(("beta".into(), ResolveStep::Netblock)));
-        assert_eq!(who(conn, Clues { source_ip: ip("198.51.100.1"), ..Default::default() }), None);
-        assert_eq!(who(conn, Clues { source_ip: ip("2001:db9::1"), ..Default::default() }), None);
+        assert_eq!(
+            who(
+                conn,
+                Clues {
+                    sender_domain: Some("example.net"),
+                    ..Default::default()
+                }
+            ),
+            None,
+            "a parent does not match its child"
+        );
+        assert_eq!(
+            who(
+                conn,
+                Clues {
+                    source_ip: ip("192.0.2.5"),
+                    ..Default::default()
+                }
+            ),
+            Some(("beta".into(), ResolveStep::Netblock))
+        );
+        assert_eq!(
+            who(
+                conn,
+                Clues {
+                    source_ip: ip("192.0.2.200"),
+                    ..Default::default()
+                }
+            ),
+            Some(("gamma".into(), ResolveStep::Netblock)),
+            "most specific v4 block on {}",
+            db.backend
+        );
+        assert_eq!(
+            who(
+                conn,
+                Clues {
+                    source_ip: ip("192.0.2.128"),
+                    ..Default::default()
+                }
+            ),
+            Some(("gamma".into(), ResolveStep::Netblock))
+        );
+        assert_eq!(
+            who(
+                conn,
+                Clues {
+                    source_ip: ip("192.0.2.127"),
+                    ..Default::default()
+                }
+            ),
+            Some(("beta".into(), ResolveStep::Netblock))
+        );
+        assert_eq!(
+            who(
+                conn,
+                Clues {
+                    source_ip: ip("::ffff:192.0.2.255"),
+                    ..Default::default()
+                }
+            ),
+            Some(("gamma".into(), ResolveStep::Netblock)),
+            "v4-mapped v6"
+        );
+        assert_eq!(
+            who(
+                conn,
+                Clues {
+                    source_ip: ip("2001:db8:1::5"),
+                    ..Default::default()
+                }
+            ),
+            Some(("gamma".into(), ResolveStep::Netblock)),
+            "most specific v6 block on {}",
+            db.backend
+        );
+        assert_eq!(
+            who(
+                conn,
+                Clues {
+                    source_ip: ip("2001:db8:2::1"),
+                    ..Default::default()
+                }
+            ),
+            Some(("beta".into(), ResolveStep::Netblock))
+        );
+        assert_eq!(
+            who(
+                conn,
+                Clues {
+                    source_ip: ip("198.51.100.1"),
+                    ..Default::default()
+                }
+            ),
+            None
+        );
+        assert_eq!(
+            who(
+                conn,
+                Clues {
+                    source_ip: ip("2001:db9::1"),
+                    ..Default::default()
+                }
+            ),
+            None
+        );
 
         // First match wins, in the configured order.
-        let mixed = Clues { identity: Some("bob@acme.example"), source_ip: ip("192.0.2.200"), ..Default::default() };
-        assert_eq!(who(conn, mixed.clone()), Some(("acme".into(), ResolveStep::Identity)));
-        assert_eq!(resolve(conn, mixed, &[ResolveStep::Netblock, ResolveStep::Identity]), Some(("gamma".into(), ResolveStep::Netblock)));
-        let unknown_first = Clues { identity: Some("nobody@nowhere.example"), sender_domain: Some("beta.example"), ..Default::default() };
-        assert_eq!(who(conn, unknown_first), Some(("beta".into(), ResolveStep::SenderDomain)));
+        let mixed = Clues {
+            identity: Some("bob@acme.example"),
+            source_ip: ip("192.0.2.200"),
+            ..Default::default()
+        };
+        assert_eq!(
+            who(conn, mixed.clone()),
+            Some(("acme".into(), ResolveStep::Identity))
+        );
+        assert_eq!(
+            resolve(conn, mixed, &[ResolveStep::Netblock, ResolveStep::Identity]),
+            Some(("gamma".into(), ResolveStep::Netblock))
+        );
+        let unknown_first = Clues {
+            identity: Some("nobody@nowhere.example"),
+            sender_domain: Some("beta.example"),
+            ..Default::default()
+        };
+        assert_eq!(
+            who(conn, unknown_first),
+            Some(("beta".into(), ResolveStep::SenderDomain))
+        );
     }
 }
 
@@ -79,7 +237,12 @@ fn reimport_updates_without_duplicating_and_refuses_stolen_values() {
         let conn = &mut db.connect();
         customers::import(conn, &parse_csv(CSV.as_bytes()).unwrap()).unwrap();
         let again = customers::import(conn, &parse_csv(CSV.as_bytes()).unwrap()).unwrap();
-        assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 3), "{}", db.backend);
+        assert_eq!(
+            (again.created, again.updated, again.unchanged),
+            (0, 0, 3),
+            "{}",
+            db.backend
+        );
 
         // gamma gives up its v6 block and gets a new name; acme's identity moves to beta.
         let changed = "external_id,name,email,identities,domains,netblocks
@@ -89,23 +252,64 @@ beta,Beta Shop,ops@beta.example,bob@acme.example,beta.example;shop.example.net,1
 delta,Delta,abuse@delta.example,,,10.0.0.0/8
 ";
         let summary = customers::import(conn, &parse_csv(changed.as_bytes()).unwrap()).unwrap();
-        assert_eq!((summary.created, summary.updated, summary.unchanged), (1, 3, 0), "{}", db.backend);
+        assert_eq!(
+            (summary.created, summary.updated, summary.unchanged),
+            (1, 3, 0),
+            "{}",
+            db.backend
+        );
         let list = customers::list(conn).unwrap();
-        assert_eq!(list.iter().map(|c| c.external_id.as_str()).collect::<Vec<_>>(), ["acme", "beta", "delta", "gamma"]);
+        assert_eq!(
+            list.iter()
+                .map(|c| c.external_id.as_str())
+                .collect::<Vec<_>>(),
+            ["acme", "beta", "delta", "gamma"]
+        );
         assert_eq!(list[3].name, "Gamma Reseller GmbH");
         assert_eq!((list[3].netblocks, list[1].identities), (1, 1));
         let order = ResolveStep::DEFAULT_ORDER;
-        assert_eq!(resolve(conn, Clues { identity: Some("bob@acme.example"), ..Default::default() }, &order).unwrap().0, "beta");
-        assert_eq!(resolve(conn, Clues { source_ip: ip("2001:db8:1::5"), ..Default::default() }, &order).unwrap().0, "beta");
+        assert_eq!(
+            resolve(
+                conn,
+                Clues {
+                    identity: Some("bob@acme.example"),
+                    ..Default::default()
+                },
+                &order
+            )
+            .unwrap()
+            .0,
+            "beta"
+        );
+        assert_eq!(
+            resolve(
+                conn,
+                Clues {
+                    source_ip: ip("2001:db8:1::5"),
+                    ..Default::default()
+                },
+                &order
+            )
+            .unwrap()
+            .0,
+            "beta"
+        );
 
         // A file claiming a domain that belongs to a customer it does not list: refused whole.
         let stealing = "external_id,name,email,identities,domains,netblocks
 epsilon,Epsilon,abuse@epsilon.example,,epsilon.example,
 zeta,Zeta,abuse@zeta.example,,acme.example,
 ";
-        let err = customers::import(conn, &parse_csv(stealing.as_bytes()).unwrap()).unwrap_err().to_string();
+        let err = customers::import(conn, &parse_csv(stealing.as_bytes()).unwrap())
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "line 3: domain 'acme.example' already belongs to customer 'acme', which is not in this file");
-        assert_eq!(customers::list(conn).unwrap().len(), 4, "nothing of a refused file is applied on {}", db.backend);
+        assert_eq!(
+            customers::list(conn).unwrap().len(),
+            4,
+            "nothing of a refused file is applied on {}",
+            db.backend
+        );
     }
 }
 
@@ -114,32 +318,80 @@ fn one_live_ticket_per_customer_subject_and_class() {
     for db in support::backends("one_live_ticket_per_customer_subject_and_class") {
         let conn = &mut db.connect();
         customers::import(conn, &parse_csv(CSV.as_bytes()).unwrap()).unwrap();
-        let acme = customers::resolve(conn, &Clues { identity: Some("bob@acme.example"), ..Default::default() }, &ResolveStep::DEFAULT_ORDER).unwrap().unwrap().0;
+        let acme = customers::resolve(
+            conn,
+            &Clues {
+                identity: Some("bob@acme.example"),
+                ..Default::default()
+            },
+            &ResolveStep::DEFAULT_ORDER,
+        )
+        .unwrap()
+        .unwrap()
+        .0;
         let at = abuse_desk::db::now();
-        let key = TicketKey { customer_id: Some(acme), subject_kind: SubjectKind::Identity, subject: "bob@acme.example".into(), class: "abuse".into() };
+        let key = TicketKey {
+            customer_id: Some(acme),
+            subject_kind: SubjectKind::Identity,
+            subject: "bob@acme.example".into(),
+            class: "abuse".into(),
+        };
 
         let (first, created) = tickets::live_or_create(conn, &key, "abuse", at).unwrap();
         assert!(created);
-        assert_eq!(tickets::live_or_create(conn, &key, "abuse", at).unwrap(), (first, false), "{}", db.backend);
-        let other_class = TicketKey { class: "fraud".into(), ..key.clone() };
-        assert_ne!(tickets::live_or_create(conn, &other_class, "abuse", at).unwrap().0, first);
+        assert_eq!(
+            tickets::live_or_create(conn, &key, "abuse", at).unwrap(),
+            (first, false),
+            "{}",
+            db.backend
+        );
+        let other_class = TicketKey {
+            class: "fraud".into(),
+            ..key.clone()
+        };
+        assert_ne!(
+            tickets::live_or_create(conn, &other_class, "abuse", at)
+                .unwrap()
+                .0,
+            first
+        );
 
         // Tickets without a customer are deduplicated as well.
-        let unresolved = TicketKey { customer_id: None, subject_kind: SubjectKind::Ip, subject: "198.51.100.7".into(), class: "abuse".into() };
+        let unresolved = TicketKey {
+            customer_id: None,
+            subject_kind: SubjectKind::Ip,
+            subject: "198.51.100.7".into(),
+            class: "abuse".into(),
+        };
         let (orphan, created) = tickets::live_or_create(conn, &unresolved, "info", at).unwrap();
         assert!(created);
-        assert_eq!(tickets::live_or_create(conn, &unresolved, "info", at).unwrap(), (orphan, false), "unresolved dedup on {}", db.backend);
+        assert_eq!(
+            tickets::live_or_create(conn, &unresolved, "info", at).unwrap(),
+            (orphan, false),
+            "unresolved dedup on {}",
+            db.backend
+        );
 
         // Resolved and ignored tickets stay live; closing one makes room for a new ticket.
         tickets::set_status(conn, first, Status::Resolved, at).unwrap();
-        assert_eq!(tickets::live_or_create(conn, &key, "abuse", at).unwrap(), (first, false));
+        assert_eq!(
+            tickets::live_or_create(conn, &key, "abuse", at).unwrap(),
+            (first, false)
+        );
         tickets::set_status(conn, first, Status::Ignored, at).unwrap();
-        assert_eq!(tickets::live_or_create(conn, &key, "abuse", at).unwrap(), (first, false));
+        assert_eq!(
+            tickets::live_or_create(conn, &key, "abuse", at).unwrap(),
+            (first, false)
+        );
         tickets::set_status(conn, first, Status::Closed, at).unwrap();
         let (second, created) = tickets::live_or_create(conn, &key, "abuse", at).unwrap();
         assert!(created && second != first, "{}", db.backend);
         // Reopening the closed one while another is live is refused by the index itself.
-        assert!(tickets::set_status(conn, first, Status::Open, at).is_err(), "unique open-ticket index on {}", db.backend);
+        assert!(
+            tickets::set_status(conn, first, Status::Open, at).is_err(),
+            "unique open-ticket index on {}",
+            db.backend
+        );
 
         let open = tickets::list(conn, Some(Status::Open), 100).unwrap();
         assert_eq!(open.len(), 3);
@@ -147,6 +399,12 @@ fn one_live_ticket_per_customer_subject_and_class() {
         assert_eq!(closed.iter().map(|t| t.id).collect::<Vec<_>>(), vec![first]);
         assert_eq!(closed[0].customer_external_id.as_deref(), Some("acme"));
         let orphan_row = open.iter().find(|t| t.id == orphan).unwrap();
-        assert_eq!((orphan_row.customer_external_id.as_deref(), orphan_row.subject_kind.as_str()), (None, "ip"));
+        assert_eq!(
+            (
+                orphan_row.customer_external_id.as_deref(),
+                orphan_row.subject_kind.as_str()
+            ),
+            (None, "ip")
+        );
     }
 }

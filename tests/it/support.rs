@@ -32,7 +32,8 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((admin_url, name)) = &self.postgres {
             if let Ok(mut admin) = PgConnection::establish(admin_url) {
-                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+                let _ = admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
             }
         }
     }
@@ -41,7 +42,12 @@ impl Drop for TestDb {
 pub fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("test.db").display());
-    TestDb { url, backend: "sqlite", postgres: None, _dir: Some(dir) }
+    TestDb {
+        url,
+        backend: "sqlite",
+        postgres: None,
+        _dir: Some(dir),
+    }
 }
 
 fn postgres_base() -> String {
@@ -62,10 +68,17 @@ pub fn postgres(test: &str) -> Option<TestDb> {
         }
     };
     let name = format!("abuse_desk_test_{}", rand::random::<u64>());
-    admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .unwrap();
     let mut url = url::Url::parse(&admin_url).unwrap();
     url.set_path(&name);
-    Some(TestDb { url: url.to_string(), backend: "postgres", postgres: Some((admin_url, name)), _dir: None })
+    Some(TestDb {
+        url: url.to_string(),
+        backend: "postgres",
+        postgres: Some((admin_url, name)),
+        _dir: None,
+    })
 }
 
 /// SQLite always, Postgres when it is there.
