@@ -3,8 +3,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod arf;
 pub mod cli;
 pub mod customers;
 pub mod db;
+pub mod ingest;
 pub mod logging;
 pub mod settings;

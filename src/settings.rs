@@ -10,8 +10,10 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::arf::{IdentityRule, IdentityRules};
 use crate::db::customers::ResolveStep;
 use crate::db::DatabaseUrl;
+use crate::ingest::rules::{AutoLock, SeverityPolicy};
 
 /// A value that must never reach a log or a terminal: `Debug`, `Display` and serialisation
 /// all print a mask.
@@ -78,6 +80,17 @@ pub struct WebSettings {
 pub struct IngestSettings {
     /// Order of the customer resolution chain.
     pub resolve_order: Vec<ResolveStep>,
+    /// Identification rules, tried in order: a header name and an optional regex with one
+    /// capture group, like the filter's "identification header" setting.
+    pub identification: Vec<IdentityRule>,
+    /// User-Agent prefixes of our own outgoing filter's reports (they start at severity abuse).
+    pub own_filter_user_agents: Vec<String>,
+    /// Severity thresholds by event count, with per-class overrides.
+    pub severity: SeverityPolicy,
+    /// The automatic temporary lock rule (off by default).
+    pub auto_lock: AutoLock,
+    /// Messages per write transaction.
+    pub batch_size: usize,
 }
 
 impl Default for Settings {
@@ -93,6 +106,11 @@ impl Default for Settings {
             },
             ingest: IngestSettings {
                 resolve_order: ResolveStep::DEFAULT_ORDER.to_vec(),
+                identification: IdentityRules::default_rules(),
+                own_filter_user_agents: vec!["SpamExperts".into()],
+                severity: SeverityPolicy::default(),
+                auto_lock: AutoLock::default(),
+                batch_size: 5000,
             },
             log: "info".into(),
         }
@@ -182,6 +200,29 @@ impl Settings {
         }
         if self.ingest.resolve_order.is_empty() {
             return invalid("ingest.resolve_order", "must name at least one step".into());
+        }
+        if let Err(e) = IdentityRules::compile(&self.ingest.identification) {
+            return invalid("ingest.identification", e.to_string());
+        }
+        let lock = &self.ingest.auto_lock;
+        if lock.enabled && (lock.events < 1 || lock.within_minutes < 1 || lock.lock_hours < 1) {
+            return invalid(
+                "ingest.auto_lock",
+                "events, within_minutes and lock_hours must each be at least 1".into(),
+            );
+        }
+        for (class, t) in std::iter::once((&"(default)".to_owned(), &self.ingest.severity.default))
+            .chain(&self.ingest.severity.classes)
+        {
+            if t.abuse_after < 1 || t.escalation_after < t.abuse_after {
+                return invalid(
+                    "ingest.severity",
+                    format!("{class}: need 1 <= abuse_after <= escalation_after"),
+                );
+            }
+        }
+        if self.ingest.batch_size == 0 {
+            return invalid("ingest.batch_size", "must be at least 1".into());
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
             return invalid(

@@ -27,4 +27,8 @@ id_type!(
     UserId,
     /// `raw_messages.id`
     RawMessageId,
+    /// `events.id`
+    EventId,
+    /// `actions.id`
+    ActionId,
 );

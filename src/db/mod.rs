@@ -2,9 +2,13 @@
 //! URL scheme. Storage functions are synchronous `fn(&mut DbConn, …)` so they compose inside
 //! one transaction; callers in async code run them on a blocking thread.
 
+pub mod actions;
+pub mod audit;
 pub mod customers;
+pub mod events;
 pub mod ids;
 pub mod netblock;
+pub mod raw_messages;
 pub mod schema;
 pub mod tickets;
 pub mod users;

@@ -94,7 +94,7 @@ diesel::table! {
         assignee_id -> Nullable<BigInt>,
         merged_into_id -> Nullable<BigInt>,
         event_count -> BigInt,
-        report_count -> BigInt,
+        incident_count -> BigInt,
         source_ip_count -> BigInt,
         first_seen -> Timestamp,
         last_seen -> Timestamp,

@@ -232,3 +232,95 @@ pub fn list(conn: &mut DbConn, status: Option<Status>, limit: i64) -> QueryResul
     }
     query.load(conn)
 }
+
+/// What the ingest path needs to know of a live ticket to apply an event to it.
+#[derive(Queryable, Debug, Clone)]
+pub struct TicketState {
+    pub status: String,
+    pub severity: String,
+    pub event_count: i64,
+    pub first_seen: NaiveDateTime,
+    pub last_seen: NaiveDateTime,
+}
+
+pub fn state(conn: &mut DbConn, id: TicketId) -> QueryResult<TicketState> {
+    tickets::table
+        .find(id)
+        .select((
+            tickets::status,
+            tickets::severity,
+            tickets::event_count,
+            tickets::first_seen,
+            tickets::last_seen,
+        ))
+        .first(conn)
+}
+
+/// A ticket after one more event: every field the ingest path keeps current.
+#[derive(AsChangeset, Debug)]
+#[diesel(table_name = tickets)]
+pub struct TicketEventUpdate<'a> {
+    pub status: &'a str,
+    pub severity: &'a str,
+    pub event_count: i64,
+    pub first_seen: NaiveDateTime,
+    pub last_seen: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// The fields that follow the newest event (by arrival time), set only when the event is the
+/// newest so far, which keeps the result independent of the order events are processed in.
+#[derive(AsChangeset, Debug)]
+#[diesel(table_name = tickets)]
+pub struct TicketLatest<'a> {
+    pub last_source_ip: Option<&'a str>,
+    pub last_original_subject: Option<&'a str>,
+    pub identity: Option<&'a str>,
+    pub outgoing_user: Option<&'a str>,
+    pub outgoing_domain: Option<&'a str>,
+}
+
+/// Applies one event; `incidents` is the report's Incidents count (usually 1).
+pub fn apply_event(
+    conn: &mut DbConn,
+    id: TicketId,
+    update: &TicketEventUpdate<'_>,
+    incidents: i64,
+    latest: Option<&TicketLatest<'_>>,
+) -> QueryResult<()> {
+    diesel::update(tickets::table.find(id))
+        .set((
+            update,
+            tickets::incident_count.eq(tickets::incident_count + incidents),
+        ))
+        .execute(conn)?;
+    if let Some(latest) = latest {
+        diesel::update(tickets::table.find(id))
+            .set(latest)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Counts a source IP for a ticket; `true` if the ticket had not seen it before.
+pub fn add_source_ip(
+    conn: &mut DbConn,
+    id: TicketId,
+    ip: &str,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    use super::schema::ticket_source_ips as ips;
+    let seen: i64 = crate::dispatch!(conn, c => diesel::insert_into(ips::table)
+        .values((ips::ticket_id.eq(id), ips::source_ip.eq(ip), ips::event_count.eq(1i64), ips::first_seen.eq(at), ips::last_seen.eq(at)))
+        .on_conflict((ips::ticket_id, ips::source_ip))
+        .do_update()
+        .set(ips::event_count.eq(ips::event_count + 1))
+        .returning(ips::event_count)
+        .get_result(c))?;
+    if seen == 1 {
+        diesel::update(tickets::table.find(id))
+            .set(tickets::source_ip_count.eq(tickets::source_ip_count + 1))
+            .execute(conn)?;
+    }
+    Ok(seen == 1)
+}

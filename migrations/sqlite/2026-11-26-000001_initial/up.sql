@@ -93,7 +93,7 @@ CREATE TABLE tickets (
     assignee_id           BIGINT REFERENCES users (id) ON DELETE SET NULL,
     merged_into_id        BIGINT REFERENCES tickets (id),
     event_count           BIGINT NOT NULL DEFAULT 0,
-    report_count          BIGINT NOT NULL DEFAULT 0,
+    incident_count        BIGINT NOT NULL DEFAULT 0,
     source_ip_count       BIGINT NOT NULL DEFAULT 0,
     first_seen            TIMESTAMP NOT NULL,
     last_seen             TIMESTAMP NOT NULL,

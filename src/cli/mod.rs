@@ -1,5 +1,7 @@
 //! The command line: each subcommand is a function here; `main.rs` only parses and calls.
 
+mod import;
+
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
@@ -41,6 +43,16 @@ pub enum Command {
     /// Look at tickets from the command line.
     #[command(subcommand)]
     Tickets(TicketsCommand),
+    /// Import feedback reports from .eml files, folders (recursive, Maildir too) and mbox
+    /// files. Every message is stored, parsed and turned into tickets; messages that are not
+    /// reports are quarantined with the reason. Re-importing the same messages changes
+    /// nothing but the duplicate count.
+    Import(import::ImportArgs),
+    /// Parse one message and print the normalized feedback report (or why it is not one).
+    Parse(import::ParseArgs),
+    /// Run stored messages through the parser again, e.g. after an upgrade: quarantined
+    /// messages that now parse become events and tickets.
+    Reprocess(import::ReprocessArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -109,7 +121,8 @@ pub fn settings(cli: &Cli) -> Result<Settings> {
     Ok(Settings::from_figment(figment)?)
 }
 
-fn connect(settings: &Settings) -> Result<db::DbConn> {
+/// Opens the configured database and brings its schema up to date.
+pub fn connect(settings: &Settings) -> Result<db::DbConn> {
     let url = settings.database()?;
     let mut conn = url
         .connect()
@@ -121,6 +134,9 @@ fn connect(settings: &Settings) -> Result<db::DbConn> {
 pub fn run(cli: Cli) -> Result<()> {
     let settings = settings(&cli)?;
     match cli.command {
+        Command::Parse(args) => import::parse(&settings, &args)?,
+        Command::Import(args) => import::import(&settings, &mut connect(&settings)?, &args)?,
+        Command::Reprocess(args) => import::reprocess(&settings, &mut connect(&settings)?, &args)?,
         Command::Migrate => {
             let url = settings.database()?;
             let mut conn = url.connect()?;

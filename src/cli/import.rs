@@ -1,0 +1,244 @@
+//! `import`, `parse` and `reprocess`: the ingest path from the command line.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crate::arf;
+use crate::db::ids::RawMessageId;
+use crate::db::raw_messages::{self, ParseStatus};
+use crate::db::{now, DbConn};
+use crate::ingest::{self, sources, Ingestor, Origin, Outcome, Summary};
+use crate::settings::Settings;
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Files, folders, Maildirs or mbox files.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Source name recorded on each message (e.g. the feed it came from).
+    #[arg(long, default_value = "import")]
+    pub source: String,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ParseArgs {
+    /// The message (.eml) to parse.
+    pub file: PathBuf,
+    /// Print JSON (the report, or {"error": {"kind": …, "reason": …}}).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReprocessArgs {
+    /// Re-parse quarantined messages (the only kind of reprocessing so far; required).
+    #[arg(long)]
+    pub quarantined: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parse threads beside the writer: every core but the writer's, at least one.
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .max(2)
+}
+
+pub fn import(settings: &Settings, conn: &mut DbConn, args: &ImportArgs) -> Result<()> {
+    let ingestor = Ingestor::from_settings(&settings.ingest)?;
+    let origin = Origin {
+        source: &args.source,
+        mailbox: None,
+    };
+    let started = Instant::now();
+    let mut progress = Progress::new(started);
+    let messages = sources::messages(args.paths.clone()).map(|m| m.map(|m| m.bytes));
+    let (summary, errors) = ingest::import(conn, &ingestor, &origin, messages, workers(), |s| {
+        progress.show(s)
+    })?;
+    progress.finish();
+    for error in &errors {
+        eprintln!("error: {error}");
+    }
+    print_summary(&summary, args.json, started.elapsed())?;
+    if !errors.is_empty() {
+        bail!(
+            "{} path(s) could not be read; everything else was imported",
+            errors.len()
+        );
+    }
+    Ok(())
+}
+
+fn print_summary(summary: &Summary, json: bool, elapsed: Duration) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(summary)?);
+    } else {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        println!(
+            "{} messages ({:.1} MB) in {:.1}s, {:.0} messages/s: {} reports, {} new tickets, {} updated tickets, {} duplicates, {} quarantined",
+            summary.messages,
+            summary.bytes as f64 / 1e6,
+            secs,
+            summary.messages as f64 / secs,
+            summary.reports,
+            summary.new_tickets,
+            summary.updated_tickets,
+            summary.duplicates,
+            summary.quarantined
+        );
+    }
+    Ok(())
+}
+
+/// A one-line progress display on a terminal; silent otherwise.
+struct Progress {
+    started: Instant,
+    last: Instant,
+    shown: bool,
+    tty: bool,
+}
+
+impl Progress {
+    fn new(started: Instant) -> Self {
+        Self {
+            started,
+            last: started,
+            shown: false,
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn show(&mut self, s: &Summary) {
+        if !self.tty || self.last.elapsed() < Duration::from_millis(250) {
+            return;
+        }
+        self.last = Instant::now();
+        self.shown = true;
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        eprint!(
+            "\r{} messages, {:.0}/s, {:.1} MB/s: {} new tickets, {} duplicates, {} quarantined   ",
+            s.messages,
+            s.messages as f64 / secs,
+            s.bytes as f64 / 1e6 / secs,
+            s.new_tickets,
+            s.duplicates,
+            s.quarantined
+        );
+    }
+
+    fn finish(&self) {
+        if self.shown {
+            eprintln!();
+        }
+    }
+}
+
+pub fn parse(settings: &Settings, args: &ParseArgs) -> Result<()> {
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let rules = arf::IdentityRules::compile(&settings.ingest.identification)?;
+    match arf::parse_with(&bytes, &rules) {
+        Ok(report) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", as_text(&report)?);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"error": {"kind": e.kind(), "reason": e.reason()}})
+                );
+                std::process::exit(1);
+            }
+            bail!("{}: {} ({})", args.file.display(), e.reason(), e.kind())
+        }
+    }
+}
+
+pub fn reprocess(settings: &Settings, conn: &mut DbConn, args: &ReprocessArgs) -> Result<()> {
+    if !args.quarantined {
+        bail!("say what to reprocess: --quarantined");
+    }
+    let ingestor = Ingestor::from_settings(&settings.ingest)?;
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    let mut after = RawMessageId(0);
+    loop {
+        let page = raw_messages::quarantined(conn, after, 500)?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for stored in page {
+            let Some(bytes) = raw_messages::content(conn, stored.id)? else {
+                eprintln!(
+                    "error: message {} cannot be decompressed; left in quarantine",
+                    stored.id
+                );
+                continue;
+            };
+            let prepared = ingestor.prepare(&bytes);
+            let outcome = ingest::store::reprocess(conn, &ingestor, stored.id, &prepared)?;
+            summary.add(&outcome, bytes.len());
+            if let Outcome::Quarantined { .. } = outcome {
+                raw_messages::set_outcome(
+                    conn,
+                    stored.id,
+                    ParseStatus::Quarantined,
+                    prepared
+                        .parsed
+                        .as_ref()
+                        .err()
+                        .map(|e| (e.kind(), e.reason()))
+                        .as_ref()
+                        .map(|(k, r)| (*k, r.as_str())),
+                    now(),
+                )?;
+            }
+        }
+    }
+    print_summary(&summary, args.json, started.elapsed())
+}
+
+/// The report as `field: value` lines, empty fields left out.
+fn as_text(report: &arf::FeedbackReport) -> Result<String> {
+    fn flatten(prefix: &str, value: &serde_json::Value, out: &mut String) {
+        match value {
+            serde_json::Value::Null => {}
+            serde_json::Value::Array(items) if items.is_empty() => {}
+            serde_json::Value::Object(map) if map.is_empty() => {}
+            serde_json::Value::Object(map) => {
+                for (key, inner) in map {
+                    let name = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    flatten(&name, inner, out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    flatten(prefix, item, out);
+                }
+            }
+            serde_json::Value::String(s) => out.push_str(&format!("{prefix}: {s}\n")),
+            other => out.push_str(&format!("{prefix}: {other}\n")),
+        }
+    }
+    let mut out = String::new();
+    flatten("", &serde_json::to_value(report)?, &mut out);
+    Ok(out)
+}

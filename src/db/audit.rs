@@ -1,0 +1,75 @@
+//! The audit log: who did what, when, to which ticket or customer.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::ids::{CustomerId, TicketId, UserId};
+use super::schema::audit_log;
+use super::DbConn;
+
+/// Who acted: a staff member, or the system itself (ingest, rules, jobs).
+#[derive(Clone, Copy, Debug)]
+pub enum Actor<'a> {
+    User(UserId, &'a str),
+    System,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = audit_log)]
+struct AuditInsertForm<'a> {
+    at: NaiveDateTime,
+    actor_id: Option<UserId>,
+    actor: &'a str,
+    action: &'a str,
+    ticket_id: Option<TicketId>,
+    customer_id: Option<CustomerId>,
+    detail: &'a str,
+}
+
+/// Appends one entry.
+pub fn record(
+    conn: &mut DbConn,
+    at: NaiveDateTime,
+    actor: Actor<'_>,
+    action: &str,
+    ticket_id: Option<TicketId>,
+    customer_id: Option<CustomerId>,
+    detail: &str,
+) -> QueryResult<()> {
+    let (actor_id, actor) = match actor {
+        Actor::User(id, name) => (Some(id), name),
+        Actor::System => (None, "system"),
+    };
+    diesel::insert_into(audit_log::table)
+        .values(AuditInsertForm {
+            at,
+            actor_id,
+            actor,
+            action,
+            ticket_id,
+            customer_id,
+            detail,
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+#[derive(Queryable, Selectable, Debug, Clone, Serialize)]
+#[diesel(table_name = audit_log)]
+pub struct AuditEntry {
+    pub at: NaiveDateTime,
+    pub actor: String,
+    pub action: String,
+    pub ticket_id: Option<TicketId>,
+    pub detail: String,
+}
+
+/// A ticket's trail, oldest first.
+pub fn for_ticket(conn: &mut DbConn, ticket: TicketId) -> QueryResult<Vec<AuditEntry>> {
+    audit_log::table
+        .filter(audit_log::ticket_id.eq(ticket))
+        .order((audit_log::at, audit_log::id))
+        .select(AuditEntry::as_select())
+        .load(conn)
+}

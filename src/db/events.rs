@@ -1,0 +1,75 @@
+//! Events: one complaint each, unique by its dedup key.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::ids::{CustomerId, EventId, RawMessageId, TicketId};
+use super::schema::events;
+use super::DbConn;
+
+#[derive(Insertable)]
+#[diesel(table_name = events)]
+pub struct EventInsertForm<'a> {
+    pub raw_message_id: RawMessageId,
+    pub ticket_id: TicketId,
+    pub customer_id: Option<CustomerId>,
+    pub dedup_key: &'a str,
+    pub reporter: &'a str,
+    pub feedback_type: &'a str,
+    pub source_ip: Option<&'a str>,
+    pub original_mail_from: Option<&'a str>,
+    pub original_message_id: Option<&'a str>,
+    pub original_envelope_id: Option<&'a str>,
+    pub original_subject: Option<&'a str>,
+    pub identity: Option<&'a str>,
+    pub arrival_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+/// Whether this complaint was counted already.
+pub fn known(conn: &mut DbConn, dedup_key: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        events::table.filter(events::dedup_key.eq(dedup_key)),
+    ))
+    .get_result(conn)
+}
+
+/// Inserts the event; `false` if the unique dedup index already holds the same complaint.
+pub fn insert(conn: &mut DbConn, form: &EventInsertForm<'_>) -> QueryResult<bool> {
+    let inserted = crate::dispatch!(conn, c => diesel::insert_into(events::table)
+        .values(form)
+        .on_conflict(events::dedup_key)
+        .do_nothing()
+        .execute(c))?;
+    Ok(inserted == 1)
+}
+
+/// Events of a ticket that arrived in `[from, to]`.
+pub fn count_in_window(
+    conn: &mut DbConn,
+    ticket: TicketId,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<i64> {
+    events::table
+        .filter(events::ticket_id.eq(ticket))
+        .filter(events::arrival_at.ge(from))
+        .filter(events::arrival_at.le(to))
+        .count()
+        .get_result(conn)
+}
+
+/// An event as a ticket's timeline shows it.
+#[derive(Queryable, Selectable, Debug, Clone, Serialize, PartialEq, Eq)]
+#[diesel(table_name = events)]
+pub struct Event {
+    pub id: EventId,
+    pub raw_message_id: RawMessageId,
+    pub ticket_id: TicketId,
+    pub reporter: String,
+    pub feedback_type: String,
+    pub source_ip: Option<String>,
+    pub original_subject: Option<String>,
+    pub arrival_at: NaiveDateTime,
+}

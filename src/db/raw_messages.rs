@@ -1,0 +1,126 @@
+//! Raw inbound messages: stored first, compressed, keyed by sha256, with the parse outcome.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::ids::RawMessageId;
+use super::schema::raw_messages;
+use super::DbConn;
+
+/// How a stored message was judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParseStatus {
+    /// A feedback report, turned into an event.
+    Report,
+    /// Not a report, or broken: kept with the reason.
+    Quarantined,
+}
+
+impl ParseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Report => "report",
+            Self::Quarantined => "quarantined",
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = raw_messages)]
+pub struct RawMessageInsertForm<'a> {
+    pub sha256: &'a str,
+    pub compression: &'a str,
+    pub content: &'a [u8],
+    pub size_bytes: i64,
+    pub source: &'a str,
+    pub mailbox: Option<&'a str>,
+    pub received_at: NaiveDateTime,
+    pub parse_status: &'a str,
+    pub parse_error_kind: Option<&'a str>,
+    pub parse_error: Option<&'a str>,
+    pub processed_at: Option<NaiveDateTime>,
+}
+
+/// Stores the message unless its sha256 is known; `None` means it was stored before.
+pub fn insert_if_new(
+    conn: &mut DbConn,
+    form: &RawMessageInsertForm<'_>,
+) -> QueryResult<Option<RawMessageId>> {
+    crate::dispatch!(conn, c => diesel::insert_into(raw_messages::table)
+        .values(form)
+        .on_conflict(raw_messages::sha256)
+        .do_nothing()
+        .returning(raw_messages::id)
+        .get_result(c)
+        .optional())
+}
+
+/// A stored message as the quarantine list and reprocessing see it.
+#[derive(Queryable, Selectable, Debug, Clone, Serialize)]
+#[diesel(table_name = raw_messages)]
+pub struct StoredMessage {
+    pub id: RawMessageId,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub source: String,
+    pub mailbox: Option<String>,
+    pub received_at: NaiveDateTime,
+    pub parse_status: String,
+    pub parse_error_kind: Option<String>,
+    pub parse_error: Option<String>,
+}
+
+/// Quarantined messages, oldest first, after `after` (keyset paging).
+pub fn quarantined(
+    conn: &mut DbConn,
+    after: RawMessageId,
+    limit: i64,
+) -> QueryResult<Vec<StoredMessage>> {
+    raw_messages::table
+        .filter(raw_messages::parse_status.eq(ParseStatus::Quarantined.as_str()))
+        .filter(raw_messages::id.gt(after))
+        .order(raw_messages::id)
+        .limit(limit)
+        .select(StoredMessage::as_select())
+        .load(conn)
+}
+
+/// The stored bytes, decompressed.
+pub fn content(conn: &mut DbConn, id: RawMessageId) -> QueryResult<Option<Vec<u8>>> {
+    let row: Option<(String, Vec<u8>)> = raw_messages::table
+        .find(id)
+        .select((raw_messages::compression, raw_messages::content))
+        .first(conn)
+        .optional()?;
+    Ok(row.and_then(|(compression, bytes)| decompress(&compression, &bytes)))
+}
+
+/// Bytes as written by the ingest path: `zstd`, or `none` for stored-as-is.
+pub fn decompress(compression: &str, bytes: &[u8]) -> Option<Vec<u8>> {
+    match compression {
+        "zstd" => zstd::stream::decode_all(bytes).ok(),
+        "none" => Some(bytes.to_vec()),
+        _ => None,
+    }
+}
+
+/// Records a new parse outcome for a stored message (reprocessing).
+pub fn set_outcome(
+    conn: &mut DbConn,
+    id: RawMessageId,
+    status: ParseStatus,
+    error: Option<(&str, &str)>,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(raw_messages::table.find(id))
+        .set((
+            raw_messages::parse_status.eq(status.as_str()),
+            raw_messages::parse_error_kind.eq(error.map(|e| e.0)),
+            raw_messages::parse_error.eq(error.map(|e| e.1)),
+            raw_messages::processed_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! The one ingest path every source uses (files, IMAP, HTTP): store the raw message
+//! (compressed, sha256-unique) → parse → identify → resolve the customer → dedup → event and
+//! ticket, one transaction per batch. Parsing and compression run in parallel on worker
+//! threads; one writer owns the database connection.
+
+pub mod rules;
+pub mod sources;
+pub mod store;
+
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::arf::{self, FeedbackReport, IdentityRules, ParseError};
+use crate::db::customers::ResolveStep;
+use crate::db::ids::TicketId;
+use crate::db::DbConn;
+use crate::settings::IngestSettings;
+pub use store::Origin;
+
+/// The ingest policies, compiled from settings once.
+#[derive(Debug)]
+pub struct Ingestor {
+    pub rules: IdentityRules,
+    pub resolve_order: Vec<ResolveStep>,
+    pub severity: rules::SeverityPolicy,
+    pub auto_lock: rules::AutoLock,
+    pub own_filter_user_agents: Vec<String>,
+    pub batch_size: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("ingest.identification: {0}")]
+    Rules(String),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+    #[error("the parse workers stopped unexpectedly")]
+    Workers,
+}
+
+impl Ingestor {
+    pub fn from_settings(settings: &IngestSettings) -> Result<Self, IngestError> {
+        Ok(Self {
+            rules: IdentityRules::compile(&settings.identification)
+                .map_err(|e| IngestError::Rules(e.to_string()))?,
+            resolve_order: settings.resolve_order.clone(),
+            severity: settings.severity.clone(),
+            auto_lock: settings.auto_lock,
+            own_filter_user_agents: settings.own_filter_user_agents.clone(),
+            batch_size: settings.batch_size.max(1),
+        })
+    }
+
+    /// Whether the report comes from our own outgoing filter (by its User-Agent).
+    pub fn is_own_filter(&self, report: &FeedbackReport) -> bool {
+        let agent = report
+            .user_agent
+            .as_deref()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        self.own_filter_user_agents
+            .iter()
+            .any(|prefix| agent.starts_with(&prefix.to_ascii_lowercase()))
+    }
+
+    /// Hashes, compresses and parses one message: the CPU-bound part, safe to run anywhere.
+    pub fn prepare(&self, bytes: &[u8]) -> Prepared {
+        let sha256 = store::hex(&Sha256::digest(bytes));
+        // Level 1: a few µs of CPU saves far more writer I/O (the blob goes to the WAL and
+        // again at checkpoint).
+        let compressed = zstd::bulk::compress(bytes, 1).unwrap_or_else(|_| bytes.to_vec());
+        Prepared {
+            sha256,
+            compressed,
+            size: bytes.len(),
+            parsed: arf::parse_with(bytes, &self.rules),
+        }
+    }
+}
+
+/// A message ready for the writer.
+#[derive(Debug)]
+pub struct Prepared {
+    pub sha256: String,
+    pub compressed: Vec<u8>,
+    pub size: usize,
+    pub parsed: Result<FeedbackReport, ParseError>,
+}
+
+/// What became of one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    NewTicket(TicketId),
+    UpdatedTicket(TicketId),
+    /// The same bytes were stored before.
+    Duplicate,
+    /// A new message, but the same complaint was counted before.
+    DuplicateEvent,
+    Quarantined {
+        reason: String,
+    },
+}
+
+/// Counts for one run, as `import --json` prints them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Messages read.
+    pub messages: u64,
+    /// New feedback reports among them (parsed, not stored before).
+    pub reports: u64,
+    /// Reports that opened a ticket.
+    pub new_tickets: u64,
+    /// Reports that landed on an existing ticket.
+    pub updated_tickets: u64,
+    /// Messages stored before, or complaints counted before.
+    pub duplicates: u64,
+    /// Messages that are not feedback reports, kept with the reason.
+    pub quarantined: u64,
+    /// Bytes read.
+    #[serde(skip)]
+    pub bytes: u64,
+}
+
+impl Summary {
+    pub fn add(&mut self, outcome: &Outcome, bytes: usize) {
+        self.messages += 1;
+        self.bytes += bytes as u64;
+        match outcome {
+            Outcome::NewTicket(_) => {
+                self.reports += 1;
+                self.new_tickets += 1;
+            }
+            Outcome::UpdatedTicket(_) => {
+                self.reports += 1;
+                self.updated_tickets += 1;
+            }
+            Outcome::DuplicateEvent => {
+                self.reports += 1;
+                self.duplicates += 1;
+            }
+            Outcome::Duplicate => self.duplicates += 1,
+            Outcome::Quarantined { .. } => self.quarantined += 1,
+        }
+    }
+}
+
+/// Stores already prepared messages from one origin in one transaction (IMAP and HTTP use
+/// this directly: they act on the outcome only after it returns, i.e. after the commit).
+pub fn store(
+    conn: &mut DbConn,
+    ingestor: &Ingestor,
+    origin: &Origin<'_>,
+    batch: &[Prepared],
+) -> Result<Vec<Outcome>, IngestError> {
+    Ok(store::store_batch(conn, ingestor, origin, batch)?)
+}
+
+/// Imports a stream of messages: `workers` threads prepare them, this thread writes batches.
+/// Memory stays bounded by the channel sizes whatever the stream's length. `progress` is
+/// called after every committed batch.
+pub fn import<I, E>(
+    conn: &mut DbConn,
+    ingestor: &Ingestor,
+    origin: &Origin<'_>,
+    messages: I,
+    workers: usize,
+    mut progress: impl FnMut(&Summary),
+) -> Result<(Summary, Vec<E>), IngestError>
+where
+    I: Iterator<Item = Result<Vec<u8>, E>> + Send,
+    E: Send,
+{
+    let workers = workers.max(1);
+    let depth = ingestor.batch_size.clamp(64, 4096);
+    thread::scope(|scope| {
+        let (raw_tx, raw_rx) = sync_channel::<Vec<u8>>(depth);
+        let (prepared_tx, prepared_rx) = sync_channel::<Prepared>(depth);
+        let errors = scope.spawn(move || {
+            let mut errors = Vec::new();
+            for message in messages {
+                match message {
+                    Ok(bytes) => {
+                        if raw_tx.send(bytes).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+            errors
+        });
+        let raw_rx = Arc::new(Mutex::new(raw_rx));
+        for _ in 0..workers {
+            let (rx, tx) = (Arc::clone(&raw_rx), prepared_tx.clone());
+            scope.spawn(move || prepare_worker(ingestor, &rx, &tx));
+        }
+        drop(prepared_tx);
+
+        let mut summary = Summary::default();
+        let mut batch = Vec::with_capacity(ingestor.batch_size);
+        let mut write =
+            |batch: &mut Vec<Prepared>, summary: &mut Summary| -> Result<(), IngestError> {
+                let outcomes = store::store_batch(conn, ingestor, origin, batch)?;
+                for (outcome, message) in outcomes.iter().zip(batch.iter()) {
+                    summary.add(outcome, message.size);
+                }
+                batch.clear();
+                progress(summary);
+                Ok(())
+            };
+        for prepared in prepared_rx.iter() {
+            batch.push(prepared);
+            if batch.len() >= ingestor.batch_size {
+                // On error the receiver drops, which stops the workers and the reader.
+                write(&mut batch, &mut summary)?;
+            }
+        }
+        if !batch.is_empty() {
+            write(&mut batch, &mut summary)?;
+        }
+        let errors = errors.join().map_err(|_| IngestError::Workers)?;
+        Ok((summary, errors))
+    })
+}
+
+fn prepare_worker(
+    ingestor: &Ingestor,
+    rx: &Mutex<Receiver<Vec<u8>>>,
+    tx: &std::sync::mpsc::SyncSender<Prepared>,
+) {
+    loop {
+        let next = match rx.lock() {
+            Ok(guard) => guard.recv(),
+            Err(_) => return,
+        };
+        let Ok(bytes) = next else { return };
+        if tx.send(ingestor.prepare(&bytes)).is_err() {
+            return;
+        }
+    }
+}
