@@ -407,64 +407,154 @@ pub fn resolve(
     clues: &Clues<'_>,
     order: &[ResolveStep],
 ) -> QueryResult<Option<(CustomerId, ResolveStep)>> {
-    for step in order {
-        let found = match step {
-            ResolveStep::Identity => by_identity(conn, clues.identity)?,
-            ResolveStep::OutgoingUser => by_identity(conn, clues.outgoing_user)?,
-            ResolveStep::SenderDomain => by_domain(conn, clues.sender_domain)?,
-            ResolveStep::Netblock => match clues.source_ip {
-                Some(ip) => by_address(conn, ip)?,
-                None => None,
-            },
+    Resolver::default().resolve(conn, clues, order)
+}
+
+/// Resolves many reports in a row (one ingest batch), remembering what it looked up: the
+/// same identities and domains come back again and again in a spam run.
+#[derive(Default)]
+pub struct Resolver {
+    identities: HashMap<String, Option<CustomerId>>,
+    domains: HashMap<String, Option<CustomerId>>,
+    /// Prefix lengths in use per address family, most specific first.
+    prefixes: Option<HashMap<i32, Vec<i32>>>,
+}
+
+impl Resolver {
+    pub fn resolve(
+        &mut self,
+        conn: &mut DbConn,
+        clues: &Clues<'_>,
+        order: &[ResolveStep],
+    ) -> QueryResult<Option<(CustomerId, ResolveStep)>> {
+        for step in order {
+            let found = match step {
+                ResolveStep::Identity => self.by_identity(conn, clues.identity)?,
+                ResolveStep::OutgoingUser => self.by_identity(conn, clues.outgoing_user)?,
+                ResolveStep::SenderDomain => self.by_domain(conn, clues.sender_domain)?,
+                ResolveStep::Netblock => match clues.source_ip {
+                    Some(ip) => self.by_address(conn, ip)?,
+                    None => None,
+                },
+            };
+            if let Some(id) = found {
+                return Ok(Some((id, *step)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn by_identity(
+        &mut self,
+        conn: &mut DbConn,
+        identity: Option<&str>,
+    ) -> QueryResult<Option<CustomerId>> {
+        let Some(identity) = identity.map(str::to_lowercase) else {
+            return Ok(None);
         };
-        if let Some(id) = found {
-            return Ok(Some((id, *step)));
+        if let Some(found) = self.identities.get(&identity) {
+            return Ok(*found);
+        }
+        let found = customer_identities::table
+            .filter(customer_identities::identity.eq(&identity))
+            .select(customer_identities::customer_id)
+            .first(conn)
+            .optional()?;
+        self.identities.insert(identity, found);
+        Ok(found)
+    }
+
+    /// The customer owning the domain or its nearest parent (`mail.shop.example` →
+    /// `shop.example` → `example`), so one domain row covers every host name below it.
+    fn by_domain(
+        &mut self,
+        conn: &mut DbConn,
+        domain: Option<&str>,
+    ) -> QueryResult<Option<CustomerId>> {
+        let Some(domain) = domain.map(|d| d.trim().trim_end_matches('.').to_lowercase()) else {
+            return Ok(None);
+        };
+        let mut candidate = domain.as_str();
+        loop {
+            if !candidate.is_empty() {
+                let found = match self.domains.get(candidate) {
+                    Some(found) => *found,
+                    None => {
+                        let found = customer_domains::table
+                            .filter(customer_domains::domain.eq(candidate))
+                            .select(customer_domains::customer_id)
+                            .first(conn)
+                            .optional()?;
+                        self.domains.insert(candidate.to_owned(), found);
+                        found
+                    }
+                };
+                if found.is_some() {
+                    return Ok(found);
+                }
+            }
+            match candidate.split_once('.') {
+                Some((_, parent)) => candidate = parent,
+                None => return Ok(None),
+            }
         }
     }
-    Ok(None)
+
+    /// The customer of the most specific netblock holding `ip`: one indexed point lookup per
+    /// prefix length in use, longest first.
+    fn by_address(&mut self, conn: &mut DbConn, ip: IpAddr) -> QueryResult<Option<CustomerId>> {
+        let (family, key) = address_key(ip);
+        if self.prefixes.is_none() {
+            let rows: Vec<(i32, i32)> = customer_netblocks::table
+                .select((customer_netblocks::family, customer_netblocks::prefix_len))
+                .distinct()
+                .load(conn)?;
+            let mut by_family: HashMap<i32, Vec<i32>> = HashMap::new();
+            for (family, prefix) in rows {
+                by_family.entry(family).or_default().push(prefix);
+            }
+            by_family
+                .values_mut()
+                .for_each(|p| p.sort_unstable_by(|a, b| b.cmp(a)));
+            self.prefixes = Some(by_family);
+        }
+        let prefixes = self
+            .prefixes
+            .as_ref()
+            .and_then(|p| p.get(&family))
+            .cloned()
+            .unwrap_or_default();
+        for prefix in prefixes {
+            let start = network_start(&key, family, prefix);
+            let found = customer_netblocks::table
+                .filter(customer_netblocks::family.eq(family))
+                .filter(customer_netblocks::prefix_len.eq(prefix))
+                .filter(customer_netblocks::range_start.eq(&start))
+                .select(customer_netblocks::customer_id)
+                .first(conn)
+                .optional()?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
 }
 
-fn by_identity(conn: &mut DbConn, identity: Option<&str>) -> QueryResult<Option<CustomerId>> {
-    let Some(identity) = identity.map(str::to_lowercase) else {
-        return Ok(None);
-    };
-    customer_identities::table
-        .filter(customer_identities::identity.eq(identity))
-        .select(customer_identities::customer_id)
-        .first(conn)
-        .optional()
-}
-
-/// The customer owning the domain or its nearest parent (`mail.shop.example` → `shop.example`
-/// → `example`), so one domain row covers every host name below it.
-fn by_domain(conn: &mut DbConn, domain: Option<&str>) -> QueryResult<Option<CustomerId>> {
-    let Some(domain) = domain.map(|d| d.trim().trim_end_matches('.').to_lowercase()) else {
-        return Ok(None);
-    };
-    let candidates: Vec<&str> = std::iter::successors(Some(domain.as_str()), |d| {
-        d.split_once('.').map(|(_, parent)| parent)
-    })
-    .filter(|d| !d.is_empty())
-    .collect();
-    let rows: Vec<(String, CustomerId)> = customer_domains::table
-        .filter(customer_domains::domain.eq_any(&candidates))
-        .select((customer_domains::domain, customer_domains::customer_id))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .max_by_key(|(d, _)| d.len())
-        .map(|(_, id)| id))
-}
-
-/// The customer of the most specific netblock holding `ip`.
-pub fn by_address(conn: &mut DbConn, ip: IpAddr) -> QueryResult<Option<CustomerId>> {
-    let (family, key) = address_key(ip);
-    customer_netblocks::table
-        .filter(customer_netblocks::family.eq(family))
-        .filter(customer_netblocks::range_start.le(&key))
-        .filter(customer_netblocks::range_end.ge(&key))
-        .order(customer_netblocks::prefix_len.desc())
-        .select(customer_netblocks::customer_id)
-        .first(conn)
-        .optional()
+/// The first address of the `/prefix` network holding `key` (a stored 16-byte address).
+fn network_start(key: &[u8], family: i32, prefix: i32) -> Vec<u8> {
+    // IPv4 keys are ::ffff:a.b.c.d, so their prefix counts from bit 96.
+    let bits = if family == 4 { 96 + prefix } else { prefix };
+    key.iter()
+        .enumerate()
+        .map(|(i, byte)| {
+            let first_bit = i as i32 * 8;
+            let keep = (bits - first_bit).clamp(0, 8);
+            if keep == 8 {
+                *byte
+            } else {
+                byte & !(0xffu8 >> keep)
+            }
+        })
+        .collect()
 }

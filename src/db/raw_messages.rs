@@ -28,7 +28,7 @@ impl ParseStatus {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = raw_messages)]
+#[diesel(table_name = raw_messages, treat_none_as_default_value = false)]
 pub struct RawMessageInsertForm<'a> {
     pub sha256: &'a str,
     pub compression: &'a str,

@@ -113,9 +113,6 @@ diesel::table! {
         id -> BigInt,
         ticket_id -> BigInt,
         source_ip -> Text,
-        event_count -> BigInt,
-        first_seen -> Timestamp,
-        last_seen -> Timestamp,
     }
 }
 

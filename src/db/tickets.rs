@@ -100,7 +100,7 @@ impl TicketKey {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = tickets)]
+#[diesel(table_name = tickets, treat_none_as_default_value = false)]
 struct TicketInsertForm<'a> {
     customer_id: Option<CustomerId>,
     subject_kind: &'a str,
@@ -113,6 +113,24 @@ struct TicketInsertForm<'a> {
     last_seen: NaiveDateTime,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+}
+
+/// The live ticket for `key` with its state, if there is one: one indexed lookup.
+pub fn live(conn: &mut DbConn, key: &TicketKey) -> QueryResult<Option<(TicketId, TicketState)>> {
+    tickets::table
+        .filter(tickets::open_key.eq(key.open_key()))
+        .select((
+            tickets::id,
+            (
+                tickets::status,
+                tickets::severity,
+                tickets::event_count,
+                tickets::first_seen,
+                tickets::last_seen,
+            ),
+        ))
+        .first(conn)
+        .optional()
 }
 
 /// The live ticket for `key`, created (open, at `severity`) if there is none. Returns the id
@@ -233,7 +251,7 @@ pub fn list(conn: &mut DbConn, status: Option<Status>, limit: i64) -> QueryResul
     query.load(conn)
 }
 
-/// What the ingest path needs to know of a live ticket to apply an event to it.
+/// What the ingest path needs to know of a live ticket to apply events to it.
 #[derive(Queryable, Debug, Clone)]
 pub struct TicketState {
     pub status: String,
@@ -256,7 +274,7 @@ pub fn state(conn: &mut DbConn, id: TicketId) -> QueryResult<TicketState> {
         .first(conn)
 }
 
-/// A ticket after one more event: every field the ingest path keeps current.
+/// A ticket after a batch of events: every counter and date the ingest path keeps current.
 #[derive(AsChangeset, Debug)]
 #[diesel(table_name = tickets)]
 pub struct TicketEventUpdate<'a> {
@@ -268,25 +286,28 @@ pub struct TicketEventUpdate<'a> {
     pub updated_at: NaiveDateTime,
 }
 
-/// The fields that follow the newest event (by arrival time), set only when the event is the
-/// newest so far, which keeps the result independent of the order events are processed in.
-#[derive(AsChangeset, Debug)]
-#[diesel(table_name = tickets)]
-pub struct TicketLatest<'a> {
-    pub last_source_ip: Option<&'a str>,
-    pub last_original_subject: Option<&'a str>,
-    pub identity: Option<&'a str>,
-    pub outgoing_user: Option<&'a str>,
-    pub outgoing_domain: Option<&'a str>,
+/// The fields that follow the newest event by arrival time. They are only written when the
+/// batch brought a newer event than the ticket had, so the result does not depend on the
+/// order events are processed in.
+#[derive(AsChangeset, Debug, Clone, Default)]
+#[diesel(table_name = tickets, treat_none_as_null = true)]
+pub struct TicketLatest {
+    pub last_source_ip: Option<String>,
+    pub last_original_subject: Option<String>,
+    pub identity: Option<String>,
+    pub outgoing_user: Option<String>,
+    pub outgoing_domain: Option<String>,
 }
 
-/// Applies one event; `incidents` is the report's Incidents count (usually 1).
-pub fn apply_event(
+/// Applies a batch's events to a ticket: the new counters, `incidents` added to the stored
+/// total, and the newest event's details when there is a newer one.
+pub fn apply_events(
     conn: &mut DbConn,
     id: TicketId,
     update: &TicketEventUpdate<'_>,
     incidents: i64,
-    latest: Option<&TicketLatest<'_>>,
+    source_ips: Option<i64>,
+    latest: Option<&TicketLatest>,
 ) -> QueryResult<()> {
     diesel::update(tickets::table.find(id))
         .set((
@@ -294,6 +315,11 @@ pub fn apply_event(
             tickets::incident_count.eq(tickets::incident_count + incidents),
         ))
         .execute(conn)?;
+    if let Some(count) = source_ips {
+        diesel::update(tickets::table.find(id))
+            .set(tickets::source_ip_count.eq(count))
+            .execute(conn)?;
+    }
     if let Some(latest) = latest {
         diesel::update(tickets::table.find(id))
             .set(latest)
@@ -302,25 +328,35 @@ pub fn apply_event(
     Ok(())
 }
 
-/// Counts a source IP for a ticket; `true` if the ticket had not seen it before.
-pub fn add_source_ip(
+/// Records the source IPs tickets were seen from (already known pairs are skipped) and
+/// returns, for each ticket named, how many distinct IPs it has now.
+pub fn add_source_ips(
     conn: &mut DbConn,
-    id: TicketId,
-    ip: &str,
-    at: NaiveDateTime,
-) -> QueryResult<bool> {
+    pairs: &[(TicketId, String)],
+) -> QueryResult<Vec<(TicketId, i64)>> {
     use super::schema::ticket_source_ips as ips;
-    let seen: i64 = crate::dispatch!(conn, c => diesel::insert_into(ips::table)
-        .values((ips::ticket_id.eq(id), ips::source_ip.eq(ip), ips::event_count.eq(1i64), ips::first_seen.eq(at), ips::last_seen.eq(at)))
-        .on_conflict((ips::ticket_id, ips::source_ip))
-        .do_update()
-        .set(ips::event_count.eq(ips::event_count + 1))
-        .returning(ips::event_count)
-        .get_result(c))?;
-    if seen == 1 {
-        diesel::update(tickets::table.find(id))
-            .set(tickets::source_ip_count.eq(tickets::source_ip_count + 1))
-            .execute(conn)?;
+    for chunk in pairs.chunks(500) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|(id, ip)| (ips::ticket_id.eq(*id), ips::source_ip.eq(ip)))
+            .collect();
+        crate::dispatch!(conn, c => diesel::insert_into(ips::table)
+            .values(&rows)
+            .on_conflict((ips::ticket_id, ips::source_ip))
+            .do_nothing()
+            .execute(c))?;
     }
-    Ok(seen == 1)
+    let mut ids: Vec<TicketId> = pairs.iter().map(|(id, _)| *id).collect();
+    ids.dedup();
+    ids.into_iter()
+        .map(|id| {
+            Ok((
+                id,
+                ips::table
+                    .filter(ips::ticket_id.eq(id))
+                    .count()
+                    .get_result(conn)?,
+            ))
+        })
+        .collect()
 }

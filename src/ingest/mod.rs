@@ -69,12 +69,16 @@ impl Ingestor {
 
     /// Hashes, compresses and parses one message: the CPU-bound part, safe to run anywhere.
     pub fn prepare(&self, bytes: &[u8]) -> Prepared {
+        self.prepare_with(&mut Compressor::new(), bytes)
+    }
+
+    /// [`Ingestor::prepare`] reusing a worker's compression context.
+    pub fn prepare_with(&self, compressor: &mut Compressor, bytes: &[u8]) -> Prepared {
         let sha256 = store::hex(&Sha256::digest(bytes));
-        // Level 1: a few µs of CPU saves far more writer I/O (the blob goes to the WAL and
-        // again at checkpoint).
-        let compressed = zstd::bulk::compress(bytes, 1).unwrap_or_else(|_| bytes.to_vec());
+        let (compression, compressed) = compressor.compress(bytes);
         Prepared {
             sha256,
+            compression,
             compressed,
             size: bytes.len(),
             parsed: arf::parse_with(bytes, &self.rules),
@@ -82,10 +86,35 @@ impl Ingestor {
     }
 }
 
+/// zstd at level 1: a few µs of CPU saves far more writer I/O (every blob goes to the WAL
+/// and again to the database at checkpoint). One context per worker thread.
+pub struct Compressor(Option<zstd::bulk::Compressor<'static>>);
+
+impl Compressor {
+    pub fn new() -> Self {
+        Self(zstd::bulk::Compressor::new(1).ok())
+    }
+
+    /// The stored form and its `compression` label; should zstd fail, the bytes as they are.
+    pub fn compress(&mut self, bytes: &[u8]) -> (&'static str, Vec<u8>) {
+        match self.0.as_mut().and_then(|c| c.compress(bytes).ok()) {
+            Some(compressed) => ("zstd", compressed),
+            None => ("none", bytes.to_vec()),
+        }
+    }
+}
+
+impl Default for Compressor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A message ready for the writer.
 #[derive(Debug)]
 pub struct Prepared {
     pub sha256: String,
+    pub compression: &'static str,
     pub compressed: Vec<u8>,
     pub size: usize,
     pub parsed: Result<FeedbackReport, ParseError>,
@@ -175,7 +204,8 @@ where
     E: Send,
 {
     let workers = workers.max(1);
-    let depth = ingestor.batch_size.clamp(64, 4096);
+    // Enough queued work to keep every thread busy, little enough to keep memory flat.
+    let depth = 256;
     thread::scope(|scope| {
         let (raw_tx, raw_rx) = sync_channel::<Vec<u8>>(depth);
         let (prepared_tx, prepared_rx) = sync_channel::<Prepared>(depth);
@@ -232,13 +262,17 @@ fn prepare_worker(
     rx: &Mutex<Receiver<Vec<u8>>>,
     tx: &std::sync::mpsc::SyncSender<Prepared>,
 ) {
+    let mut compressor = Compressor::new();
     loop {
         let next = match rx.lock() {
             Ok(guard) => guard.recv(),
             Err(_) => return,
         };
         let Ok(bytes) = next else { return };
-        if tx.send(ingestor.prepare(&bytes)).is_err() {
+        if tx
+            .send(ingestor.prepare_with(&mut compressor, &bytes))
+            .is_err()
+        {
             return;
         }
     }

@@ -57,8 +57,12 @@ pub fn messages(paths: Vec<PathBuf>) -> impl Iterator<Item = Result<FileMessage,
     })
 }
 
+/// Files beside mail in a folder that are certainly not mail (notes, expected results).
+const NOT_MAIL: [&str; 3] = ["json", "md", "failed"];
+
 /// A folder's files and subfolders, sorted; Maildir's `tmp` (messages still being
-/// delivered) and hidden entries are skipped.
+/// delivered), hidden entries and files named as notes or JSON are skipped. A file named on
+/// the command line is always read.
 fn folder_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let is_maildir = dir.join("cur").is_dir() && dir.join("new").is_dir();
     let mut entries = Vec::new();
@@ -66,7 +70,10 @@ fn folder_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') || (is_maildir && name == "tmp") {
+        let not_mail = name
+            .rsplit_once('.')
+            .is_some_and(|(_, ext)| NOT_MAIL.contains(&ext.to_ascii_lowercase().as_str()));
+        if name.starts_with('.') || (is_maildir && name == "tmp") || not_mail {
             continue;
         }
         entries.push(entry.path());
@@ -210,6 +217,8 @@ mod tests {
         std::fs::write(root.join("maildir/new/1.host"), "Subject: m\n\nbody\n").unwrap();
         std::fs::write(root.join("maildir/tmp/2.host"), "Subject: partial").unwrap();
         std::fs::write(root.join(".hidden"), "x").unwrap();
+        std::fs::write(root.join("a.json"), "{}").unwrap();
+        std::fs::write(root.join("README.md"), "# notes").unwrap();
 
         let found = collect(vec![root.to_owned()]);
         let origins: Vec<String> = found

@@ -2,6 +2,7 @@
 //! transaction per batch. Dedup at every level rests on unique indexes (raw sha256, event
 //! dedup key, live-ticket key), so a batch replayed after a crash counts nothing twice.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use chrono::{Duration, NaiveDateTime};
@@ -16,7 +17,9 @@ use crate::db::customers::{self, Clues};
 use crate::db::events::{self, EventInsertForm};
 use crate::db::ids::{CustomerId, RawMessageId, TicketId};
 use crate::db::raw_messages::{self, ParseStatus, RawMessageInsertForm};
-use crate::db::tickets::{self, Status, SubjectKind, TicketEventUpdate, TicketKey, TicketLatest};
+use crate::db::tickets::{
+    self, Status, SubjectKind, TicketEventUpdate, TicketKey, TicketLatest, TicketState,
+};
 use crate::db::{now, DbConn};
 
 /// Where a batch of messages came from.
@@ -34,30 +37,22 @@ pub fn store_batch(
     batch: &[Prepared],
 ) -> QueryResult<Vec<Outcome>> {
     conn.transaction(|conn| {
-        let mut resolved = HashMap::new();
-        batch
+        let mut work = Batch::default();
+        let outcomes = batch
             .iter()
-            .map(|message| store_one(conn, ingestor, origin, message, &mut resolved))
-            .collect()
+            .map(|message| store_one(conn, ingestor, origin, message, &mut work))
+            .collect::<QueryResult<Vec<_>>>()?;
+        work.flush(conn)?;
+        Ok(outcomes)
     })
 }
-
-type ResolveCache = HashMap<
-    (
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<std::net::IpAddr>,
-    ),
-    Option<CustomerId>,
->;
 
 fn store_one(
     conn: &mut DbConn,
     ingestor: &Ingestor,
     origin: &Origin<'_>,
     message: &Prepared,
-    resolved: &mut ResolveCache,
+    work: &mut Batch,
 ) -> QueryResult<Outcome> {
     let received_at = now();
     let (status, error) = match &message.parsed {
@@ -66,7 +61,7 @@ fn store_one(
     };
     let form = RawMessageInsertForm {
         sha256: &message.sha256,
-        compression: "zstd",
+        compression: message.compression,
         content: &message.compressed,
         size_bytes: message.size as i64,
         source: origin.source,
@@ -81,7 +76,7 @@ fn store_one(
         return Ok(Outcome::Duplicate);
     };
     match &message.parsed {
-        Ok(report) => record_report(conn, ingestor, raw_id, report, received_at, resolved),
+        Ok(report) => record_report(conn, ingestor, raw_id, report, received_at, work),
         Err(e) => Ok(Outcome::Quarantined { reason: e.reason() }),
     }
 }
@@ -99,7 +94,10 @@ pub fn reprocess(
         match &message.parsed {
             Ok(report) => {
                 raw_messages::set_outcome(conn, raw_id, ParseStatus::Report, None, at)?;
-                record_report(conn, ingestor, raw_id, report, at, &mut HashMap::new())
+                let mut work = Batch::default();
+                let outcome = record_report(conn, ingestor, raw_id, report, at, &mut work)?;
+                work.flush(conn)?;
+                Ok(outcome)
             }
             Err(e) => Ok(Outcome::Quarantined { reason: e.reason() }),
         }
@@ -224,8 +222,161 @@ fn address_of(from: &str) -> Option<String> {
     address.contains('@').then(|| address.trim().to_owned())
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a batch has learnt and changed so far. Tickets are read once per batch and written
+/// once at its end, however many of the batch's events land on them.
+#[derive(Default)]
+struct Batch {
+    resolver: customers::Resolver,
+    tickets: HashMap<String, Pending>,
+    source_ips: std::collections::HashSet<(TicketId, String)>,
+}
+
+/// A ticket touched by the batch: its stored state and what the batch added.
+struct Pending {
+    id: TicketId,
+    customer: Option<CustomerId>,
+    created: bool,
+    stored: TicketState,
+    status: &'static str,
+    severity: &'static str,
+    event_count: i64,
+    first_seen: NaiveDateTime,
+    last_seen: NaiveDateTime,
+    incidents: i64,
+    latest: Option<(NaiveDateTime, TicketLatest)>,
+    reopened: bool,
+    updated_at: NaiveDateTime,
+}
+
+impl Batch {
+    /// The live ticket for `key`, from this batch's memory or the database.
+    fn ticket(
+        &mut self,
+        conn: &mut DbConn,
+        key: &TicketKey,
+        severity: &'static str,
+        arrival: NaiveDateTime,
+    ) -> QueryResult<&mut Pending> {
+        match self.tickets.entry(key.open_key()) {
+            Entry::Occupied(entry) => Ok(entry.into_mut()),
+            Entry::Vacant(entry) => {
+                let (id, created, stored) = match tickets::live(conn, key)? {
+                    Some((id, stored)) => (id, false, stored),
+                    None => {
+                        let (id, created) = tickets::live_or_create(conn, key, severity, arrival)?;
+                        (id, created, tickets::state(conn, id)?)
+                    }
+                };
+                let pending = Pending {
+                    id,
+                    customer: key.customer_id,
+                    created,
+                    status: status_name(&stored.status),
+                    severity: severity_name(&stored.severity),
+                    event_count: stored.event_count,
+                    first_seen: stored.first_seen,
+                    last_seen: stored.last_seen,
+                    incidents: 0,
+                    latest: None,
+                    reopened: false,
+                    updated_at: arrival,
+                    stored,
+                };
+                Ok(entry.insert(pending))
+            }
+        }
+    }
+
+    /// Writes what the batch changed: source IPs, then each ticket once, with its audit trail.
+    fn flush(self, conn: &mut DbConn) -> QueryResult<()> {
+        let mut source_ips: Vec<_> = self.source_ips.into_iter().collect();
+        source_ips.sort();
+        let ip_counts: HashMap<TicketId, i64> = tickets::add_source_ips(conn, &source_ips)?
+            .into_iter()
+            .collect();
+        let mut pending: Vec<Pending> = self.tickets.into_values().collect();
+        pending.sort_by_key(|p| p.id);
+        for p in pending {
+            if p.event_count == p.stored.event_count {
+                continue;
+            }
+            let update = TicketEventUpdate {
+                status: p.status,
+                severity: p.severity,
+                event_count: p.event_count,
+                first_seen: p.first_seen,
+                last_seen: p.last_seen,
+                updated_at: p.updated_at,
+            };
+            let latest = p.latest.as_ref().map(|(_, latest)| latest);
+            tickets::apply_events(
+                conn,
+                p.id,
+                &update,
+                p.incidents,
+                ip_counts.get(&p.id).copied(),
+                latest,
+            )?;
+            let at = p.updated_at;
+            if p.created {
+                audit::record(
+                    conn,
+                    at,
+                    Actor::System,
+                    "opened",
+                    Some(p.id),
+                    p.customer,
+                    "opened by the first report",
+                )?;
+            }
+            if p.reopened {
+                audit::record(
+                    conn,
+                    at,
+                    Actor::System,
+                    "reopened",
+                    Some(p.id),
+                    p.customer,
+                    "a new report arrived for this resolved ticket",
+                )?;
+            }
+            if p.severity != p.stored.severity && !p.created {
+                let detail = format!(
+                    "{} → {} after {} events",
+                    p.stored.severity, p.severity, p.event_count
+                );
+                audit::record(
+                    conn,
+                    at,
+                    Actor::System,
+                    "severity",
+                    Some(p.id),
+                    p.customer,
+                    &detail,
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn status_name(status: &str) -> &'static str {
+    Status::ALL
+        .into_iter()
+        .map(Status::as_str)
+        .find(|s| *s == status)
+        .unwrap_or("open")
+}
+
+fn severity_name(severity: &str) -> &'static str {
+    super::rules::SEVERITIES
+        .into_iter()
+        .find(|s| *s == severity)
+        .unwrap_or("info")
 }
 
 fn record_report(
@@ -234,34 +385,23 @@ fn record_report(
     raw_id: RawMessageId,
     report: &FeedbackReport,
     received_at: NaiveDateTime,
-    resolved: &mut ResolveCache,
+    work: &mut Batch,
 ) -> QueryResult<Outcome> {
     let facts = Facts::new(report, received_at);
     let dedup_key = facts.dedup_key();
     if events::known(conn, &dedup_key)? {
         return Ok(Outcome::DuplicateEvent);
     }
-    let cache_key = (
-        facts.identity.clone(),
-        facts.outgoing_user.clone(),
-        facts.sender_domain().map(str::to_owned),
-        report.source_ip,
-    );
-    let customer = match resolved.get(&cache_key) {
-        Some(found) => *found,
-        None => {
-            let clues = Clues {
-                identity: facts.identity.as_deref(),
-                outgoing_user: facts.outgoing_user.as_deref(),
-                sender_domain: facts.sender_domain(),
-                source_ip: report.source_ip,
-            };
-            let found =
-                customers::resolve(conn, &clues, &ingestor.resolve_order)?.map(|(id, _)| id);
-            resolved.insert(cache_key, found);
-            found
-        }
+    let clues = Clues {
+        identity: facts.identity.as_deref(),
+        outgoing_user: facts.outgoing_user.as_deref(),
+        sender_domain: facts.sender_domain(),
+        source_ip: report.source_ip,
     };
+    let customer = work
+        .resolver
+        .resolve(conn, &clues, &ingestor.resolve_order)?
+        .map(|(id, _)| id);
     let (subject_kind, subject) = facts.subject();
     let key = TicketKey {
         customer_id: customer,
@@ -273,14 +413,15 @@ fn record_report(
     let opening_severity = ingestor
         .severity
         .severity(&facts.class, 1, own_filter, "info");
-    let (ticket, created) = tickets::live_or_create(conn, &key, opening_severity, facts.arrival)?;
+    let ticket = work.ticket(conn, &key, opening_severity, facts.arrival)?;
+    let ticket_id = ticket.id;
 
     let original = report.original.as_ref();
     let inserted = events::insert(
         conn,
         &EventInsertForm {
             raw_message_id: raw_id,
-            ticket_id: ticket,
+            ticket_id,
             customer_id: customer,
             dedup_key: &dedup_key,
             reporter: &facts.reporter,
@@ -298,95 +439,55 @@ fn record_report(
     if !inserted {
         return Ok(Outcome::DuplicateEvent);
     }
+    // This message opened the ticket only if it is the ticket's first event.
+    let opened_here = ticket.created && ticket.event_count == 0;
+    let was_ignored = ticket.status == Status::Ignored.as_str();
+    if ticket.status == Status::Resolved.as_str() {
+        // A resolved ticket comes back to the queue; an ignored one absorbs events quietly.
+        ticket.status = Status::Open.as_str();
+        ticket.reopened = true;
+    }
+    ticket.event_count += 1;
+    ticket.incidents += report.incidents.max(1) as i64;
+    ticket.severity = ingestor.severity.severity(
+        &facts.class,
+        ticket.event_count,
+        own_filter,
+        ticket.severity,
+    );
+    if opened_here {
+        ticket.first_seen = facts.arrival;
+        ticket.last_seen = facts.arrival;
+    } else {
+        ticket.first_seen = ticket.first_seen.min(facts.arrival);
+        ticket.last_seen = ticket.last_seen.max(facts.arrival);
+    }
+    ticket.updated_at = received_at;
+    let newest_so_far = match &ticket.latest {
+        Some((at, _)) => facts.arrival >= *at,
+        None => opened_here || facts.arrival >= ticket.stored.last_seen,
+    };
+    if newest_so_far {
+        let outgoing = report.outgoing_user.as_ref();
+        let latest = TicketLatest {
+            last_source_ip: facts.source_ip.clone(),
+            last_original_subject: original.and_then(|o| o.subject.clone()),
+            identity: facts.identity.clone(),
+            outgoing_user: outgoing.map(|u| u.user.clone()),
+            outgoing_domain: outgoing.and_then(|u| u.domain.clone()),
+        };
+        ticket.latest = Some((facts.arrival, latest));
+    }
     if let Some(ip) = &facts.source_ip {
-        tickets::add_source_ip(conn, ticket, ip, facts.arrival)?;
+        work.source_ips.insert((ticket_id, ip.clone()));
     }
-    let state = tickets::state(conn, ticket)?;
-    let event_count = state.event_count + 1;
-    let reopened = state.status == Status::Resolved.as_str();
-    // A resolved ticket comes back to the queue; an ignored one absorbs events quietly.
-    let status = if reopened {
-        Status::Open.as_str()
+    if !was_ignored {
+        auto_lock(conn, ingestor, ticket_id, customer, &facts, received_at)?;
+    }
+    Ok(if opened_here {
+        Outcome::NewTicket(ticket_id)
     } else {
-        state.status.as_str()
-    };
-    let severity =
-        ingestor
-            .severity
-            .severity(&facts.class, event_count, own_filter, &state.severity);
-    let newest = created || facts.arrival >= state.last_seen;
-    let update = TicketEventUpdate {
-        status,
-        severity,
-        event_count,
-        first_seen: if created {
-            facts.arrival
-        } else {
-            state.first_seen.min(facts.arrival)
-        },
-        last_seen: if created {
-            facts.arrival
-        } else {
-            state.last_seen.max(facts.arrival)
-        },
-        updated_at: received_at,
-    };
-    let outgoing = report.outgoing_user.as_ref();
-    let latest = TicketLatest {
-        last_source_ip: facts.source_ip.as_deref(),
-        last_original_subject: original.and_then(|o| o.subject.as_deref()),
-        identity: facts.identity.as_deref(),
-        outgoing_user: outgoing.map(|u| u.user.as_str()),
-        outgoing_domain: outgoing.and_then(|u| u.domain.as_deref()),
-    };
-    tickets::apply_event(
-        conn,
-        ticket,
-        &update,
-        report.incidents.max(1) as i64,
-        newest.then_some(&latest),
-    )?;
-
-    if reopened {
-        audit::record(
-            conn,
-            received_at,
-            Actor::System,
-            "reopened",
-            Some(ticket),
-            customer,
-            "a new report arrived for this resolved ticket",
-        )?;
-    }
-    if severity != state.severity && !created {
-        audit::record(
-            conn,
-            received_at,
-            Actor::System,
-            "severity",
-            Some(ticket),
-            customer,
-            &format!("{} → {severity} after {event_count} events", state.severity),
-        )?;
-    }
-    if created {
-        audit::record(
-            conn,
-            received_at,
-            Actor::System,
-            "opened",
-            Some(ticket),
-            customer,
-            &format!("first {} report from {}", facts.class, facts.reporter),
-        )?;
-    }
-    if state.status != Status::Ignored.as_str() {
-        auto_lock(conn, ingestor, ticket, customer, &facts, received_at)?;
-    }
-    Ok(if created {
-        Outcome::NewTicket(ticket)
-    } else {
-        Outcome::UpdatedTicket(ticket)
+        Outcome::UpdatedTicket(ticket_id)
     })
 }
 

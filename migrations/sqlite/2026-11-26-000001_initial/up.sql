@@ -37,7 +37,7 @@ CREATE TABLE customer_netblocks (
     range_start BLOB NOT NULL,
     range_end   BLOB NOT NULL
 );
-CREATE INDEX customer_netblocks_lookup ON customer_netblocks (family, range_start, range_end);
+CREATE INDEX customer_netblocks_lookup ON customer_netblocks (family, prefix_len, range_start);
 CREATE INDEX customer_netblocks_customer ON customer_netblocks (customer_id);
 
 CREATE TABLE users (
@@ -109,13 +109,11 @@ CREATE INDEX tickets_queue ON tickets (status, last_seen, id);
 CREATE INDEX tickets_customer ON tickets (customer_id, last_seen);
 CREATE INDEX tickets_assignee ON tickets (assignee_id, last_seen);
 
+-- The distinct source IPs of each ticket (per-IP counts come from events).
 CREATE TABLE ticket_source_ips (
     id          INTEGER PRIMARY KEY,
     ticket_id   BIGINT NOT NULL REFERENCES tickets (id) ON DELETE CASCADE,
     source_ip   TEXT NOT NULL,
-    event_count BIGINT NOT NULL DEFAULT 0,
-    first_seen  TIMESTAMP NOT NULL,
-    last_seen   TIMESTAMP NOT NULL,
     UNIQUE (ticket_id, source_ip)
 );
 

@@ -1,0 +1,573 @@
+//! The ingest path end to end: real corpus files in, tickets out, on both backends; re-import
+//! and crash recovery count nothing twice; quarantine, reprocessing, the ticket lifecycle and
+//! the automatic lock rule.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use abuse_desk::db::schema::{actions, audit_log, customers, events, raw_messages, tickets};
+use abuse_desk::db::tickets::Status;
+use abuse_desk::db::DbConn;
+use abuse_desk::ingest::{self, Ingestor, Origin, Summary};
+use abuse_desk::settings::Settings;
+use diesel::prelude::*;
+
+use crate::support::{self, TestDb};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/arf");
+
+/// A ticket as a user sees it, without database ids or bookkeeping times.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Queryable)]
+struct TicketView {
+    customer: Option<String>,
+    kind: String,
+    subject: String,
+    class: String,
+    severity: String,
+    status: String,
+    events: i64,
+    source_ips: i64,
+    first_seen: chrono::NaiveDateTime,
+    last_seen: chrono::NaiveDateTime,
+    identity: Option<String>,
+    outgoing_user: Option<String>,
+    last_subject: Option<String>,
+}
+
+fn ticket_views(conn: &mut DbConn) -> Vec<TicketView> {
+    let mut views: Vec<TicketView> = tickets::table
+        .left_join(customers::table)
+        .select((
+            customers::external_id.nullable(),
+            tickets::subject_kind,
+            tickets::subject,
+            tickets::class,
+            tickets::severity,
+            tickets::status,
+            tickets::event_count,
+            tickets::source_ip_count,
+            tickets::first_seen,
+            tickets::last_seen,
+            tickets::identity,
+            tickets::outgoing_user,
+            tickets::last_original_subject,
+        ))
+        .load(conn)
+        .unwrap();
+    views.sort();
+    views
+}
+
+fn counts(conn: &mut DbConn) -> (i64, i64, i64) {
+    let raw = raw_messages::table.count().get_result(conn).unwrap();
+    let quarantined = raw_messages::table
+        .filter(raw_messages::parse_status.eq("quarantined"))
+        .count()
+        .get_result(conn)
+        .unwrap();
+    let events = events::table.count().get_result(conn).unwrap();
+    (raw, quarantined, events)
+}
+
+fn corpus_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(FIXTURES).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "eml") {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    dir
+}
+
+fn import_files(conn: &mut DbConn, ingestor: &Ingestor, paths: Vec<PathBuf>) -> Summary {
+    let messages = ingest::sources::messages(paths).map(|m| m.map(|m| m.bytes));
+    let (summary, errors) = ingest::import(
+        conn,
+        ingestor,
+        &Origin {
+            source: "test",
+            mailbox: None,
+        },
+        messages,
+        2,
+        |_| {},
+    )
+    .unwrap();
+    assert!(errors.is_empty());
+    summary
+}
+
+fn import_bytes(conn: &mut DbConn, ingestor: &Ingestor, messages: Vec<Vec<u8>>) -> Summary {
+    let messages = messages.into_iter().map(Ok::<_, std::convert::Infallible>);
+    ingest::import(
+        conn,
+        ingestor,
+        &Origin {
+            source: "test",
+            mailbox: None,
+        },
+        messages,
+        2,
+        |_| {},
+    )
+    .unwrap()
+    .0
+}
+
+fn default_ingestor() -> Ingestor {
+    Ingestor::from_settings(&Settings::default().ingest).unwrap()
+}
+
+const CUSTOMERS: &str = "external_id,name,email,identities,domains,netblocks
+hoster,Example Hosting,abuse@example.com,172.16.10.13@example.com,,
+shop,Shop,abuse@shop.example,,example.net,
+";
+
+#[test]
+fn the_real_corpus_gives_the_same_tickets_on_both_backends_and_reimport_changes_nothing() {
+    let corpus = corpus_copy();
+    let mut results = Vec::new();
+    for db in support::backends("the_real_corpus_gives_the_same_tickets_on_both_backends") {
+        let conn = &mut db.connect();
+        abuse_desk::db::customers::import(
+            conn,
+            &abuse_desk::customers::parse_csv(CUSTOMERS.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        let ingestor = default_ingestor();
+        let first = import_files(conn, &ingestor, vec![corpus.path().to_owned()]);
+        assert_eq!(first.messages, 41, "{}", db.backend);
+        assert_eq!(
+            first.quarantined, 2,
+            "the plain mail and the exim notice on {}",
+            db.backend
+        );
+        assert_eq!(first.reports, 39);
+        assert_eq!(
+            first.new_tickets + first.updated_tickets + first.duplicates,
+            39
+        );
+        let views = ticket_views(conn);
+        let state = counts(conn);
+
+        let again = import_files(conn, &ingestor, vec![corpus.path().to_owned()]);
+        assert_eq!(
+            again,
+            Summary {
+                messages: 41,
+                duplicates: 41,
+                bytes: again.bytes,
+                ..Default::default()
+            },
+            "re-import on {}",
+            db.backend
+        );
+        assert_eq!(
+            ticket_views(conn),
+            views,
+            "re-import changed tickets on {}",
+            db.backend
+        );
+        assert_eq!(counts(conn), state);
+
+        // Our own filter's reports: one ticket per identity, for the right customer, at abuse.
+        let own = views
+            .iter()
+            .find(|t| t.subject == "172.16.10.13@example.com")
+            .expect("SpamExperts identity ticket");
+        assert_eq!(
+            (
+                own.customer.as_deref(),
+                own.kind.as_str(),
+                own.severity.as_str(),
+                own.status.as_str()
+            ),
+            (Some("hoster"), "identity", "abuse", "open")
+        );
+        assert_eq!(
+            own.outgoing_user.as_deref(),
+            Some("172.16.10.13"),
+            "outgoing user kept for locking"
+        );
+        results.push((db.backend, first, views, state));
+    }
+    if let [(_, a_sum, a_views, a_counts), (_, b_sum, b_views, b_counts)] = &results[..] {
+        assert_eq!(a_sum, b_sum);
+        assert_eq!(a_views, b_views, "SQLite and Postgres disagree");
+        assert_eq!(a_counts, b_counts);
+    }
+}
+
+#[test]
+fn quarantined_messages_keep_their_reason_and_can_be_reprocessed() {
+    for db in support::backends("quarantined_messages_keep_their_reason_and_can_be_reprocessed") {
+        let conn = &mut db.connect();
+        let ingestor = default_ingestor();
+        let plain = std::fs::read(format!(
+            "{FIXTURES}/email-arf-report-aol__SampleNonARFReport1.eml"
+        ))
+        .unwrap();
+        let summary = import_bytes(conn, &ingestor, vec![plain]);
+        assert_eq!((summary.messages, summary.quarantined), (1, 1));
+        let (kind, reason): (Option<String>, Option<String>) = raw_messages::table
+            .select((raw_messages::parse_error_kind, raw_messages::parse_error))
+            .first(conn)
+            .unwrap();
+        assert_eq!(kind.as_deref(), Some("not_a_report"));
+        assert!(reason.unwrap().len() > 10);
+
+        // A report an older parser could not read, stored as quarantined: reprocessing turns it
+        // into an event and a ticket, exactly once.
+        let report = std::fs::read(format!("{FIXTURES}/abuseio__spamexperts-3.eml")).unwrap();
+        let compressed = zstd::bulk::compress(&report, 1).unwrap();
+        diesel::insert_into(raw_messages::table)
+            .values((
+                raw_messages::sha256.eq("0".repeat(64)),
+                raw_messages::compression.eq("zstd"),
+                raw_messages::content.eq(compressed),
+                raw_messages::size_bytes.eq(report.len() as i64),
+                raw_messages::source.eq("imap"),
+                raw_messages::received_at.eq(abuse_desk::db::now()),
+                raw_messages::parse_status.eq("quarantined"),
+                raw_messages::parse_error_kind.eq("malformed"),
+                raw_messages::parse_error.eq("an old parser's complaint"),
+            ))
+            .execute(conn)
+            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
+            .args(["reprocess", "--quarantined", "--json"])
+            .env("DATABASE_URL", &db.url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (
+                summary["messages"].as_u64(),
+                summary["new_tickets"].as_u64(),
+                summary["quarantined"].as_u64()
+            ),
+            (Some(2), Some(1), Some(1)),
+            "{}",
+            db.backend
+        );
+        assert_eq!(counts(conn), (2, 1, 1));
+        let again = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
+            .args(["reprocess", "--quarantined", "--json"])
+            .env("DATABASE_URL", &db.url)
+            .output()
+            .unwrap();
+        let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+        assert_eq!(
+            (again["messages"].as_u64(), again["new_tickets"].as_u64()),
+            (Some(1), Some(0)),
+            "only the plain mail is left"
+        );
+    }
+}
+
+/// A SpamExperts report from the corpus, made into a distinct complaint arriving at `minute`.
+fn spamexperts_report(envelope: &str, minute: u32) -> Vec<u8> {
+    let text = std::fs::read_to_string(format!("{FIXTURES}/abuseio__spamexperts-1.eml")).unwrap();
+    text.replace("1ZMXvl-000B9p-HH", envelope)
+        .replace(
+            "Arrival-Date: Tue, 04 Aug 2015 08:51:18 -0000",
+            &format!("Arrival-Date: Tue, 04 Aug 2015 08:{minute:02}:00 -0000"),
+        )
+        .into_bytes()
+}
+
+fn ticket_status(conn: &mut DbConn) -> (String, i64) {
+    tickets::table
+        .select((tickets::status, tickets::event_count))
+        .first(conn)
+        .unwrap()
+}
+
+#[test]
+fn a_resolved_ticket_reopens_and_an_ignored_one_absorbs() {
+    for db in support::backends("a_resolved_ticket_reopens_and_an_ignored_one_absorbs") {
+        let conn = &mut db.connect();
+        let ingestor = default_ingestor();
+        let first = import_bytes(
+            conn,
+            &ingestor,
+            vec![spamexperts_report("1AAAAA-000001-AA", 1)],
+        );
+        assert_eq!(first.new_tickets, 1);
+        let id = tickets::table.select(tickets::id).first(conn).unwrap();
+        abuse_desk::db::tickets::set_status(conn, id, Status::Resolved, abuse_desk::db::now())
+            .unwrap();
+        let second = import_bytes(
+            conn,
+            &ingestor,
+            vec![spamexperts_report("1AAAAA-000002-AA", 2)],
+        );
+        assert_eq!(second.updated_tickets, 1);
+        assert_eq!(ticket_status(conn), ("open".into(), 2), "{}", db.backend);
+        let trail: Vec<String> = audit_log::table
+            .filter(audit_log::ticket_id.eq(id))
+            .order(audit_log::id)
+            .select(audit_log::action)
+            .load(conn)
+            .unwrap();
+        assert_eq!(trail, ["opened", "reopened"]);
+
+        abuse_desk::db::tickets::set_status(conn, id, Status::Ignored, abuse_desk::db::now())
+            .unwrap();
+        import_bytes(
+            conn,
+            &ingestor,
+            vec![spamexperts_report("1AAAAA-000003-AA", 3)],
+        );
+        assert_eq!(ticket_status(conn), ("ignored".into(), 3), "{}", db.backend);
+        assert_eq!(tickets::table.count().get_result::<i64>(conn).unwrap(), 1);
+    }
+}
+
+#[test]
+fn the_automatic_rule_requests_one_temporary_lock() {
+    for db in support::backends("the_automatic_rule_requests_one_temporary_lock") {
+        let conn = &mut db.connect();
+        let mut settings = Settings::default();
+        settings.ingest.auto_lock = abuse_desk::ingest::rules::AutoLock {
+            enabled: true,
+            events: 3,
+            within_minutes: 10,
+            lock_hours: 6,
+        };
+        let ingestor = Ingestor::from_settings(&settings.ingest).unwrap();
+        // Two reports 30 minutes apart, then three within ten minutes, then one more.
+        let spread = vec![
+            spamexperts_report("1BBBBB-000001-BB", 0),
+            spamexperts_report("1BBBBB-000002-BB", 30),
+        ];
+        import_bytes(conn, &ingestor, spread);
+        assert_eq!(
+            actions::table.count().get_result::<i64>(conn).unwrap(),
+            0,
+            "two reports are below the rule"
+        );
+        let run: Vec<_> = (0..3)
+            .map(|i| spamexperts_report(&format!("1BBBBB-00001{i}-BB"), 40 + i))
+            .collect();
+        import_bytes(conn, &ingestor, run);
+        import_bytes(
+            conn,
+            &ingestor,
+            vec![spamexperts_report("1BBBBB-000020-BB", 45)],
+        );
+        let locks: Vec<(
+            String,
+            String,
+            String,
+            Option<chrono::NaiveDateTime>,
+            String,
+        )> = actions::table
+            .select((
+                actions::kind,
+                actions::target,
+                actions::state,
+                actions::expires_at,
+                actions::reason,
+            ))
+            .load(conn)
+            .unwrap();
+        assert_eq!(
+            locks.len(),
+            1,
+            "one lock, not one per report, on {}",
+            db.backend
+        );
+        let (kind, target, state, expires, reason) = &locks[0];
+        assert_eq!(
+            (kind.as_str(), target.as_str(), state.as_str()),
+            ("lock_identity", "172.16.10.13@example.com", "pending")
+        );
+        let hours = (expires.unwrap() - abuse_desk::db::now()).num_minutes();
+        assert!(
+            (355..=360).contains(&hours),
+            "expires in about 6 hours, not {hours} minutes"
+        );
+        assert_eq!(reason, "automatic: 3 reports within 10 minutes");
+        let audited: i64 = audit_log::table
+            .filter(audit_log::action.eq("lock_identity"))
+            .count()
+            .get_result(conn)
+            .unwrap();
+        assert_eq!(audited, 1);
+    }
+}
+
+#[test]
+fn parse_prints_the_report_or_a_json_error() {
+    let ok = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
+        .args([
+            "parse",
+            &format!("{FIXTURES}/abuseio__spamexperts-11.eml"),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(report["format"], "arf");
+    assert_eq!(report["feedback_type"], "abuse");
+    assert!(report["identity"]["value"].as_str().unwrap().contains('@'));
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
+        .args([
+            "parse",
+            &format!("{FIXTURES}/parsedmarc__exim_plain_text_only_no_arf_part.eml"),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let error: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(error["error"]["kind"], "not_a_report");
+    assert!(!error["error"]["reason"].as_str().unwrap().is_empty());
+
+    let text = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
+        .args(["parse", &format!("{FIXTURES}/abuseio__spamexperts-1.eml")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("identity.value: 172.16.10.13@example.com")
+            && text.contains("source_ip: 172.16.10.13"),
+        "{text}"
+    );
+}
+
+/// Runs `gen_corpus.py` (the benchmark's generator) for a small realistic corpus.
+fn generated_corpus(count: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/ingest/gen_corpus.py"
+        ))
+        .args([
+            "--count",
+            &count.to_string(),
+            "--customers",
+            "200",
+            "--seed",
+            "7",
+            "--out",
+        ])
+        .arg(dir.path())
+        .status()
+        .expect("python3 runs the corpus generator");
+    assert!(status.success());
+    dir
+}
+
+fn cli_import(db: &TestDb, corpus: &Path, batch: usize) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
+        .args(["import", "--json"])
+        .arg(corpus.join("mail"))
+        .env("DATABASE_URL", &db.url)
+        .env("ABUSE_DESK_INGEST__BATCH_SIZE", batch.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn load_customers(db: &TestDb, corpus: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
+        .args(["customers", "import"])
+        .arg(corpus.join("customers.csv"))
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_kill_9_mid_import_then_a_rerun_equals_an_uninterrupted_run() {
+    let corpus = generated_corpus(3000);
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(corpus.path().join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    for (reference, crashed) in support::backends("kill_9_reference")
+        .into_iter()
+        .zip(support::backends("kill_9_crashed"))
+    {
+        load_customers(&reference, corpus.path());
+        load_customers(&crashed, corpus.path());
+        let out = cli_import(&reference, corpus.path(), 200)
+            .wait_with_output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["messages"], manifest["files"]);
+        assert_eq!(
+            summary["quarantined"], manifest["quarantined"],
+            "{}",
+            reference.backend
+        );
+        assert_eq!(summary["reports"], manifest["reports"]);
+
+        // Kill the importer once some batches are committed, then run it again.
+        let mut child = cli_import(&crashed, corpus.path(), 200);
+        let mut conn = crashed.connect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let stored: i64 = raw_messages::table
+                .count()
+                .get_result(&mut conn)
+                .unwrap_or(0);
+            if stored >= 400 || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        child.kill().unwrap();
+        let _ = child.wait();
+        let partial = counts(&mut conn).0;
+        assert!(
+            partial > 0 && partial < 3000,
+            "the kill landed mid-import ({partial} stored) on {}",
+            crashed.backend
+        );
+        let out = cli_import(&crashed, corpus.path(), 200)
+            .wait_with_output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let mut reference_conn = reference.connect();
+        assert_eq!(
+            counts(&mut conn),
+            counts(&mut reference_conn),
+            "{}",
+            crashed.backend
+        );
+        assert_eq!(
+            ticket_views(&mut conn),
+            ticket_views(&mut reference_conn),
+            "tickets after the crash differ on {}",
+            crashed.backend
+        );
+    }
+}
