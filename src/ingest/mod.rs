@@ -7,6 +7,7 @@ pub mod rules;
 pub mod sources;
 pub mod store;
 
+use std::collections::BTreeMap;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -207,16 +208,18 @@ where
     // Enough queued work to keep every thread busy, little enough to keep memory flat.
     let depth = 256;
     thread::scope(|scope| {
-        let (raw_tx, raw_rx) = sync_channel::<Vec<u8>>(depth);
-        let (prepared_tx, prepared_rx) = sync_channel::<Prepared>(depth);
+        let (raw_tx, raw_rx) = sync_channel::<(u64, Vec<u8>)>(depth);
+        let (prepared_tx, prepared_rx) = sync_channel::<(u64, Prepared)>(depth);
         let errors = scope.spawn(move || {
             let mut errors = Vec::new();
+            let mut sequence = 0;
             for message in messages {
                 match message {
                     Ok(bytes) => {
-                        if raw_tx.send(bytes).is_err() {
+                        if raw_tx.send((sequence, bytes)).is_err() {
                             break;
                         }
+                        sequence += 1;
                     }
                     Err(e) => errors.push(e),
                 }
@@ -242,11 +245,19 @@ where
                 progress(summary);
                 Ok(())
             };
-        for prepared in prepared_rx.iter() {
-            batch.push(prepared);
-            if batch.len() >= ingestor.batch_size {
-                // On error the receiver drops, which stops the workers and the reader.
-                write(&mut batch, &mut summary)?;
+        // Workers finish out of order; the writer takes messages in their input order, so
+        // the outcome (ticket ids, what the automatic rule sees) is the same on every run.
+        let mut waiting = BTreeMap::new();
+        let mut next = 0;
+        for (sequence, prepared) in prepared_rx.iter() {
+            waiting.insert(sequence, prepared);
+            while let Some(prepared) = waiting.remove(&next) {
+                next += 1;
+                batch.push(prepared);
+                if batch.len() >= ingestor.batch_size {
+                    // On error the receiver drops, which stops the workers and the reader.
+                    write(&mut batch, &mut summary)?;
+                }
             }
         }
         if !batch.is_empty() {
@@ -259,8 +270,8 @@ where
 
 fn prepare_worker(
     ingestor: &Ingestor,
-    rx: &Mutex<Receiver<Vec<u8>>>,
-    tx: &std::sync::mpsc::SyncSender<Prepared>,
+    rx: &Mutex<Receiver<(u64, Vec<u8>)>>,
+    tx: &std::sync::mpsc::SyncSender<(u64, Prepared)>,
 ) {
     let mut compressor = Compressor::new();
     loop {
@@ -268,9 +279,9 @@ fn prepare_worker(
             Ok(guard) => guard.recv(),
             Err(_) => return,
         };
-        let Ok(bytes) = next else { return };
+        let Ok((sequence, bytes)) = next else { return };
         if tx
-            .send(ingestor.prepare_with(&mut compressor, &bytes))
+            .send((sequence, ingestor.prepare_with(&mut compressor, &bytes)))
             .is_err()
         {
             return;
