@@ -16,15 +16,23 @@ pub enum Actor<'a> {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = audit_log)]
-struct AuditInsertForm<'a> {
-    at: NaiveDateTime,
-    actor_id: Option<UserId>,
-    actor: &'a str,
-    action: &'a str,
-    ticket_id: Option<TicketId>,
-    customer_id: Option<CustomerId>,
-    detail: &'a str,
+#[diesel(table_name = audit_log, treat_none_as_default_value = false)]
+pub struct AuditInsertForm<'a> {
+    pub at: NaiveDateTime,
+    pub actor_id: Option<UserId>,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub ticket_id: Option<TicketId>,
+    pub customer_id: Option<CustomerId>,
+    pub detail: &'a str,
+}
+
+/// Appends many entries of the system's own doing.
+pub fn record_many(conn: &mut DbConn, entries: &[AuditInsertForm<'_>]) -> QueryResult<()> {
+    for chunk in entries.chunks(500) {
+        crate::dispatch!(conn, c => diesel::insert_into(audit_log::table).values(chunk).execute(c))?;
+    }
+    Ok(())
 }
 
 /// Appends one entry.

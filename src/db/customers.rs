@@ -418,9 +418,119 @@ pub struct Resolver {
     domains: HashMap<String, Option<CustomerId>>,
     /// Prefix lengths in use per address family, most specific first.
     prefixes: Option<HashMap<i32, Vec<i32>>>,
+    /// (family, prefix length, network start) → owner.
+    blocks: HashMap<(i32, i32, Vec<u8>), Option<CustomerId>>,
 }
 
 impl Resolver {
+    /// Looks up everything `clues` may ask for in a few set queries, so that resolving each
+    /// of them afterwards needs no round trip to the database.
+    pub fn prefetch(&mut self, conn: &mut DbConn, clues: &[Clues<'_>]) -> QueryResult<()> {
+        let mut identities: Vec<String> = clues
+            .iter()
+            .flat_map(|c| [c.identity, c.outgoing_user])
+            .flatten()
+            .map(str::to_lowercase)
+            .filter(|i| !self.identities.contains_key(i))
+            .collect();
+        identities.sort();
+        identities.dedup();
+        for chunk in identities.chunks(500) {
+            let found: HashMap<String, CustomerId> = customer_identities::table
+                .filter(customer_identities::identity.eq_any(chunk))
+                .select((
+                    customer_identities::identity,
+                    customer_identities::customer_id,
+                ))
+                .load::<(String, CustomerId)>(conn)?
+                .into_iter()
+                .collect();
+            for identity in chunk {
+                self.identities
+                    .insert(identity.clone(), found.get(identity).copied());
+            }
+        }
+        let mut domains: Vec<String> = Vec::new();
+        for domain in clues.iter().filter_map(|c| c.sender_domain) {
+            let domain = domain.trim().trim_end_matches('.').to_lowercase();
+            let mut candidate = domain.as_str();
+            loop {
+                if !candidate.is_empty() && !self.domains.contains_key(candidate) {
+                    domains.push(candidate.to_owned());
+                }
+                match candidate.split_once('.') {
+                    Some((_, parent)) => candidate = parent,
+                    None => break,
+                }
+            }
+        }
+        domains.sort();
+        domains.dedup();
+        for chunk in domains.chunks(500) {
+            let found: HashMap<String, CustomerId> = customer_domains::table
+                .filter(customer_domains::domain.eq_any(chunk))
+                .select((customer_domains::domain, customer_domains::customer_id))
+                .load::<(String, CustomerId)>(conn)?
+                .into_iter()
+                .collect();
+            for domain in chunk {
+                self.domains
+                    .insert(domain.clone(), found.get(domain).copied());
+            }
+        }
+        let prefixes = self.prefixes(conn)?.clone();
+        let mut wanted: HashMap<(i32, i32), Vec<Vec<u8>>> = HashMap::new();
+        for ip in clues.iter().filter_map(|c| c.source_ip) {
+            let (family, key) = address_key(ip);
+            for prefix in prefixes.get(&family).into_iter().flatten() {
+                let start = network_start(&key, family, *prefix);
+                if !self.blocks.contains_key(&(family, *prefix, start.clone())) {
+                    wanted.entry((family, *prefix)).or_default().push(start);
+                }
+            }
+        }
+        for ((family, prefix), mut starts) in wanted {
+            starts.sort();
+            starts.dedup();
+            for chunk in starts.chunks(500) {
+                let found: HashMap<Vec<u8>, CustomerId> = customer_netblocks::table
+                    .filter(customer_netblocks::family.eq(family))
+                    .filter(customer_netblocks::prefix_len.eq(prefix))
+                    .filter(customer_netblocks::range_start.eq_any(chunk))
+                    .select((
+                        customer_netblocks::range_start,
+                        customer_netblocks::customer_id,
+                    ))
+                    .load::<(Vec<u8>, CustomerId)>(conn)?
+                    .into_iter()
+                    .collect();
+                for start in chunk {
+                    self.blocks
+                        .insert((family, prefix, start.clone()), found.get(start).copied());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn prefixes(&mut self, conn: &mut DbConn) -> QueryResult<&HashMap<i32, Vec<i32>>> {
+        if self.prefixes.is_none() {
+            let rows: Vec<(i32, i32)> = customer_netblocks::table
+                .select((customer_netblocks::family, customer_netblocks::prefix_len))
+                .distinct()
+                .load(conn)?;
+            let mut by_family: HashMap<i32, Vec<i32>> = HashMap::new();
+            for (family, prefix) in rows {
+                by_family.entry(family).or_default().push(prefix);
+            }
+            by_family
+                .values_mut()
+                .for_each(|p| p.sort_unstable_by(|a, b| b.cmp(a)));
+            self.prefixes = Some(by_family);
+        }
+        Ok(self.prefixes.get_or_insert_with(HashMap::new))
+    }
+
     pub fn resolve(
         &mut self,
         conn: &mut DbConn,
@@ -504,35 +614,27 @@ impl Resolver {
     /// prefix length in use, longest first.
     fn by_address(&mut self, conn: &mut DbConn, ip: IpAddr) -> QueryResult<Option<CustomerId>> {
         let (family, key) = address_key(ip);
-        if self.prefixes.is_none() {
-            let rows: Vec<(i32, i32)> = customer_netblocks::table
-                .select((customer_netblocks::family, customer_netblocks::prefix_len))
-                .distinct()
-                .load(conn)?;
-            let mut by_family: HashMap<i32, Vec<i32>> = HashMap::new();
-            for (family, prefix) in rows {
-                by_family.entry(family).or_default().push(prefix);
-            }
-            by_family
-                .values_mut()
-                .for_each(|p| p.sort_unstable_by(|a, b| b.cmp(a)));
-            self.prefixes = Some(by_family);
-        }
         let prefixes = self
-            .prefixes
-            .as_ref()
-            .and_then(|p| p.get(&family))
+            .prefixes(conn)?
+            .get(&family)
             .cloned()
             .unwrap_or_default();
         for prefix in prefixes {
             let start = network_start(&key, family, prefix);
-            let found = customer_netblocks::table
-                .filter(customer_netblocks::family.eq(family))
-                .filter(customer_netblocks::prefix_len.eq(prefix))
-                .filter(customer_netblocks::range_start.eq(&start))
-                .select(customer_netblocks::customer_id)
-                .first(conn)
-                .optional()?;
+            let found = match self.blocks.get(&(family, prefix, start.clone())) {
+                Some(found) => *found,
+                None => {
+                    let found = customer_netblocks::table
+                        .filter(customer_netblocks::family.eq(family))
+                        .filter(customer_netblocks::prefix_len.eq(prefix))
+                        .filter(customer_netblocks::range_start.eq(&start))
+                        .select(customer_netblocks::customer_id)
+                        .first(conn)
+                        .optional()?;
+                    self.blocks.insert((family, prefix, start), found);
+                    found
+                }
+            };
             if found.is_some() {
                 return Ok(found);
             }

@@ -1,5 +1,7 @@
 //! Events: one complaint each, unique by its dedup key.
 
+use std::collections::HashSet;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -43,6 +45,49 @@ pub fn insert(conn: &mut DbConn, form: &EventInsertForm<'_>) -> QueryResult<bool
         .do_nothing()
         .execute(c))?;
     Ok(inserted == 1)
+}
+
+/// Which of `keys` are counted already.
+pub fn known_keys(conn: &mut DbConn, keys: &[&str]) -> QueryResult<HashSet<String>> {
+    let mut known = HashSet::new();
+    for chunk in keys.chunks(500) {
+        let found: Vec<String> = events::table
+            .filter(events::dedup_key.eq_any(chunk))
+            .select(events::dedup_key)
+            .load(conn)?;
+        known.extend(found);
+    }
+    Ok(known)
+}
+
+/// Inserts events, skipping any whose dedup key the unique index already holds; returns how
+/// many were inserted.
+pub fn insert_many(conn: &mut DbConn, forms: &[EventInsertForm<'_>]) -> QueryResult<usize> {
+    let mut inserted = 0;
+    match conn {
+        // One round trip per 500 events to a server…
+        DbConn::Postgres(c) => {
+            for chunk in forms.chunks(500) {
+                inserted += diesel::insert_into(events::table)
+                    .values(chunk)
+                    .on_conflict(events::dedup_key)
+                    .do_nothing()
+                    .execute(c)?;
+            }
+        }
+        // …and a cached statement per event in-process (diesel has no multi-row upsert of
+        // this width for SQLite, and it would save nothing there).
+        DbConn::Sqlite(c) => {
+            for form in forms {
+                inserted += diesel::insert_into(events::table)
+                    .values(form)
+                    .on_conflict(events::dedup_key)
+                    .do_nothing()
+                    .execute(c)?;
+            }
+        }
+    }
+    Ok(inserted)
 }
 
 /// Events of a ticket that arrived in `[from, to]`.

@@ -1,5 +1,7 @@
 //! Raw inbound messages: stored first, compressed, keyed by sha256, with the parse outcome.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -55,6 +57,26 @@ pub fn insert_if_new(
         .returning(raw_messages::id)
         .get_result(c)
         .optional())
+}
+
+/// Stores every message whose sha256 is not known yet; returns the new rows' ids by sha256.
+/// The forms must have distinct sha256s.
+pub fn insert_new(
+    conn: &mut DbConn,
+    forms: &[RawMessageInsertForm<'_>],
+) -> QueryResult<HashMap<String, RawMessageId>> {
+    let mut stored = HashMap::with_capacity(forms.len());
+    // Small chunks: each row carries a whole compressed message.
+    for chunk in forms.chunks(100) {
+        let rows: Vec<(RawMessageId, String)> = crate::dispatch!(conn, c => diesel::insert_into(raw_messages::table)
+            .values(chunk)
+            .on_conflict(raw_messages::sha256)
+            .do_nothing()
+            .returning((raw_messages::id, raw_messages::sha256))
+            .get_results(c))?;
+        stored.extend(rows.into_iter().map(|(id, sha)| (sha, id)));
+    }
+    Ok(stored)
 }
 
 /// A stored message as the quarantine list and reprocessing see it.

@@ -1,6 +1,8 @@
 //! Tickets: one live ticket per (customer, subject, class), kept unique by the `open_key`
 //! index inside the writing transaction rather than by read-then-write.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -101,18 +103,59 @@ impl TicketKey {
 
 #[derive(Insertable)]
 #[diesel(table_name = tickets, treat_none_as_default_value = false)]
-struct TicketInsertForm<'a> {
-    customer_id: Option<CustomerId>,
-    subject_kind: &'a str,
-    subject: &'a str,
-    class: &'a str,
-    severity: &'a str,
-    status: &'a str,
-    open_key: Option<String>,
-    first_seen: NaiveDateTime,
-    last_seen: NaiveDateTime,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
+pub struct TicketInsertForm<'a> {
+    pub customer_id: Option<CustomerId>,
+    pub subject_kind: &'a str,
+    pub subject: &'a str,
+    pub class: &'a str,
+    pub severity: &'a str,
+    pub status: &'a str,
+    pub open_key: Option<String>,
+    pub first_seen: NaiveDateTime,
+    pub last_seen: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// The live tickets of `open_keys` with their state, by open key.
+pub fn live_many(
+    conn: &mut DbConn,
+    open_keys: &[&str],
+) -> QueryResult<HashMap<String, (TicketId, TicketState)>> {
+    let mut found = HashMap::with_capacity(open_keys.len());
+    for chunk in open_keys.chunks(500) {
+        let rows: Vec<(Option<String>, TicketId, TicketState)> = tickets::table
+            .filter(tickets::open_key.eq_any(chunk))
+            .select((
+                tickets::open_key,
+                tickets::id,
+                (
+                    tickets::status,
+                    tickets::severity,
+                    tickets::event_count,
+                    tickets::first_seen,
+                    tickets::last_seen,
+                ),
+            ))
+            .load(conn)?;
+        found.extend(
+            rows.into_iter()
+                .filter_map(|(key, id, state)| key.map(|k| (k, (id, state)))),
+        );
+    }
+    Ok(found)
+}
+
+/// Creates live tickets; a key that another writer made live meanwhile is left as it is.
+pub fn create_many(conn: &mut DbConn, forms: &[TicketInsertForm<'_>]) -> QueryResult<()> {
+    for chunk in forms.chunks(500) {
+        crate::dispatch!(conn, c => diesel::insert_into(tickets::table)
+            .values(chunk)
+            .on_conflict(tickets::open_key)
+            .do_nothing()
+            .execute(c))?;
+    }
+    Ok(())
 }
 
 /// The live ticket for `key` with its state, if there is one: one indexed lookup.

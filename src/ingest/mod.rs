@@ -3,6 +3,7 @@
 //! ticket, one transaction per batch. Parsing and compression run in parallel on worker
 //! threads; one writer owns the database connection.
 
+mod facts;
 pub mod rules;
 pub mod sources;
 pub mod store;
@@ -75,7 +76,7 @@ impl Ingestor {
 
     /// [`Ingestor::prepare`] reusing a worker's compression context.
     pub fn prepare_with(&self, compressor: &mut Compressor, bytes: &[u8]) -> Prepared {
-        let sha256 = store::hex(&Sha256::digest(bytes));
+        let sha256 = facts::hex(&Sha256::digest(bytes));
         let (compression, compressed) = compressor.compress(bytes);
         Prepared {
             sha256,

@@ -1,24 +1,25 @@
 //! The writer: turns prepared messages into stored raw messages, events and tickets, one
-//! transaction per batch. Dedup at every level rests on unique indexes (raw sha256, event
+//! transaction per batch. It works a batch as sets — a few multi-row statements per table
+//! rather than several round trips per message — and keeps each touched ticket in memory,
+//! written once at the end. Dedup at every level rests on unique indexes (raw sha256, event
 //! dedup key, live-ticket key), so a batch replayed after a crash counts nothing twice.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
-use sha2::{Digest, Sha256};
 
+use super::facts::Facts;
 use super::{Ingestor, Outcome, Prepared};
 use crate::arf::FeedbackReport;
 use crate::db::actions::{self, ActionKind, ActionRequest};
-use crate::db::audit::{self, Actor};
-use crate::db::customers::{self, Clues};
+use crate::db::audit::{self, Actor, AuditInsertForm};
+use crate::db::customers::{Clues, Resolver};
 use crate::db::events::{self, EventInsertForm};
 use crate::db::ids::{CustomerId, RawMessageId, TicketId};
 use crate::db::raw_messages::{self, ParseStatus, RawMessageInsertForm};
 use crate::db::tickets::{
-    self, Status, SubjectKind, TicketEventUpdate, TicketKey, TicketLatest, TicketState,
+    self, Status, TicketEventUpdate, TicketInsertForm, TicketKey, TicketLatest, TicketState,
 };
 use crate::db::{now, DbConn};
 
@@ -37,48 +38,74 @@ pub fn store_batch(
     batch: &[Prepared],
 ) -> QueryResult<Vec<Outcome>> {
     conn.transaction(|conn| {
-        let mut work = Batch::default();
-        let outcomes = batch
+        let at = now();
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
+        // The same bytes twice in one batch: the first is the message, the rest duplicates.
+        let mut firsts: Vec<usize> = Vec::with_capacity(batch.len());
+        let mut seen: HashSet<&str> = HashSet::with_capacity(batch.len());
+        for (i, message) in batch.iter().enumerate() {
+            if seen.insert(&message.sha256) {
+                firsts.push(i);
+            } else {
+                outcomes[i] = Some(Outcome::Duplicate);
+            }
+        }
+        let errors: Vec<Option<(&str, String)>> = firsts
             .iter()
-            .map(|message| store_one(conn, ingestor, origin, message, &mut work))
-            .collect::<QueryResult<Vec<_>>>()?;
-        work.flush(conn)?;
-        Ok(outcomes)
+            .map(|&i| {
+                batch[i]
+                    .parsed
+                    .as_ref()
+                    .err()
+                    .map(|e| (e.kind(), e.reason()))
+            })
+            .collect();
+        let forms: Vec<RawMessageInsertForm<'_>> = firsts
+            .iter()
+            .zip(&errors)
+            .map(|(&i, error)| {
+                let message = &batch[i];
+                RawMessageInsertForm {
+                    sha256: &message.sha256,
+                    compression: message.compression,
+                    content: &message.compressed,
+                    size_bytes: message.size as i64,
+                    source: origin.source,
+                    mailbox: origin.mailbox,
+                    received_at: at,
+                    parse_status: if error.is_some() {
+                        ParseStatus::Quarantined
+                    } else {
+                        ParseStatus::Report
+                    }
+                    .as_str(),
+                    parse_error_kind: error.as_ref().map(|e| e.0),
+                    parse_error: error.as_ref().map(|e| e.1.as_str()),
+                    processed_at: Some(at),
+                }
+            })
+            .collect();
+        let stored = raw_messages::insert_new(conn, &forms)?;
+        let mut reports = Vec::new();
+        for &i in &firsts {
+            let message = &batch[i];
+            outcomes[i] = match (stored.get(&message.sha256), &message.parsed) {
+                (None, _) => Some(Outcome::Duplicate),
+                (Some(_), Err(e)) => Some(Outcome::Quarantined { reason: e.reason() }),
+                (Some(&raw_id), Ok(report)) => {
+                    reports.push((i, raw_id, report));
+                    None
+                }
+            };
+        }
+        for (i, outcome) in record_reports(conn, ingestor, &reports, at)? {
+            outcomes[i] = Some(outcome);
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::Duplicate))
+            .collect())
     })
-}
-
-fn store_one(
-    conn: &mut DbConn,
-    ingestor: &Ingestor,
-    origin: &Origin<'_>,
-    message: &Prepared,
-    work: &mut Batch,
-) -> QueryResult<Outcome> {
-    let received_at = now();
-    let (status, error) = match &message.parsed {
-        Ok(_) => (ParseStatus::Report, None),
-        Err(e) => (ParseStatus::Quarantined, Some((e.kind(), e.reason()))),
-    };
-    let form = RawMessageInsertForm {
-        sha256: &message.sha256,
-        compression: message.compression,
-        content: &message.compressed,
-        size_bytes: message.size as i64,
-        source: origin.source,
-        mailbox: origin.mailbox,
-        received_at,
-        parse_status: status.as_str(),
-        parse_error_kind: error.as_ref().map(|e| e.0),
-        parse_error: error.as_ref().map(|e| e.1.as_str()),
-        processed_at: Some(received_at),
-    };
-    let Some(raw_id) = raw_messages::insert_if_new(conn, &form)? else {
-        return Ok(Outcome::Duplicate);
-    };
-    match &message.parsed {
-        Ok(report) => record_report(conn, ingestor, raw_id, report, received_at, work),
-        Err(e) => Ok(Outcome::Quarantined { reason: e.reason() }),
-    }
 }
 
 /// Runs a stored, quarantined message through the parser again; if it is now a report it
@@ -94,145 +121,137 @@ pub fn reprocess(
         match &message.parsed {
             Ok(report) => {
                 raw_messages::set_outcome(conn, raw_id, ParseStatus::Report, None, at)?;
-                let mut work = Batch::default();
-                let outcome = record_report(conn, ingestor, raw_id, report, at, &mut work)?;
-                work.flush(conn)?;
-                Ok(outcome)
+                let outcome = record_reports(conn, ingestor, &[(0, raw_id, report)], at)?
+                    .pop()
+                    .map(|(_, o)| o);
+                Ok(outcome.unwrap_or(Outcome::DuplicateEvent))
             }
             Err(e) => Ok(Outcome::Quarantined { reason: e.reason() }),
         }
     })
 }
 
-/// What the ticket and event are built from, derived once per report.
-struct Facts<'a> {
-    report: &'a FeedbackReport,
-    reporter: String,
-    class: String,
-    identity: Option<String>,
-    outgoing_user: Option<String>,
-    sender: Option<String>,
-    source_ip: Option<String>,
-    arrival: NaiveDateTime,
-}
-
-impl<'a> Facts<'a> {
-    fn new(report: &'a FeedbackReport, received_at: NaiveDateTime) -> Self {
-        let sender = report
-            .original_mail_from
-            .clone()
-            .or_else(|| {
-                report
-                    .original
-                    .as_ref()
-                    .and_then(|o| o.from.as_deref())
-                    .and_then(address_of)
-            })
-            .map(|s| s.to_lowercase());
-        Facts {
-            report,
-            reporter: reporter(report),
-            class: report.feedback_type.clone(),
-            identity: report.identity.as_ref().map(|i| i.value.to_lowercase()),
-            outgoing_user: report.outgoing_user.as_ref().map(|u| match &u.domain {
-                Some(domain) => format!("{}@{}", u.user, domain).to_lowercase(),
-                None => u.user.to_lowercase(),
-            }),
-            sender,
-            source_ip: report.source_ip.map(|ip| ip.to_string()),
-            arrival: report.arrival_date.map_or(received_at, |d| d.naive_utc()),
-        }
-    }
-
-    fn sender_domain(&self) -> Option<&str> {
-        self.sender
-            .as_deref()
-            .and_then(|s| s.rsplit_once('@'))
-            .map(|(_, d)| d)
-    }
-
-    /// The ticket subject: the identity where known, else the sender, else the source IP.
-    fn subject(&self) -> (SubjectKind, String) {
-        if let Some(identity) = &self.identity {
-            (SubjectKind::Identity, identity.clone())
-        } else if let Some(sender) = &self.sender {
-            (SubjectKind::Sender, sender.clone())
-        } else if let Some(ip) = &self.source_ip {
-            (SubjectKind::Ip, ip.clone())
+/// Turns newly stored reports (with their position in the batch) into events on tickets.
+fn record_reports(
+    conn: &mut DbConn,
+    ingestor: &Ingestor,
+    reports: &[(usize, RawMessageId, &FeedbackReport)],
+    at: NaiveDateTime,
+) -> QueryResult<Vec<(usize, Outcome)>> {
+    let facts: Vec<Facts<'_>> = reports
+        .iter()
+        .map(|(_, _, report)| Facts::new(report, at))
+        .collect();
+    let keys: Vec<String> = facts.iter().map(Facts::dedup_key).collect();
+    let known = events::known_keys(conn, &keys.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let mut outcomes = Vec::with_capacity(reports.len());
+    let mut counted: HashSet<&str> = HashSet::new();
+    let mut fresh = Vec::new();
+    for (j, key) in keys.iter().enumerate() {
+        if known.contains(key) || !counted.insert(key) {
+            outcomes.push((reports[j].0, Outcome::DuplicateEvent));
         } else {
-            (SubjectKind::Sender, "(unknown sender)".to_owned())
+            fresh.push(j);
         }
     }
 
-    /// Same reporter, feedback type, original message, source and arrival: same complaint.
-    fn dedup_key(&self) -> String {
-        let original = self
-            .report
-            .original
-            .as_ref()
-            .and_then(|o| o.message_id.as_deref())
-            .or(self.report.original_envelope_id.as_deref())
-            .unwrap_or("");
-        let mut hash = Sha256::new();
-        // A report without an arrival date falls back to our receive time for display, but
-        // its key leaves the date empty: a re-sent copy must still be recognised.
-        let arrival = self
-            .report
-            .arrival_date
-            .map(|d| d.to_rfc3339())
-            .unwrap_or_default();
-        for part in [
-            self.reporter.as_str(),
-            &self.class,
-            original,
-            self.source_ip.as_deref().unwrap_or(""),
-            &arrival,
-        ] {
-            hash.update(part.as_bytes());
-            hash.update([0]);
-        }
-        hex(&hash.finalize())
+    let clues: Vec<Clues<'_>> = fresh.iter().map(|&j| facts[j].clues()).collect();
+    let mut resolver = Resolver::default();
+    resolver.prefetch(conn, &clues)?;
+    let mut customers = Vec::with_capacity(fresh.len());
+    for clue in &clues {
+        customers.push(
+            resolver
+                .resolve(conn, clue, &ingestor.resolve_order)?
+                .map(|(id, _)| id),
+        );
     }
-}
-
-/// Who sent the report: the reporting software, else the reporting MTA.
-fn reporter(report: &FeedbackReport) -> String {
-    report
-        .user_agent
-        .as_deref()
-        .or(report.reporting_mta.as_deref())
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
-            format!(
-                "unknown ({})",
-                serde_json::to_value(report.format)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
-            )
+    let ticket_keys: Vec<TicketKey> = fresh
+        .iter()
+        .zip(&customers)
+        .map(|(&j, customer)| {
+            let (subject_kind, subject) = facts[j].subject();
+            TicketKey {
+                customer_id: *customer,
+                subject_kind,
+                subject,
+                class: facts[j].class.clone(),
+            }
         })
+        .collect();
+    let mut work = Batch::load(
+        conn,
+        ingestor,
+        &ticket_keys,
+        &fresh.iter().map(|&j| &facts[j]).collect::<Vec<_>>(),
+        at,
+    )?;
+
+    let mut forms = Vec::with_capacity(fresh.len());
+    for ((&j, key), customer) in fresh.iter().zip(&ticket_keys).zip(&customers) {
+        let (index, raw_id, report) = reports[j];
+        let fact = &facts[j];
+        let own_filter = ingestor.is_own_filter(report);
+        let Some(ticket) = work.tickets.get_mut(&key.open_key()) else {
+            continue;
+        };
+        let opened_here = ticket.event_count == 0;
+        let was_ignored = ticket.status == Status::Ignored.as_str();
+        ticket.add_event(ingestor, fact, report, own_filter, opened_here);
+        let ticket_id = ticket.id;
+        if ingestor.auto_lock.enabled && !was_ignored {
+            let earlier_in_batch =
+                ticket.arrivals_in_window(fact.arrival, ingestor.auto_lock.within_minutes);
+            ticket.arrivals.push(fact.arrival);
+            auto_lock(
+                conn,
+                ingestor,
+                ticket_id,
+                *customer,
+                fact,
+                earlier_in_batch,
+                at,
+            )?;
+        }
+        if let Some(ip) = &fact.source_ip {
+            work.source_ips.insert((ticket_id, ip.clone()));
+        }
+        let original = report.original.as_ref();
+        forms.push(EventInsertForm {
+            raw_message_id: raw_id,
+            ticket_id,
+            customer_id: *customer,
+            dedup_key: &keys[j],
+            reporter: &fact.reporter,
+            feedback_type: &fact.class,
+            source_ip: fact.source_ip.as_deref(),
+            original_mail_from: fact.sender.as_deref(),
+            original_message_id: original.and_then(|o| o.message_id.as_deref()),
+            original_envelope_id: report.original_envelope_id.as_deref(),
+            original_subject: original.and_then(|o| o.subject.as_deref()),
+            identity: fact.identity.as_deref(),
+            arrival_at: fact.arrival,
+            created_at: at,
+        });
+        outcomes.push((
+            index,
+            if opened_here {
+                Outcome::NewTicket(ticket_id)
+            } else {
+                Outcome::UpdatedTicket(ticket_id)
+            },
+        ));
+    }
+    events::insert_many(conn, &forms)?;
+    work.flush(conn)?;
+    Ok(outcomes)
 }
 
-/// `Name <user@host>` → `user@host`; a bare address is returned as is.
-fn address_of(from: &str) -> Option<String> {
-    let address = match (from.rfind('<'), from.rfind('>')) {
-        (Some(start), Some(end)) if start < end => &from[start + 1..end],
-        _ => from.trim(),
-    };
-    address.contains('@').then(|| address.trim().to_owned())
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// What a batch has learnt and changed so far. Tickets are read once per batch and written
-/// once at its end, however many of the batch's events land on them.
+/// The tickets a batch touches, read once at its start and written once at its end.
 #[derive(Default)]
 struct Batch {
-    resolver: customers::Resolver,
     tickets: HashMap<String, Pending>,
-    source_ips: std::collections::HashSet<(TicketId, String)>,
+    source_ips: HashSet<(TicketId, String)>,
 }
 
 /// A ticket touched by the batch: its stored state and what the batch added.
@@ -249,32 +268,69 @@ struct Pending {
     incidents: i64,
     latest: Option<(NaiveDateTime, TicketLatest)>,
     reopened: bool,
-    updated_at: NaiveDateTime,
+    /// Arrival times of this batch's events so far (for the automatic rule).
+    arrivals: Vec<NaiveDateTime>,
 }
 
 impl Batch {
-    /// The live ticket for `key`, from this batch's memory or the database.
-    fn ticket(
-        &mut self,
+    /// The live ticket of every key, creating those that do not exist yet, in three queries.
+    fn load(
         conn: &mut DbConn,
-        key: &TicketKey,
-        severity: &'static str,
-        arrival: NaiveDateTime,
-    ) -> QueryResult<&mut Pending> {
-        match self.tickets.entry(key.open_key()) {
-            Entry::Occupied(entry) => Ok(entry.into_mut()),
-            Entry::Vacant(entry) => {
-                let (id, created, stored) = match tickets::live(conn, key)? {
-                    Some((id, stored)) => (id, false, stored),
-                    None => {
-                        let (id, created) = tickets::live_or_create(conn, key, severity, arrival)?;
-                        (id, created, tickets::state(conn, id)?)
-                    }
-                };
+        ingestor: &Ingestor,
+        keys: &[TicketKey],
+        facts: &[&Facts<'_>],
+        at: NaiveDateTime,
+    ) -> QueryResult<Self> {
+        let open_keys: Vec<String> = keys.iter().map(TicketKey::open_key).collect();
+        let wanted: Vec<&str> = open_keys
+            .iter()
+            .map(String::as_str)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut live = tickets::live_many(conn, &wanted)?;
+        let mut creating = HashSet::new();
+        let mut forms = Vec::new();
+        for ((key, open_key), fact) in keys.iter().zip(&open_keys).zip(facts) {
+            if live.contains_key(open_key) || !creating.insert(open_key.as_str()) {
+                continue;
+            }
+            let own_filter = ingestor.is_own_filter(fact.report);
+            forms.push(TicketInsertForm {
+                customer_id: key.customer_id,
+                subject_kind: key.subject_kind.as_str(),
+                subject: &key.subject,
+                class: &key.class,
+                severity: ingestor
+                    .severity
+                    .severity(&key.class, 1, own_filter, "info"),
+                status: Status::Open.as_str(),
+                open_key: Some(open_key.clone()),
+                first_seen: fact.arrival,
+                last_seen: fact.arrival,
+                created_at: at,
+                updated_at: at,
+            });
+        }
+        if !forms.is_empty() {
+            tickets::create_many(conn, &forms)?;
+            let created: Vec<&str> = creating.into_iter().collect();
+            live.extend(tickets::live_many(conn, &created)?);
+        }
+        let customers: HashMap<&str, Option<CustomerId>> = open_keys
+            .iter()
+            .map(String::as_str)
+            .zip(keys.iter().map(|k| k.customer_id))
+            .collect();
+        let tickets = live
+            .into_iter()
+            .map(|(open_key, (id, stored))| {
+                let customer = customers.get(open_key.as_str()).copied().flatten();
                 let pending = Pending {
                     id,
-                    customer: key.customer_id,
-                    created,
+                    customer,
+                    // A ticket with no events yet was made by this batch.
+                    created: stored.event_count == 0,
                     status: status_name(&stored.status),
                     severity: severity_name(&stored.severity),
                     event_count: stored.event_count,
@@ -283,12 +339,16 @@ impl Batch {
                     incidents: 0,
                     latest: None,
                     reopened: false,
-                    updated_at: arrival,
+                    arrivals: Vec::new(),
                     stored,
                 };
-                Ok(entry.insert(pending))
-            }
-        }
+                (open_key, pending)
+            })
+            .collect();
+        Ok(Self {
+            tickets,
+            source_ips: HashSet::new(),
+        })
     }
 
     /// Writes what the batch changed: source IPs, then each ticket once, with its audit trail.
@@ -298,19 +358,21 @@ impl Batch {
         let ip_counts: HashMap<TicketId, i64> = tickets::add_source_ips(conn, &source_ips)?
             .into_iter()
             .collect();
-        let mut pending: Vec<Pending> = self.tickets.into_values().collect();
+        let mut pending: Vec<Pending> = self
+            .tickets
+            .into_values()
+            .filter(|p| p.event_count != p.stored.event_count)
+            .collect();
         pending.sort_by_key(|p| p.id);
-        for p in pending {
-            if p.event_count == p.stored.event_count {
-                continue;
-            }
+        let mut trail: Vec<(TicketId, Option<CustomerId>, &'static str, String)> = Vec::new();
+        for p in &pending {
             let update = TicketEventUpdate {
                 status: p.status,
                 severity: p.severity,
                 event_count: p.event_count,
                 first_seen: p.first_seen,
                 last_seen: p.last_seen,
-                updated_at: p.updated_at,
+                updated_at: now(),
             };
             let latest = p.latest.as_ref().map(|(_, latest)| latest);
             tickets::apply_events(
@@ -321,46 +383,99 @@ impl Batch {
                 ip_counts.get(&p.id).copied(),
                 latest,
             )?;
-            let at = p.updated_at;
             if p.created {
-                audit::record(
-                    conn,
-                    at,
-                    Actor::System,
-                    "opened",
-                    Some(p.id),
+                trail.push((
+                    p.id,
                     p.customer,
-                    "opened by the first report",
-                )?;
+                    "opened",
+                    "opened by the first report".into(),
+                ));
             }
             if p.reopened {
-                audit::record(
-                    conn,
-                    at,
-                    Actor::System,
-                    "reopened",
-                    Some(p.id),
+                trail.push((
+                    p.id,
                     p.customer,
-                    "a new report arrived for this resolved ticket",
-                )?;
+                    "reopened",
+                    "a new report arrived for this resolved ticket".into(),
+                ));
             }
             if p.severity != p.stored.severity && !p.created {
                 let detail = format!(
                     "{} → {} after {} events",
                     p.stored.severity, p.severity, p.event_count
                 );
-                audit::record(
-                    conn,
-                    at,
-                    Actor::System,
-                    "severity",
-                    Some(p.id),
-                    p.customer,
-                    &detail,
-                )?;
+                trail.push((p.id, p.customer, "severity", detail));
             }
         }
-        Ok(())
+        let at = now();
+        let entries: Vec<AuditInsertForm<'_>> = trail
+            .iter()
+            .map(|(ticket, customer, action, detail)| AuditInsertForm {
+                at,
+                actor_id: None,
+                actor: "system",
+                action,
+                ticket_id: Some(*ticket),
+                customer_id: *customer,
+                detail,
+            })
+            .collect();
+        audit::record_many(conn, &entries)
+    }
+}
+
+impl Pending {
+    /// Counts one event: lifecycle, counters, severity and the newest event's details.
+    fn add_event(
+        &mut self,
+        ingestor: &Ingestor,
+        fact: &Facts<'_>,
+        report: &FeedbackReport,
+        own_filter: bool,
+        opened_here: bool,
+    ) {
+        if self.status == Status::Resolved.as_str() {
+            // A resolved ticket comes back to the queue; an ignored one absorbs events quietly.
+            self.status = Status::Open.as_str();
+            self.reopened = true;
+        }
+        self.event_count += 1;
+        self.incidents += report.incidents.max(1) as i64;
+        self.severity =
+            ingestor
+                .severity
+                .severity(&fact.class, self.event_count, own_filter, self.severity);
+        if opened_here {
+            self.first_seen = fact.arrival;
+            self.last_seen = fact.arrival;
+        } else {
+            self.first_seen = self.first_seen.min(fact.arrival);
+            self.last_seen = self.last_seen.max(fact.arrival);
+        }
+        let newest_so_far = match &self.latest {
+            Some((at, _)) => fact.arrival >= *at,
+            None => opened_here || fact.arrival >= self.stored.last_seen,
+        };
+        if newest_so_far {
+            let outgoing = report.outgoing_user.as_ref();
+            let latest = TicketLatest {
+                last_source_ip: fact.source_ip.clone(),
+                last_original_subject: report.original.as_ref().and_then(|o| o.subject.clone()),
+                identity: fact.identity.clone(),
+                outgoing_user: outgoing.map(|u| u.user.clone()),
+                outgoing_domain: outgoing.and_then(|u| u.domain.clone()),
+            };
+            self.latest = Some((fact.arrival, latest));
+        }
+    }
+
+    /// This batch's earlier events within `minutes` before `arrival`.
+    fn arrivals_in_window(&self, arrival: NaiveDateTime, minutes: i64) -> i64 {
+        let start = arrival - Duration::minutes(minutes);
+        self.arrivals
+            .iter()
+            .filter(|a| **a >= start && **a <= arrival)
+            .count() as i64
     }
 }
 
@@ -379,137 +494,25 @@ fn severity_name(severity: &str) -> &'static str {
         .unwrap_or("info")
 }
 
-fn record_report(
-    conn: &mut DbConn,
-    ingestor: &Ingestor,
-    raw_id: RawMessageId,
-    report: &FeedbackReport,
-    received_at: NaiveDateTime,
-    work: &mut Batch,
-) -> QueryResult<Outcome> {
-    let facts = Facts::new(report, received_at);
-    let dedup_key = facts.dedup_key();
-    if events::known(conn, &dedup_key)? {
-        return Ok(Outcome::DuplicateEvent);
-    }
-    let clues = Clues {
-        identity: facts.identity.as_deref(),
-        outgoing_user: facts.outgoing_user.as_deref(),
-        sender_domain: facts.sender_domain(),
-        source_ip: report.source_ip,
-    };
-    let customer = work
-        .resolver
-        .resolve(conn, &clues, &ingestor.resolve_order)?
-        .map(|(id, _)| id);
-    let (subject_kind, subject) = facts.subject();
-    let key = TicketKey {
-        customer_id: customer,
-        subject_kind,
-        subject,
-        class: facts.class.clone(),
-    };
-    let own_filter = ingestor.is_own_filter(report);
-    let opening_severity = ingestor
-        .severity
-        .severity(&facts.class, 1, own_filter, "info");
-    let ticket = work.ticket(conn, &key, opening_severity, facts.arrival)?;
-    let ticket_id = ticket.id;
-
-    let original = report.original.as_ref();
-    let inserted = events::insert(
-        conn,
-        &EventInsertForm {
-            raw_message_id: raw_id,
-            ticket_id,
-            customer_id: customer,
-            dedup_key: &dedup_key,
-            reporter: &facts.reporter,
-            feedback_type: &facts.class,
-            source_ip: facts.source_ip.as_deref(),
-            original_mail_from: facts.sender.as_deref(),
-            original_message_id: original.and_then(|o| o.message_id.as_deref()),
-            original_envelope_id: report.original_envelope_id.as_deref(),
-            original_subject: original.and_then(|o| o.subject.as_deref()),
-            identity: facts.identity.as_deref(),
-            arrival_at: facts.arrival,
-            created_at: received_at,
-        },
-    )?;
-    if !inserted {
-        return Ok(Outcome::DuplicateEvent);
-    }
-    // This message opened the ticket only if it is the ticket's first event.
-    let opened_here = ticket.created && ticket.event_count == 0;
-    let was_ignored = ticket.status == Status::Ignored.as_str();
-    if ticket.status == Status::Resolved.as_str() {
-        // A resolved ticket comes back to the queue; an ignored one absorbs events quietly.
-        ticket.status = Status::Open.as_str();
-        ticket.reopened = true;
-    }
-    ticket.event_count += 1;
-    ticket.incidents += report.incidents.max(1) as i64;
-    ticket.severity = ingestor.severity.severity(
-        &facts.class,
-        ticket.event_count,
-        own_filter,
-        ticket.severity,
-    );
-    if opened_here {
-        ticket.first_seen = facts.arrival;
-        ticket.last_seen = facts.arrival;
-    } else {
-        ticket.first_seen = ticket.first_seen.min(facts.arrival);
-        ticket.last_seen = ticket.last_seen.max(facts.arrival);
-    }
-    ticket.updated_at = received_at;
-    let newest_so_far = match &ticket.latest {
-        Some((at, _)) => facts.arrival >= *at,
-        None => opened_here || facts.arrival >= ticket.stored.last_seen,
-    };
-    if newest_so_far {
-        let outgoing = report.outgoing_user.as_ref();
-        let latest = TicketLatest {
-            last_source_ip: facts.source_ip.clone(),
-            last_original_subject: original.and_then(|o| o.subject.clone()),
-            identity: facts.identity.clone(),
-            outgoing_user: outgoing.map(|u| u.user.clone()),
-            outgoing_domain: outgoing.and_then(|u| u.domain.clone()),
-        };
-        ticket.latest = Some((facts.arrival, latest));
-    }
-    if let Some(ip) = &facts.source_ip {
-        work.source_ips.insert((ticket_id, ip.clone()));
-    }
-    if !was_ignored {
-        auto_lock(conn, ingestor, ticket_id, customer, &facts, received_at)?;
-    }
-    Ok(if opened_here {
-        Outcome::NewTicket(ticket_id)
-    } else {
-        Outcome::UpdatedTicket(ticket_id)
-    })
-}
-
 /// The automatic rule: enough events for one identity within the window request a
-/// temporary lock, unless a lock is already pending or in force.
+/// temporary lock, unless a lock is already pending or in force. `earlier_in_batch` counts
+/// this batch's events in the window, which the database does not hold yet.
 fn auto_lock(
     conn: &mut DbConn,
     ingestor: &Ingestor,
     ticket: TicketId,
     customer: Option<CustomerId>,
     facts: &Facts<'_>,
+    earlier_in_batch: i64,
     at: NaiveDateTime,
 ) -> QueryResult<()> {
     let rule = ingestor.auto_lock;
     let Some(identity) = facts.identity.as_deref() else {
         return Ok(());
     };
-    if !rule.enabled {
-        return Ok(());
-    }
     let window_start = facts.arrival - Duration::minutes(rule.within_minutes);
-    let recent = events::count_in_window(conn, ticket, window_start, facts.arrival)?;
+    let recent =
+        events::count_in_window(conn, ticket, window_start, facts.arrival)? + earlier_in_batch + 1;
     if recent < rule.events || actions::lock_in_force(conn, ActionKind::LockIdentity, identity, at)?
     {
         return Ok(());

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The ingest benchmark: one generated corpus, imported by the Python baseline and by
+# `abuse-desk import` on SQLite and on Postgres, in the same run, one after the other.
+#
+#   benches/ingest/run.sh [COUNT]          (default 100000; corpus cached under /tmp)
+#
+# Needs python3, /usr/bin/time and, for the Postgres row, a server at $BENCH_POSTGRES_URL
+# (default postgres://127.0.0.1:5432) where it may create the database abuse_desk_bench.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+count="${1:-100000}"
+corpus="/tmp/abuse-desk-bench-$count"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+pg="${BENCH_POSTGRES_URL:-postgres://127.0.0.1:5432}"
+
+if [[ ! -f "$corpus/manifest.json" ]]; then
+    echo "generating $count messages into $corpus"
+    python3 benches/ingest/gen_corpus.py --count "$count" --out "$corpus" --seed 1
+fi
+cargo build --release --quiet
+bin=target/release/abuse-desk
+mb=$(python3 -c "import json;print(json.load(open('$corpus/manifest.json'))['total_bytes']/1e6)")
+reports=$(python3 -c "import json;print(json.load(open('$corpus/manifest.json'))['reports'])")
+
+# Runs a command under /usr/bin/time; prints "seconds peak_rss_mb".
+measure() {
+    /usr/bin/time -f '%e %M' -o "$work/time" "$@" > "$work/out" 2> "$work/err" || { cat "$work/err"; exit 1; }
+    awk '{printf "%s %.0f", $1, $2/1024}' "$work/time"
+}
+
+row() { # name seconds rss
+    awk -v n="$1" -v s="$2" -v r="$3" -v m="$count" -v rep="$reports" -v mb="$mb" \
+        'BEGIN { printf "| %-24s | %8.1f | %10.0f | %9.0f | %7.1f | %7s |\n", n, s, m/s, rep/s, mb/s, r }'
+}
+
+echo
+echo "corpus: $count messages, $reports reports, $(printf '%.0f' "$mb") MB ($corpus)"
+echo "| run                      | wall (s) | messages/s | reports/s |    MB/s | RSS(MB) |"
+echo "|--------------------------|----------|------------|-----------|---------|---------|"
+
+read -r secs rss < <(measure python3 benches/ingest/baseline_import.py --db "$work/baseline.sqlite" --customers "$corpus/customers.csv" "$corpus/mail")
+row "python baseline (sqlite)" "$secs" "$rss"
+baseline=$secs
+
+db="sqlite://$work/desk.db"
+$bin --database-url "$db" customers import "$corpus/customers.csv" > /dev/null
+read -r secs rss < <(measure $bin --database-url "$db" import --json "$corpus/mail")
+row "abuse-desk sqlite" "$secs" "$rss"
+echo "  summary: $(cat "$work/out")"
+sqlite_secs=$secs
+
+if psql "$pg/postgres" -qc 'DROP DATABASE IF EXISTS abuse_desk_bench' -c 'CREATE DATABASE abuse_desk_bench' > /dev/null 2>&1; then
+    db="$pg/abuse_desk_bench"
+    $bin --database-url "$db" customers import "$corpus/customers.csv" > /dev/null
+    read -r secs rss < <(measure $bin --database-url "$db" import --json "$corpus/mail")
+    row "abuse-desk postgres" "$secs" "$rss"
+    echo "  summary: $(cat "$work/out")"
+    psql "$pg/postgres" -qc 'DROP DATABASE IF EXISTS abuse_desk_bench' > /dev/null 2>&1 || true
+else
+    echo "(no Postgres at $pg: Postgres row skipped)"
+fi
+awk -v b="$baseline" -v s="$sqlite_secs" 'BEGIN { printf "\nabuse-desk on SQLite is %.1fx the Python baseline\n", b/s }'
