@@ -342,41 +342,35 @@ pub struct TicketLatest {
     pub outgoing_domain: Option<String>,
 }
 
-/// Applies a batch's events to a ticket: the new counters, `incidents` added to the stored
-/// total, and the newest event's details when there is a newer one.
+/// Applies a batch's events to a ticket in one statement: the new counters, `incidents`
+/// added to the stored total, the distinct source IP count, and the newest event's details
+/// when the batch brought a newer event than the ticket had.
 pub fn apply_events(
     conn: &mut DbConn,
     id: TicketId,
     update: &TicketEventUpdate<'_>,
     incidents: i64,
-    source_ips: Option<i64>,
+    source_ips: i64,
     latest: Option<&TicketLatest>,
 ) -> QueryResult<()> {
-    diesel::update(tickets::table.find(id))
-        .set((
-            update,
-            tickets::incident_count.eq(tickets::incident_count + incidents),
-        ))
-        .execute(conn)?;
-    if let Some(count) = source_ips {
-        diesel::update(tickets::table.find(id))
-            .set(tickets::source_ip_count.eq(count))
-            .execute(conn)?;
-    }
-    if let Some(latest) = latest {
-        diesel::update(tickets::table.find(id))
-            .set(latest)
-            .execute(conn)?;
-    }
+    let counters = (
+        update,
+        tickets::incident_count.eq(tickets::incident_count + incidents),
+        tickets::source_ip_count.eq(source_ips),
+    );
+    match latest {
+        Some(latest) => diesel::update(tickets::table.find(id))
+            .set((counters, latest))
+            .execute(conn)?,
+        None => diesel::update(tickets::table.find(id))
+            .set(counters)
+            .execute(conn)?,
+    };
     Ok(())
 }
 
-/// Records the source IPs tickets were seen from (already known pairs are skipped) and
-/// returns, for each ticket named, how many distinct IPs it has now.
-pub fn add_source_ips(
-    conn: &mut DbConn,
-    pairs: &[(TicketId, String)],
-) -> QueryResult<Vec<(TicketId, i64)>> {
+/// Records the source IPs tickets were seen from (known pairs are skipped).
+pub fn add_source_ips(conn: &mut DbConn, pairs: &[(TicketId, String)]) -> QueryResult<()> {
     use super::schema::ticket_source_ips as ips;
     for chunk in pairs.chunks(500) {
         let rows: Vec<_> = chunk
@@ -389,17 +383,23 @@ pub fn add_source_ips(
             .do_nothing()
             .execute(c))?;
     }
-    let mut ids: Vec<TicketId> = pairs.iter().map(|(id, _)| *id).collect();
-    ids.dedup();
-    ids.into_iter()
-        .map(|id| {
-            Ok((
-                id,
-                ips::table
-                    .filter(ips::ticket_id.eq(id))
-                    .count()
-                    .get_result(conn)?,
-            ))
-        })
-        .collect()
+    Ok(())
+}
+
+/// How many distinct source IPs each of `ids` has (tickets with none are left out).
+pub fn source_ip_counts(
+    conn: &mut DbConn,
+    ids: &[TicketId],
+) -> QueryResult<HashMap<TicketId, i64>> {
+    use super::schema::ticket_source_ips as ips;
+    let mut counts = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(TicketId, i64)> = ips::table
+            .filter(ips::ticket_id.eq_any(chunk))
+            .group_by(ips::ticket_id)
+            .select((ips::ticket_id, diesel::dsl::count_star()))
+            .load(conn)?;
+        counts.extend(rows);
+    }
+    Ok(counts)
 }

@@ -355,15 +355,15 @@ impl Batch {
     fn flush(self, conn: &mut DbConn) -> QueryResult<()> {
         let mut source_ips: Vec<_> = self.source_ips.into_iter().collect();
         source_ips.sort();
-        let ip_counts: HashMap<TicketId, i64> = tickets::add_source_ips(conn, &source_ips)?
-            .into_iter()
-            .collect();
+        tickets::add_source_ips(conn, &source_ips)?;
         let mut pending: Vec<Pending> = self
             .tickets
             .into_values()
             .filter(|p| p.event_count != p.stored.event_count)
             .collect();
         pending.sort_by_key(|p| p.id);
+        let ip_counts =
+            tickets::source_ip_counts(conn, &pending.iter().map(|p| p.id).collect::<Vec<_>>())?;
         let mut trail: Vec<(TicketId, Option<CustomerId>, &'static str, String)> = Vec::new();
         for p in &pending {
             let update = TicketEventUpdate {
@@ -380,7 +380,7 @@ impl Batch {
                 p.id,
                 &update,
                 p.incidents,
-                ip_counts.get(&p.id).copied(),
+                ip_counts.get(&p.id).copied().unwrap_or(0),
                 latest,
             )?;
             if p.created {
