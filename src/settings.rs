@@ -110,7 +110,7 @@ impl Default for Settings {
                 own_filter_user_agents: vec!["SpamExperts".into()],
                 severity: SeverityPolicy::default(),
                 auto_lock: AutoLock::default(),
-                batch_size: 5000,
+                batch_size: 2000,
             },
             log: "info".into(),
         }

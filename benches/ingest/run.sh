@@ -26,7 +26,7 @@ reports=$(python3 -c "import json;print(json.load(open('$corpus/manifest.json'))
 # Runs a command under /usr/bin/time; prints "seconds peak_rss_mb".
 measure() {
     /usr/bin/time -f '%e %M' -o "$work/time" "$@" > "$work/out" 2> "$work/err" || { cat "$work/err"; exit 1; }
-    awk '{printf "%s %.0f", $1, $2/1024}' "$work/time"
+    awk '{printf "%s %.0f\n", $1, $2/1024}' "$work/time"
 }
 
 row() { # name seconds rss

@@ -206,11 +206,13 @@ where
     E: Send,
 {
     let workers = workers.max(1);
-    // Enough queued work to keep every thread busy, little enough to keep memory flat.
+    // Prepared messages queue up to a whole batch, so the workers keep going while the writer
+    // stores the previous one; raw input only needs to keep the workers fed.
     let depth = 256;
+    let prepared_depth = ingestor.batch_size.max(depth);
     thread::scope(|scope| {
         let (raw_tx, raw_rx) = sync_channel::<(u64, Vec<u8>)>(depth);
-        let (prepared_tx, prepared_rx) = sync_channel::<(u64, Prepared)>(depth);
+        let (prepared_tx, prepared_rx) = sync_channel::<(u64, Prepared)>(prepared_depth);
         let errors = scope.spawn(move || {
             let mut errors = Vec::new();
             let mut sequence = 0;
