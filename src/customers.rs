@@ -20,6 +20,18 @@ pub struct CustomerRecord {
     pub netblocks: Vec<Netblock>,
 }
 
+impl CustomerRecord {
+    /// The identifying values the record claims, as (kind, value): each may belong to one
+    /// customer only.
+    pub fn claims(&self) -> impl Iterator<Item = (&'static str, String)> + '_ {
+        self.identities
+            .iter()
+            .map(|i| ("identity", i.clone()))
+            .chain(self.domains.iter().map(|d| ("domain", d.clone())))
+            .chain(self.netblocks.iter().map(|n| ("netblock", n.to_string())))
+    }
+}
+
 /// A CSV that cannot be imported; nothing of it is applied.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CsvError {
@@ -172,13 +184,7 @@ impl Owners {
                 record.external_id
             ));
         }
-        let claims = record
-            .identities
-            .iter()
-            .map(|i| ("identity", i.clone()))
-            .chain(record.domains.iter().map(|d| ("domain", d.clone())))
-            .chain(record.netblocks.iter().map(|n| ("netblock", n.to_string())));
-        for (kind, value) in claims {
+        for (kind, value) in record.claims() {
             let owner = (record.line, record.external_id.clone());
             if let Some((line, other)) = self.values.insert((kind, value.clone()), owner) {
                 if other != record.external_id {

@@ -122,22 +122,12 @@ fn existing_customers(
     Ok(found)
 }
 
-/// The identifying values each record claims, as (kind, value) pairs.
-fn claims(record: &CustomerRecord) -> impl Iterator<Item = (&'static str, String)> + '_ {
-    record
-        .identities
-        .iter()
-        .map(|i| ("identity", i.clone()))
-        .chain(record.domains.iter().map(|d| ("domain", d.clone())))
-        .chain(record.netblocks.iter().map(|n| ("netblock", n.to_string())))
-}
-
 fn check_not_taken(conn: &mut DbConn, records: &[CustomerRecord]) -> Result<(), CustomerError> {
     let in_file: HashSet<&str> = records.iter().map(|r| r.external_id.as_str()).collect();
     let mut owner_of: HashMap<(&'static str, String), String> = HashMap::new();
     let all: Vec<(u64, &'static str, String)> = records
         .iter()
-        .flat_map(|r| claims(r).map(move |(k, v)| (r.line, k, v)))
+        .flat_map(|r| r.claims().map(move |(k, v)| (r.line, k, v)))
         .collect();
     for kind in ["identity", "domain", "netblock"] {
         let values: Vec<&String> = all

@@ -29,24 +29,6 @@ pub struct EventInsertForm<'a> {
     pub created_at: NaiveDateTime,
 }
 
-/// Whether this complaint was counted already.
-pub fn known(conn: &mut DbConn, dedup_key: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        events::table.filter(events::dedup_key.eq(dedup_key)),
-    ))
-    .get_result(conn)
-}
-
-/// Inserts the event; `false` if the unique dedup index already holds the same complaint.
-pub fn insert(conn: &mut DbConn, form: &EventInsertForm<'_>) -> QueryResult<bool> {
-    let inserted = crate::dispatch!(conn, c => diesel::insert_into(events::table)
-        .values(form)
-        .on_conflict(events::dedup_key)
-        .do_nothing()
-        .execute(c))?;
-    Ok(inserted == 1)
-}
-
 /// Which of `keys` are counted already.
 pub fn known_keys(conn: &mut DbConn, keys: &[&str]) -> QueryResult<HashSet<String>> {
     let mut known = HashSet::new();

@@ -45,20 +45,6 @@ pub struct RawMessageInsertForm<'a> {
     pub processed_at: Option<NaiveDateTime>,
 }
 
-/// Stores the message unless its sha256 is known; `None` means it was stored before.
-pub fn insert_if_new(
-    conn: &mut DbConn,
-    form: &RawMessageInsertForm<'_>,
-) -> QueryResult<Option<RawMessageId>> {
-    crate::dispatch!(conn, c => diesel::insert_into(raw_messages::table)
-        .values(form)
-        .on_conflict(raw_messages::sha256)
-        .do_nothing()
-        .returning(raw_messages::id)
-        .get_result(c)
-        .optional())
-}
-
 /// Stores every message whose sha256 is not known yet; returns the new rows' ids by sha256.
 /// The forms must have distinct sha256s.
 pub fn insert_new(

@@ -158,24 +158,6 @@ pub fn create_many(conn: &mut DbConn, forms: &[TicketInsertForm<'_>]) -> QueryRe
     Ok(())
 }
 
-/// The live ticket for `key` with its state, if there is one: one indexed lookup.
-pub fn live(conn: &mut DbConn, key: &TicketKey) -> QueryResult<Option<(TicketId, TicketState)>> {
-    tickets::table
-        .filter(tickets::open_key.eq(key.open_key()))
-        .select((
-            tickets::id,
-            (
-                tickets::status,
-                tickets::severity,
-                tickets::event_count,
-                tickets::first_seen,
-                tickets::last_seen,
-            ),
-        ))
-        .first(conn)
-        .optional()
-}
-
 /// The live ticket for `key`, created (open, at `severity`) if there is none. Returns the id
 /// and whether it was created. Safe against a concurrent writer creating the same ticket:
 /// the insert yields to the unique index instead of failing.
@@ -302,19 +284,6 @@ pub struct TicketState {
     pub event_count: i64,
     pub first_seen: NaiveDateTime,
     pub last_seen: NaiveDateTime,
-}
-
-pub fn state(conn: &mut DbConn, id: TicketId) -> QueryResult<TicketState> {
-    tickets::table
-        .find(id)
-        .select((
-            tickets::status,
-            tickets::severity,
-            tickets::event_count,
-            tickets::first_seen,
-            tickets::last_seen,
-        ))
-        .first(conn)
 }
 
 /// A ticket after a batch of events: every counter and date the ingest path keeps current.
