@@ -3,6 +3,8 @@
 //! (default postgres://127.0.0.1:5432/test); without it the Postgres half is skipped loudly,
 //! and with CI=true a missing server is a failure.
 
+use std::io::Write;
+
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 
@@ -63,7 +65,12 @@ pub fn postgres(test: &str) -> Option<TestDb> {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("CI=true but Postgres at {admin_url} is unreachable: {e}");
             }
-            eprintln!("SKIPPED: the Postgres half of '{test}': no server at {admin_url} ({e}); set TEST_DATABASE_URL");
+            // Written to stderr directly, not through eprintln!, so the test harness does not
+            // swallow it: a skip must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: the Postgres half of '{test}': no server at {admin_url} ({e}); set TEST_DATABASE_URL"
+            );
             return None;
         }
     };
