@@ -232,7 +232,7 @@ pub fn run(cli: Cli) -> Result<()> {
                         t.id.0,
                         t.status,
                         t.severity,
-                        t.subject,
+                        clip(&t.subject, 40),
                         t.customer_external_id.as_deref().unwrap_or("(unresolved)"),
                         t.class,
                         t.event_count,
@@ -244,6 +244,18 @@ pub fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `text` cut to `width` characters for a table column, marked with … when cut.
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        text.chars()
+            .take(width - 1)
+            .chain(std::iter::once('…'))
+            .collect()
+    }
 }
 
 fn read_password(from_stdin: bool) -> Result<String> {
