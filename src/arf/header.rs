@@ -105,26 +105,39 @@ pub fn parse_report_fields(bytes: &[u8]) -> Vec<Field> {
             in_field = false;
             continue;
         }
-        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
-            if in_field {
-                if let Some(f) = fields.last_mut() {
-                    append_folded(&mut f.value, line);
-                }
-            }
-            continue;
-        }
-        match split_field(line) {
-            Some((name, value)) => {
-                fields.push(Field {
-                    name: text(name),
-                    value: text(value),
-                });
-                in_field = true;
-            }
-            None => in_field = false,
-        }
+        let indented = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        fold_or_start(&mut fields, &mut in_field, line, line, indented);
     }
     fields
+}
+
+/// One non-blank line of a field block: a continuation folds into the field being read (if
+/// any); any other line starts a new field when `field_line` is one.
+fn fold_or_start(
+    fields: &mut Vec<Field>,
+    in_field: &mut bool,
+    line: &[u8],
+    field_line: &[u8],
+    continuation: bool,
+) {
+    if continuation {
+        if *in_field {
+            if let Some(f) = fields.last_mut() {
+                append_folded(&mut f.value, line);
+            }
+        }
+        return;
+    }
+    match split_field(field_line) {
+        Some((name, value)) => {
+            fields.push(Field {
+                name: text(name),
+                value: text(value),
+            });
+            *in_field = true;
+        }
+        None => *in_field = false,
+    }
 }
 
 /// Names after which a header block may resume past a stray blank line (see [`parse_header_block`]).
@@ -183,24 +196,13 @@ pub fn parse_header_block(bytes: &[u8]) -> (Vec<Field>, usize) {
             && trim_start(line)
                 .get(..9)
                 .is_some_and(|p| p.eq_ignore_ascii_case(b"received:"));
-        if indented && !pasted_hop {
-            if in_field {
-                if let Some(f) = fields.last_mut() {
-                    append_folded(&mut f.value, line);
-                }
-            }
-            continue;
-        }
-        match split_field(trim_start(line)) {
-            Some((name, value)) => {
-                fields.push(Field {
-                    name: text(name),
-                    value: text(value),
-                });
-                in_field = true;
-            }
-            None => in_field = false,
-        }
+        fold_or_start(
+            &mut fields,
+            &mut in_field,
+            line,
+            trim_start(line),
+            indented && !pasted_hop,
+        );
     }
     (fields, pending_blank.unwrap_or(bytes.len()))
 }
