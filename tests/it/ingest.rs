@@ -80,38 +80,34 @@ fn corpus_copy() -> tempfile::TempDir {
     dir
 }
 
+fn run_import<E: Send>(
+    conn: &mut DbConn,
+    ingestor: &Ingestor,
+    messages: impl Iterator<Item = Result<Vec<u8>, E>> + Send,
+) -> (Summary, Vec<E>) {
+    let origin = Origin {
+        source: "test",
+        mailbox: None,
+    };
+    ingest::import(conn, ingestor, &origin, messages, 2, |_| {}).unwrap()
+}
+
 fn import_files(conn: &mut DbConn, ingestor: &Ingestor, paths: Vec<PathBuf>) -> Summary {
-    let messages = ingest::sources::messages(paths).map(|m| m.map(|m| m.bytes));
-    let (summary, errors) = ingest::import(
+    let (summary, errors) = run_import(
         conn,
         ingestor,
-        &Origin {
-            source: "test",
-            mailbox: None,
-        },
-        messages,
-        2,
-        |_| {},
-    )
-    .unwrap();
+        ingest::sources::messages(paths).map(|m| m.map(|m| m.bytes)),
+    );
     assert!(errors.is_empty());
     summary
 }
 
 fn import_bytes(conn: &mut DbConn, ingestor: &Ingestor, messages: Vec<Vec<u8>>) -> Summary {
-    let messages = messages.into_iter().map(Ok::<_, std::convert::Infallible>);
-    ingest::import(
+    run_import(
         conn,
         ingestor,
-        &Origin {
-            source: "test",
-            mailbox: None,
-        },
-        messages,
-        2,
-        |_| {},
+        messages.into_iter().map(Ok::<_, std::convert::Infallible>),
     )
-    .unwrap()
     .0
 }
 
