@@ -88,17 +88,17 @@ pub struct TicketKey {
 }
 
 impl TicketKey {
-    /// The value of `tickets.open_key` while the ticket is live; customer 0 stands for
-    /// "unresolved", so tickets without a customer are deduplicated too.
+    /// The value of `tickets.open_key` while the ticket is live.
     pub fn open_key(&self) -> String {
-        format!(
-            "{}|{}|{}|{}",
-            self.customer_id.map_or(0, |c| c.0),
-            self.subject_kind.as_str(),
-            self.subject,
-            self.class
-        )
+        open_key(self.customer_id, &self.subject, &self.class)
     }
+}
+
+/// One live ticket per customer, subject and class. The subject's kind is not part of the
+/// key: an address seen as a sender and later as an identity is one mailbox, one ticket.
+/// Customer 0 stands for "unresolved", so tickets without a customer are deduplicated too.
+fn open_key(customer: Option<CustomerId>, subject: &str, class: &str) -> String {
+    format!("{}|{subject}|{class}", customer.map_or(0, |c| c.0))
 }
 
 #[derive(Insertable)]
@@ -201,29 +201,13 @@ pub fn set_status(
     status: Status,
     at: NaiveDateTime,
 ) -> QueryResult<()> {
-    let ticket: (Option<CustomerId>, String, String, String) = tickets::table
+    let (customer, subject, class): (Option<CustomerId>, String, String) = tickets::table
         .find(id)
-        .select((
-            tickets::customer_id,
-            tickets::subject_kind,
-            tickets::subject,
-            tickets::class,
-        ))
+        .select((tickets::customer_id, tickets::subject, tickets::class))
         .first(conn)?;
-    let open_key = status.is_live().then(|| {
-        let kind = match ticket.1.as_str() {
-            "identity" => SubjectKind::Identity,
-            "sender" => SubjectKind::Sender,
-            _ => SubjectKind::Ip,
-        };
-        TicketKey {
-            customer_id: ticket.0,
-            subject_kind: kind,
-            subject: ticket.2,
-            class: ticket.3,
-        }
-        .open_key()
-    });
+    let open_key = status
+        .is_live()
+        .then(|| open_key(customer, &subject, &class));
     diesel::update(tickets::table.find(id))
         .set((
             tickets::status.eq(status.as_str()),

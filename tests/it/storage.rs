@@ -345,6 +345,15 @@ fn one_live_ticket_per_customer_subject_and_class() {
             "{}",
             db.backend
         );
+        // The same address seen as a sender is the same mailbox: the same ticket.
+        let as_sender = TicketKey {
+            subject_kind: SubjectKind::Sender,
+            ..key.clone()
+        };
+        assert_eq!(
+            tickets::live_or_create(conn, &as_sender, "abuse", at).unwrap(),
+            (first, false)
+        );
         let other_class = TicketKey {
             class: "fraud".into(),
             ..key.clone()

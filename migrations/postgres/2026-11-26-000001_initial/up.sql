@@ -80,7 +80,7 @@ CREATE INDEX raw_messages_status ON raw_messages (parse_status, id);
 -- The content is zstd already: TOAST should store it, not try to compress it again.
 ALTER TABLE raw_messages ALTER COLUMN content SET STORAGE EXTERNAL;
 
--- open_key is "customer|subject_kind|subject|class" while the ticket is open, resolved or
+-- open_key is "customer|subject|class" while the ticket is open, resolved or
 -- ignored, and NULL once closed or merged: the unique index keeps one live ticket per key
 -- (NULLs never collide), including for tickets without a customer.
 CREATE TABLE tickets (

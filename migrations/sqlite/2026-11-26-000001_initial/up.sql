@@ -78,7 +78,7 @@ CREATE TABLE raw_messages (
 );
 CREATE INDEX raw_messages_status ON raw_messages (parse_status, id);
 
--- open_key is "customer|subject_kind|subject|class" while the ticket is open, resolved or
+-- open_key is "customer|subject|class" while the ticket is open, resolved or
 -- ignored, and NULL once closed or merged: the unique index keeps one live ticket per key
 -- (NULLs never collide), including for tickets without a customer.
 CREATE TABLE tickets (
