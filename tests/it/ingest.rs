@@ -521,6 +521,23 @@ fn a_kill_9_mid_import_then_a_rerun_equals_an_uninterrupted_run() {
         );
         assert_eq!(summary["reports"], manifest["reports"]);
 
+        // The generator's manifest was computed independently of this code.
+        let mut reference_conn = reference.connect();
+        let tickets_made: i64 = tickets::table
+            .count()
+            .get_result(&mut reference_conn)
+            .unwrap();
+        assert_eq!(
+            serde_json::json!(tickets_made),
+            manifest["tickets"],
+            "{}",
+            reference.backend
+        );
+        assert_eq!(
+            serde_json::json!(counts(&mut reference_conn).2),
+            manifest["distinct_events"]
+        );
+
         // Kill the importer once some batches are committed, then run it again.
         let mut child = cli_import(&crashed, corpus.path(), 200);
         let mut conn = crashed.connect();
