@@ -192,17 +192,8 @@ fn migrations_for<C: MigrationSource>(_conn: &C) -> EmbeddedMigrations {
 /// The current time as stored in the database: UTC, without zone, to the microsecond
 /// (both backends keep microseconds, so a value read back equals the value written).
 pub fn now() -> chrono::NaiveDateTime {
+    use chrono::Timelike;
     let now = chrono::Utc::now().naive_utc();
-    now.with_nanosecond_truncated()
-}
-
-trait TruncateNanos {
-    fn with_nanosecond_truncated(self) -> Self;
-}
-impl TruncateNanos for chrono::NaiveDateTime {
-    fn with_nanosecond_truncated(self) -> Self {
-        use chrono::Timelike;
-        let micros = self.nanosecond() / 1_000 * 1_000;
-        self.with_nanosecond(micros).unwrap_or(self)
-    }
+    now.with_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
 }

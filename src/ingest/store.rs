@@ -353,6 +353,7 @@ impl Batch {
 
     /// Writes what the batch changed: source IPs, then each ticket once, with its audit trail.
     fn flush(self, conn: &mut DbConn) -> QueryResult<()> {
+        let at = now();
         let mut source_ips: Vec<_> = self.source_ips.into_iter().collect();
         source_ips.sort();
         tickets::add_source_ips(conn, &source_ips)?;
@@ -372,7 +373,7 @@ impl Batch {
                 event_count: p.event_count,
                 first_seen: p.first_seen,
                 last_seen: p.last_seen,
-                updated_at: now(),
+                updated_at: at,
             };
             let latest = p.latest.as_ref().map(|(_, latest)| latest);
             tickets::apply_events(
@@ -407,7 +408,6 @@ impl Batch {
                 trail.push((p.id, p.customer, "severity", detail));
             }
         }
-        let at = now();
         let entries: Vec<AuditInsertForm<'_>> = trail
             .iter()
             .map(|(ticket, customer, action, detail)| AuditInsertForm {
