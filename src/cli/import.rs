@@ -38,9 +38,13 @@ pub struct ParseArgs {
 
 #[derive(Args, Debug)]
 pub struct ReprocessArgs {
-    /// Re-parse quarantined messages (the only kind of reprocessing so far; required).
+    /// Re-parse quarantined messages: those that now parse become events and tickets.
     #[arg(long)]
     pub quarantined: bool,
+    /// Resolve the customer of unresolved tickets again (after a customer import): events
+    /// that now belong to a customer move to that customer's ticket.
+    #[arg(long)]
+    pub unresolved: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -169,11 +173,33 @@ pub fn parse(settings: &Settings, args: &ParseArgs) -> Result<()> {
     }
 }
 
+/// Without a flag, both kinds of reprocessing run: the quarantine first, since a message
+/// that now parses may land on an unresolved ticket.
 pub fn reprocess(settings: &Settings, conn: &mut DbConn, args: &ReprocessArgs) -> Result<()> {
-    if !args.quarantined {
-        bail!("say what to reprocess: --quarantined");
-    }
     let ingestor = Ingestor::from_settings(&settings.ingest)?;
+    let both = !args.quarantined && !args.unresolved;
+    if args.quarantined || both {
+        reprocess_quarantined(&ingestor, conn, args.json)?;
+    }
+    if args.unresolved || both {
+        let started = Instant::now();
+        let done = ingest::reresolve::unresolved_tickets(conn, &ingestor)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&done)?);
+        } else {
+            println!(
+                "{} unresolved tickets checked in {:.1}s: {} events moved to their customer, {} tickets merged",
+                done.tickets_checked,
+                started.elapsed().as_secs_f64(),
+                done.events_moved,
+                done.tickets_merged
+            );
+        }
+    }
+    Ok(())
+}
+
+fn reprocess_quarantined(ingestor: &Ingestor, conn: &mut DbConn, json: bool) -> Result<()> {
     let started = Instant::now();
     let mut summary = Summary::default();
     let mut after = RawMessageId(0);
@@ -190,7 +216,7 @@ pub fn reprocess(settings: &Settings, conn: &mut DbConn, args: &ReprocessArgs) -
                 continue;
             };
             let prepared = ingestor.prepare(&bytes);
-            let outcome = ingest::store::reprocess(conn, &ingestor, stored.id, &prepared)?;
+            let outcome = ingest::store::reprocess(conn, ingestor, stored.id, &prepared)?;
             summary.add(&outcome, bytes.len());
             if let Outcome::Quarantined { .. } = outcome {
                 raw_messages::set_outcome(
@@ -209,7 +235,7 @@ pub fn reprocess(settings: &Settings, conn: &mut DbConn, args: &ReprocessArgs) -
             }
         }
     }
-    print_summary(&summary, args.json, started.elapsed())
+    print_summary(&summary, json, started.elapsed())
 }
 
 /// The report as `field: value` lines, empty fields left out.

@@ -50,8 +50,10 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Parse one message and print the normalized feedback report (or why it is not one).
     Parse(import::ParseArgs),
-    /// Run stored messages through the parser again, e.g. after an upgrade: quarantined
-    /// messages that now parse become events and tickets.
+    /// Work stored reports again: after a parser upgrade, quarantined messages that now
+    /// parse become events (--quarantined); after a customer import, events of unresolved
+    /// tickets that now resolve move to their customer's ticket (--unresolved). Without a
+    /// flag, both.
     Reprocess(import::ReprocessArgs),
 }
 

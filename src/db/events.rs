@@ -32,7 +32,13 @@ pub struct EventInsertForm<'a> {
 /// Which of `keys` are counted already.
 pub fn known_keys(conn: &mut DbConn, keys: &[&str]) -> QueryResult<HashSet<String>> {
     let mut known = HashSet::new();
-    for chunk in keys.chunks(500) {
+    // Postgres binds the whole list as one array; SQLite has a limit on bound values.
+    let chunk_size = if matches!(conn, DbConn::Postgres(_)) {
+        10_000
+    } else {
+        500
+    };
+    for chunk in keys.chunks(chunk_size) {
         let found: Vec<String> = events::table
             .filter(events::dedup_key.eq_any(chunk))
             .select(events::dedup_key)
@@ -42,23 +48,63 @@ pub fn known_keys(conn: &mut DbConn, keys: &[&str]) -> QueryResult<HashSet<Strin
     Ok(known)
 }
 
+/// Postgres takes a whole batch in one statement, the columns passed as arrays.
+const INSERT_MANY_PG: &str = "INSERT INTO events (raw_message_id, ticket_id, customer_id, \
+    dedup_key, reporter, feedback_type, source_ip, original_mail_from, original_message_id, \
+    original_envelope_id, original_subject, identity, arrival_at, created_at) \
+    SELECT unnest($1::bigint[]), unnest($2::bigint[]), unnest($3::bigint[]), unnest($4::text[]), \
+        unnest($5::text[]), unnest($6::text[]), unnest($7::text[]), unnest($8::text[]), \
+        unnest($9::text[]), unnest($10::text[]), unnest($11::text[]), unnest($12::text[]), \
+        unnest($13::timestamp[]), unnest($14::timestamp[]) \
+    ON CONFLICT (dedup_key) DO NOTHING";
+
 /// Inserts events, skipping any whose dedup key the unique index already holds; returns how
 /// many were inserted.
-pub fn insert_many(conn: &mut DbConn, forms: &[EventInsertForm<'_>]) -> QueryResult<usize> {
+pub fn insert_many<'a>(conn: &mut DbConn, forms: &[EventInsertForm<'a>]) -> QueryResult<usize> {
+    use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
     let mut inserted = 0;
     match conn {
-        // One round trip per 500 events to a server…
-        DbConn::Postgres(c) => {
-            for chunk in forms.chunks(500) {
-                inserted += diesel::insert_into(events::table)
-                    .values(chunk)
-                    .on_conflict(events::dedup_key)
-                    .do_nothing()
-                    .execute(c)?;
+        DbConn::Postgres(pg) => {
+            for chunk in forms.chunks(5000) {
+                let text =
+                    |f: fn(&EventInsertForm<'a>) -> Option<&'a str>| -> Vec<Option<&'a str>> {
+                        chunk.iter().map(f).collect()
+                    };
+                inserted += diesel::sql_query(INSERT_MANY_PG)
+                    .bind::<Array<BigInt>, _>(
+                        chunk.iter().map(|f| f.raw_message_id.0).collect::<Vec<_>>(),
+                    )
+                    .bind::<Array<BigInt>, _>(
+                        chunk.iter().map(|f| f.ticket_id.0).collect::<Vec<_>>(),
+                    )
+                    .bind::<Array<Nullable<BigInt>>, _>(
+                        chunk
+                            .iter()
+                            .map(|f| f.customer_id.map(|c| c.0))
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind::<Array<Text>, _>(chunk.iter().map(|f| f.dedup_key).collect::<Vec<_>>())
+                    .bind::<Array<Text>, _>(chunk.iter().map(|f| f.reporter).collect::<Vec<_>>())
+                    .bind::<Array<Text>, _>(
+                        chunk.iter().map(|f| f.feedback_type).collect::<Vec<_>>(),
+                    )
+                    .bind::<Array<Nullable<Text>>, _>(text(|f| f.source_ip))
+                    .bind::<Array<Nullable<Text>>, _>(text(|f| f.original_mail_from))
+                    .bind::<Array<Nullable<Text>>, _>(text(|f| f.original_message_id))
+                    .bind::<Array<Nullable<Text>>, _>(text(|f| f.original_envelope_id))
+                    .bind::<Array<Nullable<Text>>, _>(text(|f| f.original_subject))
+                    .bind::<Array<Nullable<Text>>, _>(text(|f| f.identity))
+                    .bind::<Array<Timestamp>, _>(
+                        chunk.iter().map(|f| f.arrival_at).collect::<Vec<_>>(),
+                    )
+                    .bind::<Array<Timestamp>, _>(
+                        chunk.iter().map(|f| f.created_at).collect::<Vec<_>>(),
+                    )
+                    .execute(pg)?;
             }
         }
-        // …and a cached statement per event in-process (diesel has no multi-row upsert of
-        // this width for SQLite, and it would save nothing there).
+        // A cached statement per event in-process (diesel has no multi-row upsert of this
+        // width for SQLite, and it would save nothing there).
         DbConn::Sqlite(c) => {
             for form in forms {
                 inserted += diesel::insert_into(events::table)

@@ -45,22 +45,74 @@ pub struct RawMessageInsertForm<'a> {
     pub processed_at: Option<NaiveDateTime>,
 }
 
+/// Postgres takes a whole batch in one statement, the columns passed as arrays.
+const INSERT_NEW_PG: &str = "INSERT INTO raw_messages (sha256, compression, content, \
+    size_bytes, source, mailbox, received_at, parse_status, parse_error_kind, parse_error, \
+    processed_at) \
+    SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::bytea[]), unnest($4::bigint[]), \
+        unnest($5::text[]), unnest($6::text[]), unnest($7::timestamp[]), unnest($8::text[]), \
+        unnest($9::text[]), unnest($10::text[]), unnest($11::timestamp[]) \
+    ON CONFLICT (sha256) DO NOTHING RETURNING id, sha256";
+
+#[derive(QueryableByName)]
+struct StoredId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: RawMessageId,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    sha256: String,
+}
+
 /// Stores every message whose sha256 is not known yet; returns the new rows' ids by sha256.
 /// The forms must have distinct sha256s.
-pub fn insert_new(
+pub fn insert_new<'a>(
     conn: &mut DbConn,
-    forms: &[RawMessageInsertForm<'_>],
+    forms: &[RawMessageInsertForm<'a>],
 ) -> QueryResult<HashMap<String, RawMessageId>> {
+    use diesel::sql_types::{Array, BigInt, Binary, Nullable, Text, Timestamp};
     let mut stored = HashMap::with_capacity(forms.len());
-    // Small chunks: each row carries a whole compressed message.
-    for chunk in forms.chunks(100) {
-        let rows: Vec<(RawMessageId, String)> = crate::dispatch!(conn, c => diesel::insert_into(raw_messages::table)
-            .values(chunk)
-            .on_conflict(raw_messages::sha256)
-            .do_nothing()
-            .returning((raw_messages::id, raw_messages::sha256))
-            .get_results(c))?;
-        stored.extend(rows.into_iter().map(|(id, sha)| (sha, id)));
+    match conn {
+        DbConn::Postgres(pg) => {
+            // Chunks bound the statement's size: each row carries a whole compressed message.
+            for chunk in forms.chunks(1000) {
+                let column =
+                    |f: fn(&RawMessageInsertForm<'a>) -> Option<&'a str>| -> Vec<Option<&'a str>> {
+                        chunk.iter().map(f).collect()
+                    };
+                let rows: Vec<StoredId> = diesel::sql_query(INSERT_NEW_PG)
+                    .bind::<Array<Text>, _>(chunk.iter().map(|f| f.sha256).collect::<Vec<_>>())
+                    .bind::<Array<Text>, _>(chunk.iter().map(|f| f.compression).collect::<Vec<_>>())
+                    .bind::<Array<Binary>, _>(chunk.iter().map(|f| f.content).collect::<Vec<_>>())
+                    .bind::<Array<BigInt>, _>(
+                        chunk.iter().map(|f| f.size_bytes).collect::<Vec<_>>(),
+                    )
+                    .bind::<Array<Text>, _>(chunk.iter().map(|f| f.source).collect::<Vec<_>>())
+                    .bind::<Array<Nullable<Text>>, _>(column(|f| f.mailbox))
+                    .bind::<Array<Timestamp>, _>(
+                        chunk.iter().map(|f| f.received_at).collect::<Vec<_>>(),
+                    )
+                    .bind::<Array<Text>, _>(
+                        chunk.iter().map(|f| f.parse_status).collect::<Vec<_>>(),
+                    )
+                    .bind::<Array<Nullable<Text>>, _>(column(|f| f.parse_error_kind))
+                    .bind::<Array<Nullable<Text>>, _>(column(|f| f.parse_error))
+                    .bind::<Array<Nullable<Timestamp>>, _>(
+                        chunk.iter().map(|f| f.processed_at).collect::<Vec<_>>(),
+                    )
+                    .load(pg)?;
+                stored.extend(rows.into_iter().map(|r| (r.sha256, r.id)));
+            }
+        }
+        DbConn::Sqlite(lite) => {
+            for chunk in forms.chunks(100) {
+                let rows: Vec<(RawMessageId, String)> = diesel::insert_into(raw_messages::table)
+                    .values(chunk)
+                    .on_conflict(raw_messages::sha256)
+                    .do_nothing()
+                    .returning((raw_messages::id, raw_messages::sha256))
+                    .get_results(lite)?;
+                stored.extend(rows.into_iter().map(|(id, sha)| (sha, id)));
+            }
+        }
     }
     Ok(stored)
 }

@@ -4,6 +4,7 @@
 //! threads; one writer owns the database connection.
 
 mod facts;
+pub mod reresolve;
 pub mod rules;
 pub mod sources;
 pub mod store;

@@ -19,7 +19,8 @@ use crate::db::events::{self, EventInsertForm};
 use crate::db::ids::{CustomerId, RawMessageId, TicketId};
 use crate::db::raw_messages::{self, ParseStatus, RawMessageInsertForm};
 use crate::db::tickets::{
-    self, Status, TicketEventUpdate, TicketInsertForm, TicketKey, TicketLatest, TicketState,
+    self, Status, TicketBatchUpdate, TicketEventUpdate, TicketInsertForm, TicketKey, TicketLatest,
+    TicketState,
 };
 use crate::db::{now, DbConn};
 
@@ -365,25 +366,26 @@ impl Batch {
         pending.sort_by_key(|p| p.id);
         let ip_counts =
             tickets::source_ip_counts(conn, &pending.iter().map(|p| p.id).collect::<Vec<_>>())?;
+        let updates: Vec<TicketBatchUpdate<'_>> = pending
+            .iter()
+            .map(|p| TicketBatchUpdate {
+                id: p.id,
+                update: TicketEventUpdate {
+                    status: p.status,
+                    severity: p.severity,
+                    event_count: p.event_count,
+                    first_seen: p.first_seen,
+                    last_seen: p.last_seen,
+                    updated_at: at,
+                },
+                incidents: p.incidents,
+                source_ips: ip_counts.get(&p.id).copied().unwrap_or(0),
+                latest: p.latest.as_ref().map(|(_, latest)| latest),
+            })
+            .collect();
+        tickets::apply_events(conn, &updates)?;
         let mut trail: Vec<(TicketId, Option<CustomerId>, &'static str, String)> = Vec::new();
         for p in &pending {
-            let update = TicketEventUpdate {
-                status: p.status,
-                severity: p.severity,
-                event_count: p.event_count,
-                first_seen: p.first_seen,
-                last_seen: p.last_seen,
-                updated_at: at,
-            };
-            let latest = p.latest.as_ref().map(|(_, latest)| latest);
-            tickets::apply_events(
-                conn,
-                p.id,
-                &update,
-                p.incidents,
-                ip_counts.get(&p.id).copied().unwrap_or(0),
-                latest,
-            )?;
             if p.created {
                 trail.push((
                     p.id,

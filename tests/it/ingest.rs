@@ -195,6 +195,12 @@ fn the_real_corpus_gives_the_same_tickets_on_both_backends_and_reimport_changes_
     }
 }
 
+/// Runs `abuse-desk reprocess WHAT --json` on the test database; its JSON summary.
+fn reprocess(db: &TestDb, what: &str) -> serde_json::Value {
+    let out = support::cli_ok(db, &["reprocess", what, "--json"]);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn quarantined_messages_keep_their_reason_and_can_be_reprocessed() {
     for db in support::backends("quarantined_messages_keep_their_reason_and_can_be_reprocessed") {
@@ -231,17 +237,7 @@ fn quarantined_messages_keep_their_reason_and_can_be_reprocessed() {
             ))
             .execute(conn)
             .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
-            .args(["reprocess", "--quarantined", "--json"])
-            .env("DATABASE_URL", &db.url)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let summary = reprocess(&db, "--quarantined");
         assert_eq!(
             (
                 summary["messages"].as_u64(),
@@ -253,12 +249,7 @@ fn quarantined_messages_keep_their_reason_and_can_be_reprocessed() {
             db.backend
         );
         assert_eq!(counts(conn), (2, 1, 1));
-        let again = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
-            .args(["reprocess", "--quarantined", "--json"])
-            .env("DATABASE_URL", &db.url)
-            .output()
-            .unwrap();
-        let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+        let again = reprocess(&db, "--quarantined");
         assert_eq!(
             (again["messages"].as_u64(), again["new_tickets"].as_u64()),
             (Some(1), Some(0)),
@@ -478,17 +469,8 @@ fn cli_import(db: &TestDb, corpus: &Path, batch: usize) -> std::process::Child {
 }
 
 fn load_customers(db: &TestDb, corpus: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
-        .args(["customers", "import"])
-        .arg(corpus.join("customers.csv"))
-        .env("DATABASE_URL", &db.url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let csv = corpus.join("customers.csv");
+    support::cli_ok(db, &["customers", "import", &csv.to_string_lossy()]);
 }
 
 #[test]
@@ -582,5 +564,75 @@ fn a_kill_9_mid_import_then_a_rerun_equals_an_uninterrupted_run() {
             "tickets after the crash differ on {}",
             crashed.backend
         );
+    }
+}
+
+/// Reports that arrived before their customer was known end on the same tickets as if the
+/// customer had been known all along, once `reprocess --unresolved` runs after the import.
+#[test]
+fn unresolved_tickets_find_their_customer_after_a_customer_import() {
+    let corpus = corpus_copy();
+    for db in support::backends("unresolved_tickets_find_their_customer_after_a_customer_import") {
+        let customers = abuse_desk::customers::parse_csv(CUSTOMERS.as_bytes()).unwrap();
+        let ingestor = default_ingestor();
+        // What the tickets look like when the customers are known first.
+        let expected = {
+            let known_first = if db.backend == "sqlite" {
+                support::sqlite()
+            } else {
+                support::postgres("unresolved_tickets_find_their_customer (reference)").unwrap()
+            };
+            let conn = &mut known_first.connect();
+            abuse_desk::db::customers::import(conn, &customers).unwrap();
+            import_files(conn, &ingestor, vec![corpus.path().to_owned()]);
+            ticket_views(conn)
+        };
+
+        let conn = &mut db.connect();
+        import_files(conn, &ingestor, vec![corpus.path().to_owned()]);
+        let before = ticket_views(conn);
+        assert!(
+            before.iter().all(|t| t.customer.is_none()),
+            "no customers yet on {}",
+            db.backend
+        );
+        abuse_desk::db::customers::import(conn, &customers).unwrap();
+        let done = reprocess(&db, "--unresolved");
+        let moved_tickets = expected.iter().filter(|t| t.customer.is_some()).count() as u64;
+        let moved_events: i64 = expected
+            .iter()
+            .filter(|t| t.customer.is_some())
+            .map(|t| t.events)
+            .sum();
+        assert_eq!(
+            (
+                done["tickets_checked"].as_u64(),
+                done["events_moved"].as_u64(),
+                done["tickets_merged"].as_u64()
+            ),
+            (
+                Some(before.len() as u64),
+                Some(moved_events as u64),
+                Some(moved_tickets)
+            ),
+            "{}",
+            db.backend
+        );
+        let (merged, live): (Vec<TicketView>, Vec<TicketView>) = ticket_views(conn)
+            .into_iter()
+            .partition(|t| t.status == "merged");
+        assert_eq!(live, expected, "re-resolved tickets on {}", db.backend);
+        assert!(merged.iter().all(|t| t.events == 0 && t.customer.is_none()));
+        let trail: Vec<String> = audit_log::table
+            .filter(audit_log::action.eq("moved_in"))
+            .select(audit_log::detail)
+            .load(conn)
+            .unwrap();
+        assert_eq!(trail.len() as u64, moved_tickets);
+
+        // Nothing left to move: a second run changes nothing.
+        let again = reprocess(&db, "--unresolved");
+        assert_eq!(again["events_moved"].as_u64(), Some(0));
+        assert_eq!(ticket_views(conn).len(), live.len() + merged.len());
     }
 }

@@ -94,3 +94,19 @@ pub fn backends(test: &str) -> Vec<TestDb> {
     all.extend(postgres(test));
     all
 }
+
+/// Runs the real `abuse-desk` binary on the test database and insists it succeeds.
+pub fn cli_ok(db: &TestDb, args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "abuse-desk {args:?} on {}: {}",
+        db.backend,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
