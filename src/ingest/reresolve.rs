@@ -13,6 +13,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::facts::Facts;
+use super::rules::SEVERITIES;
 use super::{IngestError, Ingestor};
 use crate::arf::{self, OutgoingUser};
 use crate::db::audit::{self, Actor};
@@ -145,9 +146,19 @@ fn reresolve_ticket(
         if let Some((arrival, user)) = &moving.newest {
             ticket_store::set_outgoing_user_if_newest(conn, target, *arrival, user.as_ref())?;
         }
+        // The higher of the two tickets' severities, raised further by the new count.
+        let held_by_target: String = tickets::table
+            .find(target)
+            .select(tickets::severity)
+            .first(conn)?;
+        let higher = SEVERITIES
+            .into_iter()
+            .rev()
+            .find(|s| *s == held_by_target || *s == ticket.severity)
+            .unwrap_or("info");
         let severity = ingestor
             .severity
-            .severity(&ticket.class, count, false, &ticket.severity);
+            .severity(&ticket.class, count, false, higher);
         diesel::update(tickets::table.find(target))
             .set(tickets::severity.eq(severity))
             .execute(conn)?;
