@@ -1,7 +1,10 @@
 //! Integration tests: one binary, one module per story.
 
 mod cli;
+mod dovecot;
+mod imap_poll;
 mod ingest;
 mod migrations;
+mod proxy;
 mod storage;
 mod support;
