@@ -452,3 +452,99 @@ fn two_pollers_at_once_ingest_each_message_exactly_once() {
         check_polled_once(&db, &dovecot, conn, &messages);
     }
 }
+
+#[test]
+fn with_idle_a_new_report_is_stored_and_moved_within_seconds() {
+    let name = "with_idle_a_new_report_is_stored_and_moved_within_seconds";
+    let messages = corpus();
+    for db in support::backends(name) {
+        let Some(dovecot) = dovecot(name) else { return };
+        let mut mailbox = dovecot.mailbox("fbl");
+        mailbox.idle = true;
+        // Once a year: only IDLE can bring the report in during the test.
+        mailbox.schedule = "0 0 0 1 1 *".into();
+        let settings = Settings {
+            database_url: db.url.clone(),
+            mailboxes: vec![mailbox],
+            ..Settings::default()
+        };
+        drop(db.connect());
+        let pool = abuse_desk::db::connect_pool(&settings.database().unwrap(), 4).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let jobs = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(abuse_desk::jobs::run_until(
+                Arc::new(settings),
+                pool,
+                None,
+                async {
+                    let _ = stopped.await;
+                },
+            ))
+        });
+        // Let the watcher do its first poll and start idling.
+        std::thread::sleep(Duration::from_secs(1));
+        dovecot.append("INBOX", &messages[..3]);
+        let appended = std::time::Instant::now();
+        let conn = &mut db.connect();
+        while dovecot.count("Done") < 3 {
+            assert!(
+                appended.elapsed() < Duration::from_secs(10),
+                "not stored and moved within 10 s on {}",
+                db.backend
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(counts(conn).0, 3, "{}", db.backend);
+        stop.send(()).unwrap();
+        jobs.join().unwrap().unwrap();
+    }
+}
+
+#[test]
+fn poll_once_on_the_command_line_prints_the_summary() {
+    let name = "poll_once_on_the_command_line_prints_the_summary";
+    let messages = corpus();
+    let (oracle, _, _) = imported(&messages);
+    for db in support::backends(name) {
+        let Some(dovecot) = dovecot(name) else { return };
+        dovecot.append("INBOX", &messages);
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("desk.toml");
+        let mailbox = toml::to_string(&dovecot.mailbox("fbl"))
+            .unwrap()
+            .replace("********", crate::dovecot::PASSWORD);
+        std::fs::write(&config, format!("[[mailboxes]]\n{mailbox}")).unwrap();
+        let run = |args: &[&str]| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
+                .arg("--config")
+                .arg(&config)
+                .args(["--database-url", &db.url])
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let out = run(&["poll", "--once", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let fbl = &json["mailboxes"][0];
+        assert_eq!(fbl["mailbox"], "fbl");
+        assert_eq!(fbl["messages"], messages.len());
+        assert_eq!(fbl["new_tickets"], oracle.new_tickets);
+        assert_eq!(fbl["quarantined"], oracle.quarantined);
+        assert_eq!(fbl["moved"], oracle.messages - oracle.quarantined);
+        assert_eq!(fbl["rejected"], oracle.quarantined);
+        assert_eq!(fbl["error"], serde_json::Value::Null);
+        assert_eq!(dovecot.count("INBOX"), 0);
+
+        let table = run(&["poll", "--once"]);
+        assert!(String::from_utf8_lossy(&table.stdout).contains("MAILBOX"));
+        let unknown = run(&["poll", "--once", "--mailbox", "nope"]);
+        assert!(!unknown.status.success());
+        assert!(String::from_utf8_lossy(&unknown.stderr).contains("no mailbox named 'nope'"));
+    }
+}
