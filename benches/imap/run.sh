@@ -25,8 +25,9 @@ if [[ ! -f "$corpus/manifest.json" ]]; then
     echo "generating $count messages into $corpus"
     python3 benches/ingest/gen_corpus.py --count "$count" --out "$corpus" --seed 1
 fi
-cargo build --release --quiet
-bin=target/release/abuse-desk
+# BENCH_BIN runs another build (e.g. a debug one, to try the script quickly).
+bin="${BENCH_BIN:-target/release/abuse-desk}"
+[[ -n "${BENCH_BIN:-}" ]] || cargo build --release --quiet
 
 if [[ $(id -u) == 0 ]]; then
     login_user=nobody internal_user=root uid=65534 gid=65534
@@ -96,7 +97,7 @@ echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 read -r secs rss < "$work/time"
 echo "summary: $(cat "$work/out")"
 for folder in INBOX Done Rejected; do
-    doveadm -c "$work/dovecot.conf" mailbox status -u bench messages "$folder" | sed "s/^/$folder /"
+    doveadm -c "$work/dovecot.conf" mailbox status -u bench messages "$folder"
 done
 python3 - "$work/out" "$secs" "$rss" "$count" <<'PY'
 import json, sys

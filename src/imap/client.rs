@@ -175,8 +175,9 @@ impl Session {
         if upto == 0 {
             return Ok(Vec::new());
         }
+        // UNDELETED: without UIDPLUS, moved messages linger flagged \Deleted and are done.
         let criterion = match done_flag {
-            None => String::new(),
+            None => " UNDELETED".into(),
             Some("\\Seen") => " UNSEEN".into(),
             Some("\\Flagged") => " UNFLAGGED".into(),
             Some("\\Answered") => " UNANSWERED".into(),

@@ -1,10 +1,10 @@
 //! The IMAP poller against a real Dovecot, on both backends: real corpus messages appended
 //! over IMAP become the same tickets a file import gives, and end in the done or rejected
-//! folder; dropped connections, a server restart, a UIDVALIDITY change, a login failure, a
-//! message the database refuses and two pollers at once lose nothing and count nothing twice.
+//! folder; a UIDVALIDITY change and two pollers at once count nothing twice; IDLE and the
+//! command line. The shared helpers live here; the fault stories are in `imap_faults`.
 
 use std::path::Path;
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use abuse_desk::db::mailbox_state;
@@ -13,19 +13,17 @@ use abuse_desk::db::DbConn;
 use abuse_desk::imap::{self, MailboxSettings, MailboxSummary, PollOptions};
 use abuse_desk::ingest::{self, Ingestor, Origin, Summary};
 use abuse_desk::settings::Settings;
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use crate::dovecot::{Dovecot, Options};
 /// Stored messages, quarantined ones, events.
 use crate::ingest::counts;
-use crate::proxy::CuttingProxy;
 use crate::support::{self, TestDb};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 /// The real corpus and the extra fixtures (some of them not reports), sorted by name.
-fn corpus() -> Vec<Vec<u8>> {
+pub(crate) fn corpus() -> Vec<Vec<u8>> {
     let mut paths: Vec<_> = ["arf", "arf-extra"]
         .iter()
         .flat_map(|dir| std::fs::read_dir(Path::new(FIXTURES).join(dir)).unwrap())
@@ -36,12 +34,12 @@ fn corpus() -> Vec<Vec<u8>> {
     paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
 
-fn ingestor() -> Ingestor {
+pub(crate) fn ingestor() -> Ingestor {
     Ingestor::from_settings(&Settings::default().ingest).unwrap()
 }
 
 /// Quick retries, so fault tests take milliseconds per retry, not seconds.
-fn options() -> PollOptions {
+pub(crate) fn options() -> PollOptions {
     PollOptions {
         batch_size: 7,
         timeout: Duration::from_secs(10),
@@ -52,12 +50,16 @@ fn options() -> PollOptions {
     }
 }
 
-fn poll(conn: &mut DbConn, mailbox: &MailboxSettings, options: &PollOptions) -> MailboxSummary {
+pub(crate) fn poll(
+    conn: &mut DbConn,
+    mailbox: &MailboxSettings,
+    options: &PollOptions,
+) -> MailboxSummary {
     imap::poll(conn, &ingestor(), mailbox, options, &mut |_| {})
 }
 
 /// What a user sees of the tickets: subject, class and event count, sorted.
-fn tickets_seen(conn: &mut DbConn) -> TicketsSeen {
+pub(crate) fn tickets_seen(conn: &mut DbConn) -> TicketsSeen {
     let mut seen: Vec<(String, String, i64)> = tickets::table
         .select((tickets::subject, tickets::class, tickets::event_count))
         .load(conn)
@@ -68,9 +70,9 @@ fn tickets_seen(conn: &mut DbConn) -> TicketsSeen {
 
 /// The oracle: the same messages imported as files into a fresh SQLite database.
 /// Tickets as a user sees them: subject, class, event count.
-type TicketsSeen = Vec<(String, String, i64)>;
+pub(crate) type TicketsSeen = Vec<(String, String, i64)>;
 
-fn imported(messages: &[Vec<u8>]) -> (Summary, TicketsSeen, (i64, i64, i64)) {
+pub(crate) fn imported(messages: &[Vec<u8>]) -> (Summary, TicketsSeen, (i64, i64, i64)) {
     let db = support::sqlite();
     let conn = &mut db.connect();
     let origin = Origin {
@@ -92,15 +94,20 @@ fn imported(messages: &[Vec<u8>]) -> (Summary, TicketsSeen, (i64, i64, i64)) {
     (summary, tickets_seen(conn), counts(conn))
 }
 
-fn state(conn: &mut DbConn, name: &str) -> mailbox_state::MailboxState {
+pub(crate) fn state(conn: &mut DbConn, name: &str) -> mailbox_state::MailboxState {
     mailbox_state::get(conn, name).unwrap()
 }
 
-fn dovecot(test: &str) -> Option<Dovecot> {
+pub(crate) fn dovecot(test: &str) -> Option<Dovecot> {
     Dovecot::start(test)
 }
 
-fn check_polled_once(db: &TestDb, dovecot: &Dovecot, conn: &mut DbConn, messages: &[Vec<u8>]) {
+pub(crate) fn check_polled_once(
+    db: &TestDb,
+    dovecot: &Dovecot,
+    conn: &mut DbConn,
+    messages: &[Vec<u8>],
+) {
     let (summary, tickets, stored) = imported(messages);
     assert_eq!(tickets_seen(conn), tickets, "tickets on {}", db.backend);
     assert_eq!(
@@ -195,91 +202,6 @@ fn without_move_the_poller_copies_and_expunges() {
 }
 
 #[test]
-fn connections_cut_mid_batch_lose_and_double_nothing() {
-    let name = "connections_cut_mid_batch_lose_and_double_nothing";
-    let messages = corpus();
-    for db in support::backends(name) {
-        let Some(dovecot) = dovecot(name) else { return };
-        dovecot.append("INBOX", &messages);
-        // The first connections are cut after so many bytes from the server: in the
-        // greeting, in a FETCH, between batches.
-        let proxy = CuttingProxy::start(dovecot.port, vec![40, 30_000, 90_000, 150_000, 700]);
-        let conn = &mut db.connect();
-        let summary = poll(conn, &dovecot.mailbox_on("fbl", proxy.port), &options());
-        assert_eq!(summary.error, None, "{}", db.backend);
-        assert!(summary.attempts >= 4, "the cuts happened: {summary:?}");
-        check_polled_once(&db, &dovecot, conn, &messages);
-    }
-}
-
-#[test]
-fn a_dovecot_restart_mid_poll_loses_and_doubles_nothing() {
-    let name = "a_dovecot_restart_mid_poll_loses_and_doubles_nothing";
-    let messages = corpus();
-    for db in support::backends(name) {
-        let Some(dovecot) = dovecot(name) else { return };
-        dovecot.append("INBOX", &messages);
-        let mailbox = dovecot.mailbox("fbl");
-        let dovecot = Arc::new(Mutex::new(dovecot));
-        let conn = &mut db.connect();
-        let mut restarter = None;
-        let summary = imap::poll(conn, &ingestor(), &mailbox, &options(), &mut |_| {
-            // After the first batch is stored and moved: stop the server, back in 300 ms.
-            if restarter.is_none() {
-                dovecot.lock().unwrap().stop();
-                let dovecot = Arc::clone(&dovecot);
-                restarter = Some(std::thread::spawn(move || {
-                    std::thread::sleep(Duration::from_millis(300));
-                    dovecot.lock().unwrap().restart();
-                }));
-            }
-        });
-        restarter.unwrap().join().unwrap();
-        assert_eq!(summary.error, None, "{}", db.backend);
-        assert!(summary.attempts > 1, "{summary:?}");
-        check_polled_once(&db, &dovecot.lock().unwrap(), conn, &messages);
-    }
-}
-
-#[test]
-fn messages_stored_but_not_moved_are_moved_later_and_not_counted_again() {
-    let name = "messages_stored_but_not_moved_are_moved_later";
-    let messages = corpus();
-    for db in support::backends(name) {
-        let Some(dovecot) = dovecot(name) else { return };
-        dovecot.append("INBOX", &messages);
-        let conn = &mut db.connect();
-        // First only flagged: stored and committed, but still in INBOX — as after a move
-        // that failed once the transaction had committed.
-        let mut flagging = dovecot.mailbox("fbl");
-        flagging.done_folder = None;
-        flagging.rejected_folder = None;
-        flagging.done_flag = Some("$Stored".into());
-        let first = poll(conn, &flagging, &options());
-        assert_eq!(
-            (first.flagged, first.error.as_deref()),
-            (messages.len() as u64, None)
-        );
-        assert_eq!(dovecot.count("INBOX"), messages.len() as u32);
-        let tickets = tickets_seen(conn);
-        let stored = counts(conn);
-
-        let moving = dovecot.mailbox("fbl");
-        let second = poll(conn, &moving, &options());
-        assert_eq!(second.error, None);
-        assert_eq!(
-            second.ingest.duplicates,
-            messages.len() as u64,
-            "{second:?}"
-        );
-        assert_eq!(second.ingest.new_tickets + second.ingest.updated_tickets, 0);
-        assert_eq!(tickets_seen(conn), tickets, "{}", db.backend);
-        assert_eq!(counts(conn), stored);
-        check_polled_once(&db, &dovecot, conn, &messages);
-    }
-}
-
-#[test]
 fn a_new_uidvalidity_rereads_the_folder_and_counts_nothing_twice() {
     let name = "a_new_uidvalidity_rereads_the_folder";
     let messages = corpus();
@@ -317,98 +239,6 @@ fn a_new_uidvalidity_rereads_the_folder_and_counts_nothing_twice() {
         assert_eq!(tickets_seen(conn), tickets, "{}", db.backend);
         assert_eq!(counts(conn), stored);
         assert_eq!(poll(conn, &mailbox, &options()).ingest.messages, 0);
-    }
-}
-
-#[test]
-fn a_refused_login_is_retried_recorded_and_then_recovers() {
-    let name = "a_refused_login_is_retried_recorded_and_then_recovers";
-    let messages = corpus();
-    for db in support::backends(name) {
-        let Some(dovecot) = dovecot(name) else { return };
-        dovecot.append("INBOX", &messages[..5]);
-        let conn = &mut db.connect();
-        let mut wrong = dovecot.mailbox("fbl");
-        wrong.password = Some(abuse_desk::settings::Secret::new("wrong"));
-        let options = PollOptions {
-            attempts: 3,
-            ..options()
-        };
-        let failed = poll(conn, &wrong, &options);
-        let error = failed.error.clone().unwrap();
-        assert!(error.starts_with("login failed"), "{error}");
-        assert!(!error.contains("wrong"), "no password in errors: {error}");
-        assert_eq!(failed.attempts, 3);
-        assert_eq!(
-            state(conn, "fbl").last_error.as_deref(),
-            Some(error.as_str())
-        );
-        assert_eq!(dovecot.count("INBOX"), 5);
-
-        let ok = poll(conn, &dovecot.mailbox("fbl"), &options);
-        assert_eq!((ok.ingest.messages, ok.error), (5, None));
-        assert_eq!(state(conn, "fbl").last_error, None);
-    }
-}
-
-/// A trigger makes the database refuse one particular report, as a constraint or a
-/// backend limit would.
-fn refuse_source_ip(conn: &mut DbConn, ip: &str) {
-    let sql = match conn {
-        DbConn::Sqlite(_) => format!(
-            "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.source_ip = '{ip}'
-             BEGIN SELECT RAISE(ABORT, 'refused by test'); END;"
-        ),
-        DbConn::Postgres(_) => format!(
-            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN IF NEW.source_ip = '{ip}' THEN RAISE EXCEPTION 'refused by test'; END IF;
-             RETURN NEW; END $$;
-             CREATE TRIGGER refuse BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse();"
-        ),
-    };
-    conn.batch_execute(&sql).unwrap();
-}
-
-#[test]
-fn a_message_the_database_refuses_ends_in_the_quarantine_and_the_rest_is_stored() {
-    let name = "a_message_the_database_refuses_ends_in_the_quarantine";
-    let mut messages = corpus();
-    let poison = String::from_utf8_lossy(&messages[0])
-        .replace("Source-IP: 10.17.18.1", "Source-IP: 192.0.2.66")
-        .into_bytes();
-    assert_ne!(poison, messages[0], "the fixture has the Source-IP line");
-    messages[0] = poison;
-    for db in support::backends(name) {
-        let Some(dovecot) = dovecot(name) else { return };
-        dovecot.append("INBOX", &messages);
-        let conn = &mut db.connect();
-        refuse_source_ip(conn, "192.0.2.66");
-        let summary = poll(conn, &dovecot.mailbox("fbl"), &options());
-        assert_eq!(summary.error, None, "{}", db.backend);
-        let (_, oracle_tickets, (raw, quarantined, events)) = imported(&messages[1..]);
-        assert_eq!(
-            counts(conn),
-            (raw + 1, quarantined + 1, events),
-            "{}",
-            db.backend
-        );
-        assert_eq!(tickets_seen(conn), oracle_tickets);
-        let (kind, reason): (Option<String>, Option<String>) = raw_messages::table
-            .filter(raw_messages::parse_error_kind.eq("store_failed"))
-            .select((raw_messages::parse_error_kind, raw_messages::parse_error))
-            .first(conn)
-            .unwrap();
-        assert_eq!(kind.as_deref(), Some("store_failed"));
-        assert!(reason.unwrap().contains("refused by test"));
-        assert_eq!(u64::from(dovecot.count("Rejected")), quarantined as u64 + 1);
-        assert_eq!(dovecot.count("INBOX"), 0);
-        // Not retried: the next poll has nothing to do.
-        assert_eq!(
-            poll(conn, &dovecot.mailbox("fbl"), &options())
-                .ingest
-                .messages,
-            0
-        );
     }
 }
 
