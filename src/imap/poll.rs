@@ -17,6 +17,12 @@ use crate::db::raw_messages::{self, ParseStatus, RawMessageInsertForm};
 use crate::db::{mailbox_state, now, DbConn};
 use crate::ingest::{self, Compressor, Ingestor, Origin, Outcome, Prepared};
 
+/// Pauses before storing a message that failed on its own again.
+const SINGLE_RETRIES: [std::time::Duration; 2] = [
+    std::time::Duration::from_millis(100),
+    std::time::Duration::from_millis(500),
+];
+
 /// Polls `mailbox` once, retrying a failed attempt as `options` say; records the poll's
 /// time and error in `mailbox_state`. `progress` sees the running totals after every
 /// batch whose messages were stored and moved.
@@ -228,7 +234,18 @@ impl Cycle<'_> {
         let mut outcomes = Vec::with_capacity(prepared.len());
         let mut quarantined = HashSet::new();
         for ((uid, _), message) in fetched.iter().zip(prepared) {
-            match self.store(std::slice::from_ref(message), *uid) {
+            // A few tries before giving up on the message: a conflict with another writer
+            // (an import running at the same time) passes; a message the database refuses
+            // does not.
+            let mut stored = self.store(std::slice::from_ref(message), *uid);
+            for pause in SINGLE_RETRIES {
+                if stored.is_ok() {
+                    break;
+                }
+                thread::sleep(pause);
+                stored = self.store(std::slice::from_ref(message), *uid);
+            }
+            match stored {
                 Ok((mut one, known)) => {
                     quarantined.extend(known);
                     outcomes.push(one.pop().unwrap_or(Outcome::Duplicate));
