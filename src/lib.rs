@@ -7,6 +7,8 @@ pub mod arf;
 pub mod cli;
 pub mod customers;
 pub mod db;
+pub mod imap;
 pub mod ingest;
+pub mod jobs;
 pub mod logging;
 pub mod settings;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::arf::{IdentityRule, IdentityRules};
 use crate::db::customers::ResolveStep;
 use crate::db::DatabaseUrl;
+use crate::imap::MailboxSettings;
 use crate::ingest::rules::{AutoLock, SeverityPolicy};
 
 /// A value that must never reach a log or a terminal: `Debug`, `Display` and serialisation
@@ -57,6 +58,9 @@ pub struct Settings {
     pub database_pool_size: u32,
     pub web: WebSettings,
     pub ingest: IngestSettings,
+    /// IMAP mailboxes to poll (`[[mailboxes]]` tables), any number.
+    #[serde(default)]
+    pub mailboxes: Vec<MailboxSettings>,
     /// `tracing` filter, e.g. `info` or `abuse_desk=debug`.
     pub log: String,
 }
@@ -112,6 +116,7 @@ impl Default for Settings {
                 auto_lock: AutoLock::default(),
                 batch_size: 2000,
             },
+            mailboxes: Vec::new(),
             log: "info".into(),
         }
     }
@@ -124,6 +129,12 @@ pub enum SettingsError {
     #[error("{setting}: {reason}")]
     Invalid {
         setting: &'static str,
+        reason: String,
+    },
+    #[error("mailboxes[{mailbox}].{key}: {reason}")]
+    Mailbox {
+        mailbox: String,
+        key: &'static str,
         reason: String,
     },
 }
@@ -224,6 +235,22 @@ impl Settings {
         if self.ingest.batch_size == 0 {
             return invalid("ingest.batch_size", "must be at least 1".into());
         }
+        let mut names = std::collections::HashSet::new();
+        for (i, mailbox) in self.mailboxes.iter().enumerate() {
+            let named = |key, reason| SettingsError::Mailbox {
+                mailbox: if mailbox.name.is_empty() {
+                    i.to_string()
+                } else {
+                    mailbox.name.clone()
+                },
+                key,
+                reason,
+            };
+            mailbox.validate().map_err(|e| named(e.key, e.reason))?;
+            if !names.insert(mailbox.name.as_str()) {
+                return Err(named("name", "is used by another mailbox".into()));
+            }
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
             return invalid(
                 "log",
@@ -306,6 +333,31 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .starts_with("web.session_key:"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn mailboxes_are_read_and_checked() {
+        Jail::expect_with(|jail| {
+            let table = "[[mailboxes]]\nname = \"fbl\"\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"u\"\npassword = \"hunter2\"\ndone_folder = \"Done\"\n";
+            jail.create_file("a.toml", table)?;
+            let s = Settings::load(Some(Path::new("a.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.mailboxes.len(), 1);
+            assert!(!s.to_masked_toml().contains("hunter2"));
+            jail.create_file("b.toml", &format!("{table}{table}"))?;
+            let err = Settings::load(Some(Path::new("b.toml")))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(err, "mailboxes[fbl].name: is used by another mailbox");
+            jail.create_file("c.toml", &table.replace("127.0.0.1", "imap.example.net"))?;
+            let err = Settings::load(Some(Path::new("c.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("mailboxes[fbl].tls: none is only allowed"),
+                "{err}"
+            );
             Ok(())
         });
     }

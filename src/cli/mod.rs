@@ -1,6 +1,7 @@
 //! The command line: each subcommand is a function here; `main.rs` only parses and calls.
 
 mod import;
+mod poll;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -55,6 +56,11 @@ pub enum Command {
     /// tickets that now resolve move to their customer's ticket (--unresolved). Without a
     /// flag, both.
     Reprocess(import::ReprocessArgs),
+    /// Read the IMAP mailboxes of the settings ([[mailboxes]]): store every message, turn
+    /// reports into tickets, then move (or flag) each message once it is safely stored.
+    /// With --once, one poll per mailbox and a summary; without, poll on each mailbox's
+    /// schedule (and IDLE) until interrupted.
+    Poll(poll::PollArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -139,6 +145,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Parse(args) => import::parse(&settings, &args)?,
         Command::Import(args) => import::import(&settings, &mut connect(&settings)?, &args)?,
         Command::Reprocess(args) => import::reprocess(&settings, &mut connect(&settings)?, &args)?,
+        Command::Poll(args) => poll::poll(settings, &args)?,
         Command::Migrate => {
             let url = settings.database()?;
             let mut conn = url.connect()?;

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod customers;
 pub mod events;
 pub mod ids;
+pub mod mailbox_state;
 pub mod netblock;
 pub mod raw_messages;
 pub mod schema;

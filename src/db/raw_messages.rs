@@ -184,3 +184,22 @@ pub fn set_outcome(
         .execute(conn)?;
     Ok(())
 }
+
+/// Which of these sha256s belong to stored messages that are quarantined (not reports): a
+/// message seen again is routed like the first time it was stored.
+pub fn quarantined_among(
+    conn: &mut DbConn,
+    sha256s: &[&str],
+) -> QueryResult<std::collections::HashSet<String>> {
+    let mut found = std::collections::HashSet::new();
+    for chunk in sha256s.chunks(500) {
+        found.extend(
+            raw_messages::table
+                .filter(raw_messages::sha256.eq_any(chunk))
+                .filter(raw_messages::parse_status.eq(ParseStatus::Quarantined.as_str()))
+                .select(raw_messages::sha256)
+                .load::<String>(conn)?,
+        );
+    }
+    Ok(found)
+}

@@ -219,6 +219,8 @@ diesel::table! {
         last_poll_at -> Nullable<Timestamp>,
         last_error -> Nullable<Text>,
         updated_at -> Timestamp,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
     }
 }
 

@@ -58,7 +58,7 @@ fn ticket_views(conn: &mut DbConn) -> Vec<TicketView> {
     views
 }
 
-fn counts(conn: &mut DbConn) -> (i64, i64, i64) {
+pub(crate) fn counts(conn: &mut DbConn) -> (i64, i64, i64) {
     let raw = raw_messages::table.count().get_result(conn).unwrap();
     let quarantined = raw_messages::table
         .filter(raw_messages::parse_status.eq("quarantined"))

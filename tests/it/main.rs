@@ -1,7 +1,11 @@
 //! Integration tests: one binary, one module per story.
 
 mod cli;
+mod dovecot;
+mod imap_faults;
+mod imap_poll;
 mod ingest;
 mod migrations;
+mod proxy;
 mod storage;
 mod support;

@@ -1,0 +1,2 @@
+ALTER TABLE mailbox_state DROP COLUMN lease_until;
+ALTER TABLE mailbox_state DROP COLUMN lease_owner;

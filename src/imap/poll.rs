@@ -1,0 +1,358 @@
+//! One poll of one mailbox: claim it, read what is new in batches, store each batch in one
+//! transaction together with the new high-water UID, then move or flag exactly the
+//! messages that transaction holds. Failed attempts are retried with a growing pause.
+
+use std::collections::HashSet;
+use std::thread;
+
+use diesel::Connection;
+use imap::types::Uid;
+use tracing::{info, warn};
+
+use super::client::{self, Session};
+use super::lock::{self, Claim};
+use super::settings::{DoneAction, MailboxSettings};
+use super::{ImapError, MailboxSummary, PollOptions};
+use crate::db::raw_messages::{self, ParseStatus, RawMessageInsertForm};
+use crate::db::{mailbox_state, now, DbConn};
+use crate::ingest::{self, Compressor, Ingestor, Origin, Outcome, Prepared};
+
+/// Pauses before storing a message that failed on its own again.
+const SINGLE_RETRIES: [std::time::Duration; 2] = [
+    std::time::Duration::from_millis(100),
+    std::time::Duration::from_millis(500),
+];
+
+/// Polls `mailbox` once, retrying a failed attempt as `options` say; records the poll's
+/// time and error in `mailbox_state`. `progress` sees the running totals after every
+/// batch whose messages were stored and moved.
+pub fn poll(
+    conn: &mut DbConn,
+    ingestor: &Ingestor,
+    mailbox: &MailboxSettings,
+    options: &PollOptions,
+    progress: &mut dyn FnMut(&MailboxSummary),
+) -> MailboxSummary {
+    let mut summary = MailboxSummary {
+        mailbox: mailbox.name.clone(),
+        ..Default::default()
+    };
+    let mut pause = options.backoff;
+    let attempts = options.attempts.max(1);
+    for attempt in 1..=attempts {
+        summary.attempts = attempt;
+        match attempt_once(conn, ingestor, mailbox, options, &mut summary, progress) {
+            Ok(()) => {
+                summary.error = None;
+                break;
+            }
+            Err(e) => {
+                warn!(mailbox = %mailbox.name, attempt, attempts, error = %e, "poll failed");
+                summary.error = Some(e.to_string());
+                if attempt < attempts {
+                    thread::sleep(pause);
+                    pause = (pause * 2).min(options.max_backoff);
+                }
+            }
+        }
+    }
+    if !summary.skipped {
+        if let Err(e) = mailbox_state::finish(conn, &mailbox.name, summary.error.as_deref()) {
+            warn!(mailbox = %mailbox.name, error = %e, "cannot record the poll in mailbox_state");
+        }
+    }
+    summary
+}
+
+fn attempt_once(
+    conn: &mut DbConn,
+    ingestor: &Ingestor,
+    mailbox: &MailboxSettings,
+    options: &PollOptions,
+    summary: &mut MailboxSummary,
+    progress: &mut dyn FnMut(&MailboxSummary),
+) -> Result<(), ImapError> {
+    let Some(claim) = lock::claim(conn, &mailbox.name)? else {
+        info!(mailbox = %mailbox.name, "another poller is reading this mailbox; skipped");
+        summary.skipped = true;
+        return Ok(());
+    };
+    summary.skipped = false;
+    let result = Cycle {
+        conn,
+        ingestor,
+        mailbox,
+        options,
+        claim: &claim,
+    }
+    .run(summary, progress);
+    let released = lock::release(conn, &mailbox.name, claim);
+    result.and(released)
+}
+
+struct Cycle<'a> {
+    conn: &'a mut DbConn,
+    ingestor: &'a Ingestor,
+    mailbox: &'a MailboxSettings,
+    options: &'a PollOptions,
+    claim: &'a Claim,
+}
+
+impl Cycle<'_> {
+    fn run(
+        &mut self,
+        summary: &mut MailboxSummary,
+        progress: &mut dyn FnMut(&MailboxSummary),
+    ) -> Result<(), ImapError> {
+        let name = &self.mailbox.name;
+        let state = mailbox_state::get(self.conn, name)?;
+        let (mut session, selected) = client::open(self.mailbox, self.options.timeout)?;
+        let mut last_uid = u32::try_from(state.last_uid).unwrap_or(0);
+        if state.uid_validity != i64::from(selected.uid_validity) {
+            if state.uid_validity != 0 {
+                warn!(mailbox = %name, old = state.uid_validity, new = selected.uid_validity,
+                    "UIDVALIDITY changed (folder recreated?): reading it from the start; known messages count as duplicates");
+            }
+            mailbox_state::reset(self.conn, name, selected.uid_validity)?;
+            last_uid = 0;
+        }
+        let action = self.mailbox.done_action();
+        if let DoneAction::Move(folder) = action {
+            session.ensure_folder(folder)?;
+        }
+        if let Some(folder) = &self.mailbox.rejected_folder {
+            session.ensure_folder(folder)?;
+        }
+        let done_flag = match action {
+            DoneAction::Flag(flag) => Some(flag),
+            DoneAction::Move(_) => None,
+        };
+        let leftovers = session.leftover_uids(last_uid, done_flag)?;
+        if !leftovers.is_empty() {
+            info!(mailbox = %name, count = leftovers.len(),
+                "messages stored earlier but not yet moved or flagged; finishing them");
+        }
+        let mut todo = leftovers;
+        todo.extend(session.new_uids(last_uid)?);
+        for batch in batches(&todo, self.options) {
+            self.batch(&mut session, batch, summary)?;
+            progress(summary);
+        }
+        session.logout();
+        Ok(())
+    }
+
+    /// Fetches, stores and finishes one batch.
+    fn batch(
+        &mut self,
+        session: &mut Session,
+        batch: &[(Uid, u32)],
+        summary: &mut MailboxSummary,
+    ) -> Result<(), ImapError> {
+        let uids: Vec<Uid> = batch.iter().map(|(uid, _)| *uid).collect();
+        let high = uids.iter().copied().max().unwrap_or(0);
+        let fetched = session.fetch(&uids)?;
+        let prepared = prepare(self.ingestor, &fetched, self.options.workers);
+        let (outcomes, quarantined) = match self.store(&prepared, high) {
+            Ok(stored) => stored,
+            Err(e) => {
+                warn!(mailbox = %self.mailbox.name, error = %e,
+                    "storing a batch failed; storing its messages one by one");
+                self.store_one_by_one(&fetched, &prepared)?
+            }
+        };
+        let mut done = Vec::with_capacity(fetched.len());
+        let mut rejected = Vec::new();
+        for (((uid, bytes), message), outcome) in fetched.iter().zip(&prepared).zip(&outcomes) {
+            summary.ingest.add(outcome, bytes.len());
+            let not_a_report = match outcome {
+                Outcome::Quarantined { .. } => true,
+                Outcome::Duplicate => quarantined.contains(&message.sha256),
+                _ => false,
+            };
+            if not_a_report && self.mailbox.rejected_folder.is_some() {
+                rejected.push(*uid);
+            } else {
+                done.push(*uid);
+            }
+        }
+        // Everything below is after the commit: if it fails, the messages stay in the
+        // folder, the next attempt finds them as leftovers and only moves them.
+        if let Some(folder) = &self.mailbox.rejected_folder {
+            session.move_to(&rejected, folder)?;
+            summary.rejected += rejected.len() as u64;
+        }
+        match self.mailbox.done_action() {
+            DoneAction::Move(folder) => {
+                session.move_to(&done, folder)?;
+                summary.moved += done.len() as u64;
+            }
+            DoneAction::Flag(flag) => {
+                session.flag(&done, flag)?;
+                summary.flagged += done.len() as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a batch and advances the high-water UID in one transaction; also tells which
+    /// of the batch's already known messages are quarantined ones, to route them alike.
+    fn store(
+        &mut self,
+        prepared: &[Prepared],
+        high: Uid,
+    ) -> Result<(Vec<Outcome>, HashSet<String>), ImapError> {
+        let origin = Origin {
+            source: self.mailbox.source(),
+            mailbox: Some(&self.mailbox.name),
+        };
+        let (ingestor, name, claim) = (self.ingestor, &self.mailbox.name, self.claim);
+        self.conn.transaction(|conn| {
+            let outcomes = ingest::store(conn, ingestor, &origin, prepared)?;
+            let known: Vec<&str> = prepared
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, o)| matches!(o, Outcome::Duplicate))
+                .map(|(p, _)| p.sha256.as_str())
+                .collect();
+            let quarantined = raw_messages::quarantined_among(conn, &known)?;
+            mailbox_state::advance(conn, name, high)?;
+            lock::renew(conn, name, claim)?;
+            Ok((outcomes, quarantined))
+        })
+    }
+
+    /// After a batch failed to store: each message on its own. One that still fails is
+    /// kept raw in the quarantine with the reason, so it is neither lost nor retried
+    /// forever; should even that fail (the database is gone), the attempt stops here and
+    /// the high-water UID stays before the message.
+    fn store_one_by_one(
+        &mut self,
+        fetched: &[(Uid, Vec<u8>)],
+        prepared: &[Prepared],
+    ) -> Result<(Vec<Outcome>, HashSet<String>), ImapError> {
+        let mut outcomes = Vec::with_capacity(prepared.len());
+        let mut quarantined = HashSet::new();
+        for ((uid, _), message) in fetched.iter().zip(prepared) {
+            // A few tries before giving up on the message: a conflict with another writer
+            // (an import running at the same time) passes; a message the database refuses
+            // does not.
+            let mut stored = self.store(std::slice::from_ref(message), *uid);
+            for pause in SINGLE_RETRIES {
+                if stored.is_ok() {
+                    break;
+                }
+                thread::sleep(pause);
+                stored = self.store(std::slice::from_ref(message), *uid);
+            }
+            match stored {
+                Ok((mut one, known)) => {
+                    quarantined.extend(known);
+                    outcomes.push(one.pop().unwrap_or(Outcome::Duplicate));
+                }
+                Err(e) => {
+                    warn!(mailbox = %self.mailbox.name, uid, sha256 = %message.sha256, error = %e,
+                        "a message cannot be stored; keeping it in the quarantine");
+                    let reason = format!("could not be stored: {e}");
+                    self.quarantine(message, *uid, &reason)?;
+                    outcomes.push(Outcome::Quarantined { reason });
+                }
+            }
+        }
+        Ok((outcomes, quarantined))
+    }
+
+    fn quarantine(&mut self, message: &Prepared, uid: Uid, reason: &str) -> Result<(), ImapError> {
+        let form = RawMessageInsertForm {
+            sha256: &message.sha256,
+            compression: message.compression,
+            content: &message.compressed,
+            size_bytes: message.size as i64,
+            source: self.mailbox.source(),
+            mailbox: Some(&self.mailbox.name),
+            received_at: now(),
+            parse_status: ParseStatus::Quarantined.as_str(),
+            parse_error_kind: Some("store_failed"),
+            parse_error: Some(reason),
+            processed_at: None,
+        };
+        let name = &self.mailbox.name;
+        self.conn.transaction(|conn| {
+            raw_messages::insert_new(conn, std::slice::from_ref(&form))?;
+            mailbox_state::advance(conn, name, uid)
+        })?;
+        Ok(())
+    }
+}
+
+/// Cuts the UID list into batches of at most `batch_size` messages and, past the first
+/// message, `batch_bytes` bytes.
+fn batches<'a>(todo: &'a [(Uid, u32)], options: &PollOptions) -> Vec<&'a [(Uid, u32)]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0u64;
+    for (i, (_, size)) in todo.iter().enumerate() {
+        let full = i - start >= options.batch_size.max(1)
+            || (i > start && bytes + u64::from(*size) > options.batch_bytes);
+        if full {
+            out.push(&todo[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += u64::from(*size);
+    }
+    if start < todo.len() {
+        out.push(&todo[start..]);
+    }
+    out
+}
+
+/// Hashes, compresses and parses a fetched batch on `workers` threads, keeping its order.
+fn prepare(ingestor: &Ingestor, fetched: &[(Uid, Vec<u8>)], workers: usize) -> Vec<Prepared> {
+    let chunk = fetched.len().div_ceil(workers.max(1)).max(1);
+    thread::scope(|scope| {
+        let handles: Vec<_> = fetched
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut compressor = Compressor::new();
+                    part.iter()
+                        .map(|(_, bytes)| ingestor.prepare_with(&mut compressor, bytes))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(fetched.chunks(chunk))
+            .flat_map(|(handle, part)| {
+                // A worker can only stop by panicking; prepare its share here instead.
+                handle.join().unwrap_or_else(|_| {
+                    part.iter()
+                        .map(|(_, bytes)| ingestor.prepare(bytes))
+                        .collect()
+                })
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_count_and_bytes() {
+        let options = PollOptions {
+            batch_size: 3,
+            batch_bytes: 100,
+            ..Default::default()
+        };
+        let todo: Vec<(Uid, u32)> = (1..=7).map(|uid| (uid, 10)).collect();
+        let sizes: Vec<usize> = batches(&todo, &options).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [3, 3, 1]);
+        let big = [(1, 60), (2, 60), (3, 500), (4, 10)];
+        let sizes: Vec<usize> = batches(&big, &options).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [1, 1, 1, 1]);
+    }
+}

@@ -1,0 +1,181 @@
+//! Background work on a schedule: for now the mailbox pollers. The scheduler only wires
+//! cron strings (and IDLE wake-ups) to [`MailboxJob::run_once`], which does one poll on a
+//! blocking thread; everything that matters happens in `imap::poll`.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_cron_scheduler::{Job, JobScheduler};
+use tracing::{info, warn};
+
+use crate::db::{mailbox_state, Pool};
+use crate::imap::{self, MailboxSettings, MailboxSummary, PollOptions};
+use crate::ingest::Ingestor;
+use crate::settings::Settings;
+
+/// How long one IDLE wait lasts before the connection is renewed (servers drop idle
+/// connections after 30 minutes; NAT boxes often sooner).
+const IDLE_WAIT: Duration = Duration::from_secs(300);
+
+/// Runs every configured mailbox poller on its `schedule`, and an IDLE watcher for each
+/// mailbox with `idle = true`, until the returned future is dropped (e.g. by the `select!`
+/// of `serve` on shutdown). Polls of one mailbox never overlap, in this process or across
+/// instances sharing a database. Errors of a single poll are logged and recorded in
+/// `mailbox_state`, never returned; an error here means the scheduler could not start.
+pub async fn run(settings: Arc<Settings>, pool: Pool) -> anyhow::Result<()> {
+    run_until(settings, pool, None, std::future::pending()).await
+}
+
+/// [`run`] for the mailbox named `only` (all when None), until `shutdown` completes; then
+/// the scheduler is stopped and the IDLE watchers end at their next wake-up.
+pub async fn run_until(
+    settings: Arc<Settings>,
+    pool: Pool,
+    only: Option<&str>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let ingestor = Arc::new(Ingestor::from_settings(&settings.ingest)?);
+    let mut scheduler = JobScheduler::new().await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
+    for mailbox in settings
+        .mailboxes
+        .iter()
+        .filter(|m| only.is_none_or(|name| m.name == name))
+    {
+        let mut job = MailboxJob::new(mailbox.clone(), Arc::clone(&ingestor), pool.clone());
+        job.options.batch_size = settings.ingest.batch_size;
+        let job = Arc::new(job);
+        let scheduled = Arc::clone(&job);
+        scheduler
+            .add(
+                Job::new_async(mailbox.schedule.as_str(), move |_, _| {
+                    let job = Arc::clone(&scheduled);
+                    Box::pin(async move {
+                        let _ = tokio::task::spawn_blocking(move || job.run_once()).await;
+                    })
+                })
+                .with_context(|| format!("mailboxes[{}].schedule", mailbox.name))?,
+            )
+            .await?;
+        if mailbox.idle {
+            let stop = Arc::clone(&stop);
+            // A plain thread, not the runtime's blocking pool: an IDLE wait cannot be
+            // interrupted, and the runtime must not wait for it on shutdown.
+            std::thread::Builder::new()
+                .name(format!("idle-{}", mailbox.name))
+                .spawn(move || job.idle_loop(&stop))?;
+        }
+        info!(mailbox = %mailbox.name, schedule = %mailbox.schedule, idle = mailbox.idle, "polling");
+    }
+    scheduler.start().await?;
+    shutdown.await;
+    stop.store(true, Ordering::Relaxed);
+    scheduler.shutdown().await?;
+    Ok(())
+}
+
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One mailbox's poller as the scheduler and the IDLE watcher share it.
+pub struct MailboxJob {
+    pub mailbox: MailboxSettings,
+    pub ingestor: Arc<Ingestor>,
+    pub pool: Pool,
+    pub options: PollOptions,
+    /// Keeps this process's polls of the mailbox from piling up when one outlasts the
+    /// schedule's interval (the database claim keeps other processes out).
+    busy: Mutex<()>,
+}
+
+impl MailboxJob {
+    pub fn new(mailbox: MailboxSettings, ingestor: Arc<Ingestor>, pool: Pool) -> Self {
+        Self {
+            mailbox,
+            ingestor,
+            pool,
+            options: PollOptions::default(),
+            busy: Mutex::new(()),
+        }
+    }
+
+    /// One poll (blocking), unless one is running already; None then or when no
+    /// database connection could be had.
+    pub fn run_once(&self) -> Option<MailboxSummary> {
+        let Ok(_busy) = self.busy.try_lock() else {
+            info!(mailbox = %self.mailbox.name, "the previous poll is still running; skipped");
+            return None;
+        };
+        let mut conn = match self.pool.get() {
+            Ok(conn) => conn,
+            Err(e) => {
+                warn!(mailbox = %self.mailbox.name, error = %e, "no database connection for the poll");
+                return None;
+            }
+        };
+        let summary = imap::poll(
+            &mut conn,
+            &self.ingestor,
+            &self.mailbox,
+            &self.options,
+            &mut |_| {},
+        );
+        match &summary.error {
+            Some(error) => {
+                warn!(mailbox = %summary.mailbox, %error, "poll gave up until the next schedule")
+            }
+            None if summary.ingest.messages > 0 => info!(
+                mailbox = %summary.mailbox,
+                messages = summary.ingest.messages,
+                new_tickets = summary.ingest.new_tickets,
+                updated_tickets = summary.ingest.updated_tickets,
+                duplicates = summary.ingest.duplicates,
+                quarantined = summary.ingest.quarantined,
+                moved = summary.moved,
+                "polled"
+            ),
+            None => {}
+        }
+        Some(summary)
+    }
+
+    /// Polls, then waits with IDLE for new mail, and again, until `stop` is set. A failed
+    /// wait is retried after a growing pause; the schedule keeps polling meanwhile.
+    pub fn idle_loop(&self, stop: &AtomicBool) {
+        let mut pause = self.options.backoff;
+        let mut poll_now = true;
+        while !stop.load(Ordering::Relaxed) {
+            if poll_now && self.run_once().is_none() {
+                // A scheduled poll is running (or the database is away): let it finish.
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            let last_uid = self
+                .pool
+                .get()
+                .ok()
+                .and_then(|mut conn| mailbox_state::get(&mut conn, &self.mailbox.name).ok())
+                .map_or(0, |s| u32::try_from(s.last_uid).unwrap_or(0));
+            match imap::wait_for_mail(&self.mailbox, last_uid, IDLE_WAIT, self.options.timeout) {
+                Ok(mail) => {
+                    poll_now = mail;
+                    pause = self.options.backoff;
+                }
+                Err(e) => {
+                    warn!(mailbox = %self.mailbox.name, error = %e, "IDLE failed; retrying");
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(self.options.max_backoff);
+                    poll_now = true;
+                }
+            }
+        }
+    }
+}
