@@ -60,6 +60,9 @@ pub fn poll(
             Err(e) => {
                 warn!(mailbox = %mailbox.name, attempt, attempts, error = %e, "poll failed");
                 summary.error = Some(e.to_string());
+                if !e.is_transient() {
+                    break;
+                }
                 if attempt < attempts {
                     thread::sleep(pause);
                     pause = (pause * 2).min(options.max_backoff);
