@@ -93,7 +93,8 @@ CONF
 $bin --config "$work/desk.toml" customers import "$corpus/customers.csv" > /dev/null
 
 echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
-/usr/bin/time -f '%e %M' -o "$work/time" $bin --config "$work/desk.toml" poll --once --json > "$work/out"
+/usr/bin/time -f '%e %M' -o "$work/time" $bin --config "$work/desk.toml" poll --once --json > "$work/out" 2> "$work/log"
+[[ -n "${RUST_LOG:-}" ]] && cat "$work/log"
 read -r secs rss < "$work/time"
 echo "summary: $(cat "$work/out")"
 for folder in INBOX Done Rejected; do

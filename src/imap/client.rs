@@ -137,9 +137,14 @@ fn tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ImapError>
 }
 
 fn tls(host: &str, tcp: TcpStream) -> Result<rustls_connector::TlsStream<TcpStream>, ImapError> {
-    let connector = rustls_connector::RustlsConnector::new_with_native_certs()
-        .map_err(|e| ImapError::Tls(e.to_string()))?;
-    connector
+    // The system trust store (or SSL_CERT_FILE / SSL_CERT_DIR), loaded here rather than by
+    // the connector's own constructor, which panics when the store cannot be read.
+    let certs = rustls_connector::rustls_native_certs::load_native_certs()
+        .map_err(|e| ImapError::Tls(format!("cannot load the trusted certificates: {e}")))?;
+    let mut config = rustls_connector::RustlsConnectorConfig::default();
+    config.add_parsable_certificates(certs);
+    config
+        .connector_with_no_client_auth()
         .connect(host, tcp)
         .map_err(|e| ImapError::Tls(e.to_string()))
 }

@@ -46,6 +46,18 @@ pub enum ImapError {
     LeaseLost,
 }
 
+impl ImapError {
+    /// Whether trying again soon may help. A certificate nobody vouches for, a server
+    /// without STARTTLS or an unreadable password file stay so until someone acts: the poll
+    /// gives up at once and the next scheduled one tries again.
+    pub fn is_transient(&self) -> bool {
+        !matches!(
+            self,
+            Self::Tls(_) | Self::NoStartTls | Self::PasswordFile(_) | Self::NoUidValidity
+        )
+    }
+}
+
 /// How a poll runs. The defaults suit a production mailbox; tests shorten the waits.
 #[derive(Clone, Debug)]
 pub struct PollOptions {

@@ -17,6 +17,17 @@ use crate::db::raw_messages::{self, ParseStatus, RawMessageInsertForm};
 use crate::db::{mailbox_state, now, DbConn};
 use crate::ingest::{self, Compressor, Ingestor, Origin, Outcome, Prepared};
 
+/// Stored messages are moved in bulk, this many at a time: each MOVE costs the server
+/// an index update of the whole folder, so fewer, larger moves are much cheaper.
+const MOVE_EVERY: usize = 10_000;
+
+/// Stored messages waiting to be moved or flagged.
+#[derive(Default)]
+struct Pending {
+    done: Vec<Uid>,
+    rejected: Vec<Uid>,
+}
+
 /// Pauses before storing a message that failed on its own again.
 const SINGLE_RETRIES: [std::time::Duration; 2] = [
     std::time::Duration::from_millis(100),
@@ -25,7 +36,7 @@ const SINGLE_RETRIES: [std::time::Duration; 2] = [
 
 /// Polls `mailbox` once, retrying a failed attempt as `options` say; records the poll's
 /// time and error in `mailbox_state`. `progress` sees the running totals after every
-/// batch whose messages were stored and moved.
+/// stored batch (messages are moved in bulk, see `MOVE_EVERY`).
 pub fn poll(
     conn: &mut DbConn,
     ingestor: &Ingestor,
@@ -49,6 +60,9 @@ pub fn poll(
             Err(e) => {
                 warn!(mailbox = %mailbox.name, attempt, attempts, error = %e, "poll failed");
                 summary.error = Some(e.to_string());
+                if !e.is_transient() {
+                    break;
+                }
                 if attempt < attempts {
                     thread::sleep(pause);
                     pause = (pause * 2).min(options.max_backoff);
@@ -106,7 +120,9 @@ impl Cycle<'_> {
     ) -> Result<(), ImapError> {
         let name = &self.mailbox.name;
         let state = mailbox_state::get(self.conn, name)?;
+        tracing::debug!(mailbox = %name, "connecting");
         let (mut session, selected) = client::open(self.mailbox, self.options.timeout)?;
+        tracing::debug!(mailbox = %name, "selected");
         let mut last_uid = u32::try_from(state.last_uid).unwrap_or(0);
         if state.uid_validity != i64::from(selected.uid_validity) {
             if state.uid_validity != 0 {
@@ -134,10 +150,16 @@ impl Cycle<'_> {
         }
         let mut todo = leftovers;
         todo.extend(session.new_uids(last_uid)?);
+        tracing::debug!(mailbox = %name, messages = todo.len(), "listed");
+        let mut pending = Pending::default();
         for batch in batches(&todo, self.options) {
-            self.batch(&mut session, batch, summary)?;
+            self.batch(&mut session, batch, summary, &mut pending)?;
+            if pending.done.len() + pending.rejected.len() >= MOVE_EVERY {
+                self.finish(&mut session, &mut pending, summary)?;
+            }
             progress(summary);
         }
+        self.finish(&mut session, &mut pending, summary)?;
         session.logout();
         Ok(())
     }
@@ -148,11 +170,15 @@ impl Cycle<'_> {
         session: &mut Session,
         batch: &[(Uid, u32)],
         summary: &mut MailboxSummary,
+        pending: &mut Pending,
     ) -> Result<(), ImapError> {
         let uids: Vec<Uid> = batch.iter().map(|(uid, _)| *uid).collect();
         let high = uids.iter().copied().max().unwrap_or(0);
+        let started = std::time::Instant::now();
         let fetched = session.fetch(&uids)?;
+        let fetch_ms = started.elapsed().as_millis();
         let prepared = prepare(self.ingestor, &fetched, self.options.workers);
+        let prepare_ms = started.elapsed().as_millis() - fetch_ms;
         let (outcomes, quarantined) = match self.store(&prepared, high) {
             Ok(stored) => stored,
             Err(e) => {
@@ -161,8 +187,7 @@ impl Cycle<'_> {
                 self.store_one_by_one(&fetched, &prepared)?
             }
         };
-        let mut done = Vec::with_capacity(fetched.len());
-        let mut rejected = Vec::new();
+        let store_ms = (started.elapsed().as_millis() - fetch_ms - prepare_ms) as u64;
         for (((uid, bytes), message), outcome) in fetched.iter().zip(&prepared).zip(&outcomes) {
             summary.ingest.add(outcome, bytes.len());
             let not_a_report = match outcome {
@@ -171,27 +196,42 @@ impl Cycle<'_> {
                 _ => false,
             };
             if not_a_report && self.mailbox.rejected_folder.is_some() {
-                rejected.push(*uid);
+                pending.rejected.push(*uid);
             } else {
-                done.push(*uid);
+                pending.done.push(*uid);
             }
         }
-        // Everything below is after the commit: if it fails, the messages stay in the
-        // folder, the next attempt finds them as leftovers and only moves them.
+        tracing::debug!(mailbox = %self.mailbox.name, messages = fetched.len(), fetch_ms, prepare_ms, store_ms, "batch stored");
+        Ok(())
+    }
+
+    /// Moves or flags stored messages. Everything here is after the commit: if it fails,
+    /// the messages stay in the folder, and the next attempt finds them as leftovers and
+    /// only moves them.
+    fn finish(
+        &mut self,
+        session: &mut Session,
+        pending: &mut Pending,
+        summary: &mut MailboxSummary,
+    ) -> Result<(), ImapError> {
+        let started = std::time::Instant::now();
         if let Some(folder) = &self.mailbox.rejected_folder {
-            session.move_to(&rejected, folder)?;
-            summary.rejected += rejected.len() as u64;
+            session.move_to(&pending.rejected, folder)?;
+            summary.rejected += pending.rejected.len() as u64;
         }
         match self.mailbox.done_action() {
             DoneAction::Move(folder) => {
-                session.move_to(&done, folder)?;
-                summary.moved += done.len() as u64;
+                session.move_to(&pending.done, folder)?;
+                summary.moved += pending.done.len() as u64;
             }
             DoneAction::Flag(flag) => {
-                session.flag(&done, flag)?;
-                summary.flagged += done.len() as u64;
+                session.flag(&pending.done, flag)?;
+                summary.flagged += pending.done.len() as u64;
             }
         }
+        tracing::debug!(mailbox = %self.mailbox.name, done = pending.done.len(),
+            rejected = pending.rejected.len(), ms = started.elapsed().as_millis() as u64, "moved");
+        *pending = Pending::default();
         Ok(())
     }
 

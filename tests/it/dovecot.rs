@@ -19,6 +19,8 @@ pub const PASSWORD: &str = "s3cret-pw";
 pub struct Dovecot {
     dir: tempfile::TempDir,
     pub port: u16,
+    /// The implicit-TLS port, when started with `tls`.
+    pub tls_port: u16,
     child: Option<Child>,
 }
 
@@ -26,6 +28,9 @@ pub struct Dovecot {
 #[derive(Clone, Copy, Default)]
 pub struct Options {
     pub without_move: bool,
+    /// Serve TLS (implicit on `tls_port`, STARTTLS on `port`) with a certificate for
+    /// localhost signed by a throw-away CA, `ca.pem` in [`Dovecot::ca`].
+    pub tls: bool,
 }
 
 impl Dovecot {
@@ -50,6 +55,7 @@ impl Dovecot {
         let mut dovecot = Dovecot {
             dir,
             port,
+            tls_port: if options.tls { free_port() } else { 0 },
             child: None,
         };
         dovecot.configure(options);
@@ -96,6 +102,15 @@ impl Dovecot {
         } else {
             ""
         };
+        let ssl = if options.tls {
+            self.make_certificates();
+            format!(
+                "ssl = yes\nssl_cert = <{root}/cert.pem\nssl_key = <{root}/key.pem\n",
+                root = root.display()
+            )
+        } else {
+            "ssl = no\n".to_owned()
+        };
         let internal = if as_root { "root".to_owned() } else { whoami() };
         let config = format!(
             "base_dir = {root}/run
@@ -103,8 +118,7 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
+{ssl}disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:~/Maildir
 default_internal_user = {internal}
@@ -116,7 +130,8 @@ first_valid_uid = 0
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 passdb {{
@@ -129,9 +144,94 @@ userdb {{
 }}
 ",
             root = root.display(),
-            port = self.port
+            port = self.port,
+            tls_port = self.tls_port
         );
         std::fs::write(root.join("dovecot.conf"), config).unwrap();
+    }
+
+    /// The throw-away CA that signed the server's certificate.
+    pub fn ca(&self) -> PathBuf {
+        self.path("ca.pem")
+    }
+
+    fn make_certificates(&self) {
+        let openssl = |args: &[&str]| {
+            let ok = Command::new("openssl")
+                .args(args)
+                .current_dir(self.dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "openssl {args:?}");
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"],
+                &ec[..],
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=abuse-desk test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"],
+                &ec[..],
+                &[
+                    "-keyout",
+                    "key.pem",
+                    "-out",
+                    "req.pem",
+                    "-subj",
+                    "/CN=localhost",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            self.path("ext.cnf"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "req.pem",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
     }
 
     /// Starts the server (again, on the same port and storage) and waits for its greeting.

@@ -1,7 +1,8 @@
 //! The IMAP poller against a real Dovecot, on both backends: real corpus messages appended
 //! over IMAP become the same tickets a file import gives, and end in the done or rejected
-//! folder; a UIDVALIDITY change and two pollers at once count nothing twice; IDLE and the
-//! command line. The shared helpers live here; the fault stories are in `imap_faults`.
+//! folder; a UIDVALIDITY change and two pollers at once count nothing twice; the IDLE
+//! watcher. The shared helpers live here; faults are in `imap_faults`, the command line and
+//! TLS in `imap_cli`.
 
 use std::path::Path;
 use std::sync::{Arc, Barrier};
@@ -190,7 +191,13 @@ fn without_move_the_poller_copies_and_expunges() {
     let name = "without_move_the_poller_copies_and_expunges";
     let messages = corpus();
     for db in support::backends(name) {
-        let Some(dovecot) = Dovecot::start_with(name, Options { without_move: true }) else {
+        let Some(dovecot) = Dovecot::start_with(
+            name,
+            Options {
+                without_move: true,
+                ..Options::default()
+            },
+        ) else {
             return;
         };
         dovecot.append("INBOX", &messages);
@@ -328,53 +335,5 @@ fn with_idle_a_new_report_is_stored_and_moved_within_seconds() {
         assert_eq!(counts(conn).0, 3, "{}", db.backend);
         stop.send(()).unwrap();
         jobs.join().unwrap().unwrap();
-    }
-}
-
-#[test]
-fn poll_once_on_the_command_line_prints_the_summary() {
-    let name = "poll_once_on_the_command_line_prints_the_summary";
-    let messages = corpus();
-    let (oracle, _, _) = imported(&messages);
-    for db in support::backends(name) {
-        let Some(dovecot) = dovecot(name) else { return };
-        dovecot.append("INBOX", &messages);
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("desk.toml");
-        let mailbox = toml::to_string(&dovecot.mailbox("fbl"))
-            .unwrap()
-            .replace("********", crate::dovecot::PASSWORD);
-        std::fs::write(&config, format!("[[mailboxes]]\n{mailbox}")).unwrap();
-        let run = |args: &[&str]| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
-                .arg("--config")
-                .arg(&config)
-                .args(["--database-url", &db.url])
-                .args(args)
-                .output()
-                .unwrap()
-        };
-        let out = run(&["poll", "--once", "--json"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let fbl = &json["mailboxes"][0];
-        assert_eq!(fbl["mailbox"], "fbl");
-        assert_eq!(fbl["messages"], messages.len());
-        assert_eq!(fbl["new_tickets"], oracle.new_tickets);
-        assert_eq!(fbl["quarantined"], oracle.quarantined);
-        assert_eq!(fbl["moved"], oracle.messages - oracle.quarantined);
-        assert_eq!(fbl["rejected"], oracle.quarantined);
-        assert_eq!(fbl["error"], serde_json::Value::Null);
-        assert_eq!(dovecot.count("INBOX"), 0);
-
-        let table = run(&["poll", "--once"]);
-        assert!(String::from_utf8_lossy(&table.stdout).contains("MAILBOX"));
-        let unknown = run(&["poll", "--once", "--mailbox", "nope"]);
-        assert!(!unknown.status.success());
-        assert!(String::from_utf8_lossy(&unknown.stderr).contains("no mailbox named 'nope'"));
     }
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod dovecot;
+mod imap_cli;
 mod imap_faults;
 mod imap_poll;
 mod ingest;
