@@ -10,3 +10,4 @@ pub mod db;
 pub mod ingest;
 pub mod logging;
 pub mod settings;
+pub mod web;

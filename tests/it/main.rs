@@ -5,3 +5,7 @@ mod ingest;
 mod migrations;
 mod storage;
 mod support;
+mod web;
+mod web_auth;
+mod web_queue;
+mod web_ticket;
