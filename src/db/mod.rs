@@ -9,6 +9,7 @@ pub mod events;
 pub mod ids;
 pub mod locks;
 pub mod netblock;
+pub mod outgoing;
 pub mod queue;
 pub mod raw_messages;
 pub mod schema;

@@ -201,14 +201,35 @@ fn request_on_ticket(
             kind.as_str().replace('_', " ")
         ))
     })?;
-    let expires_at = expires_at.filter(|_| !kind.as_str().starts_with("unlock"));
+    request(conn, staff, Some(id), kind, &target, reason, expires_at)
+}
+
+/// Records `kind` on `target` as a pending action with its audit entry. Unlocks never
+/// expire; a suspension names its customer.
+pub fn request(
+    conn: &mut DbConn,
+    staff: &Staff,
+    ticket: Option<TicketId>,
+    kind: ActionKind,
+    target: &str,
+    reason: &str,
+    expires_at: Option<chrono::NaiveDateTime>,
+) -> Result<(), WebError> {
+    use crate::db::schema::customers;
+    use diesel::prelude::*;
+    let customer = customers::table
+        .filter(customers::external_id.eq(target))
+        .select(customers::id)
+        .first(conn)
+        .optional()?
+        .filter(|_| kind == ActionKind::SuspendAccount);
     let ask = ActionAsk {
-        ticket: Some(id),
-        customer: t.customer_id,
+        ticket,
+        customer,
         kind,
-        target: &target,
-        reason,
-        expires_at,
+        target,
+        reason: reason.trim(),
+        expires_at: expires_at.filter(|_| !kind.as_str().starts_with("unlock")),
         requested_by: staff.id,
     };
     work::request_action(conn, &ask, staff.actor(), crate::db::now())?;
@@ -226,7 +247,7 @@ async fn action(
     let id = TicketId(path.into_inner());
     let kind = parse_kind(&form.kind)?;
     let expires_at = parse_hours(&form.hours)?;
-    let reason = form.into_inner().reason.trim().to_owned();
+    let reason = form.into_inner().reason;
     state
         .db(move |conn| request_on_ticket(conn, &staff, id, kind, &reason, expires_at))
         .await?;

@@ -7,5 +7,6 @@ mod storage;
 mod support;
 mod web;
 mod web_auth;
+mod web_pages;
 mod web_queue;
 mod web_ticket;
