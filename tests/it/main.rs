@@ -7,6 +7,7 @@ mod storage;
 mod support;
 mod web;
 mod web_auth;
+mod web_browser;
 mod web_pages;
 mod web_queue;
 mod web_ticket;

@@ -74,6 +74,11 @@ impl TestApp {
 
     /// Ingests generated reports and the demo customers.
     pub fn ingest(&self, specs: &[Spec]) {
+        self.ingest_raw(specs.iter().map(demo::report).collect());
+    }
+
+    /// Ingests raw reports and the demo customers.
+    pub fn ingest_raw(&self, reports: Vec<Vec<u8>>) {
         let mut conn = self.conn();
         let records = abuse_desk::customers::parse_csv(demo::CUSTOMERS_CSV.as_bytes()).unwrap();
         abuse_desk::db::customers::import(&mut conn, &records).unwrap();
@@ -82,7 +87,6 @@ impl TestApp {
             source: "test",
             mailbox: None,
         };
-        let reports: Vec<Vec<u8>> = specs.iter().map(demo::report).collect();
         ingest::import(
             &mut conn,
             &ingestor,
