@@ -213,24 +213,47 @@ pub fn page(
                 .filter(lower(events::reporter).like(pattern).escape('\\')),
         ));
     }
+    // Free text: anywhere in subject, identity, source IP or outgoing user (through each
+    // backend's trigram index, see the `web_queue` migration), or in the customer's name or
+    // external id.
     if let Some(text) = &filter.text {
-        let pattern = like_pattern(&text.to_lowercase());
-        query = query.filter(
-            tickets::subject
-                .like(pattern.clone())
-                .escape('\\')
-                .or(tickets::identity.like(pattern.clone()).escape('\\'))
-                .or(tickets::last_source_ip.like(pattern.clone()).escape('\\'))
-                .or(tickets::outgoing_user.like(pattern.clone()).escape('\\'))
-                .or(lower(customers::name.assume_not_null())
+        use diesel::dsl::sql;
+        use diesel::sql_types::{Bool, Text};
+        let text = text.to_lowercase();
+        let pattern = like_pattern(&text);
+        let columns = if matches!(conn, DbConn::Sqlite(_)) && text.chars().count() >= 3 {
+            // FTS5 trigram: a quoted phrase matches as a substring in any column, any case.
+            sql::<Bool>(
+                "(tickets.id IN (SELECT rowid FROM tickets_search WHERE tickets_search MATCH ",
+            )
+            .bind::<Text, _>(format!("\"{}\"", text.replace('"', "\"\"")))
+            .sql(")")
+        } else {
+            // Postgres' trigram index covers this expression; on SQLite a one- or two-letter
+            // search (too short for trigrams) scans.
+            sql::<Bool>("(lower(tickets.subject || ' ' || coalesce(tickets.identity, '') || ' ' || coalesce(tickets.last_source_ip, '') || ' ' || coalesce(tickets.outgoing_user, '')) LIKE ")
+                .bind::<Text, _>(pattern.clone())
+                .sql(" ESCAPE '\\'")
+        };
+        // The (few) matching customers first, so both backends can combine two index
+        // lookups instead of testing a subquery on every ticket.
+        let customer_ids: Vec<CustomerId> = customers::table
+            .filter(
+                lower(customers::name)
                     .like(pattern.clone())
                     .escape('\\')
-                    .nullable())
-                .or(lower(customers::external_id.assume_not_null())
-                    .like(pattern)
-                    .escape('\\')
-                    .nullable()),
-        );
+                    .or(lower(customers::external_id).like(pattern).escape('\\')),
+            )
+            .select(customers::id)
+            .limit(2000)
+            .load(conn)?;
+        let tail = if customer_ids.is_empty() {
+            ")".to_owned()
+        } else {
+            let list: Vec<String> = customer_ids.iter().map(|c| c.0.to_string()).collect();
+            format!(" OR tickets.customer_id IN ({}))", list.join(","))
+        };
+        query = query.filter(columns.sql(&tail));
     }
     if let Some(ids) = only {
         query = query.filter(tickets::id.eq_any(ids.to_vec()));

@@ -42,10 +42,55 @@ impl<T> Cached<T> {
     }
 }
 
+/// Values by key, each kept for `ttl`; at most `cap` keys (all dropped when full, which is
+/// rare and cheap to recover from).
+pub struct CachedMap<T> {
+    ttl: Duration,
+    cap: usize,
+    slots: Mutex<HashMap<String, (Instant, Arc<T>)>>,
+}
+
+impl<T> CachedMap<T> {
+    fn new(ttl: Duration, cap: usize) -> Self {
+        Self {
+            ttl,
+            cap,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<T>> {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, v)| Arc::clone(v))
+    }
+
+    pub fn put(&self, key: String, value: T) -> Arc<T> {
+        let value = Arc::new(value);
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if slots.len() >= self.cap {
+            slots.clear();
+        }
+        slots.insert(key, (Instant::now(), Arc::clone(&value)));
+        value
+    }
+}
+
+/// One Outgoing Reports page's figures: the groups and the events per day.
+pub type OutgoingFigures = (
+    Vec<crate::db::outgoing::Group>,
+    Vec<(chrono::NaiveDate, i64)>,
+);
+
 /// The application's caches.
 pub struct Caches {
     pub status_counts: Cached<HashMap<String, i64>>,
     pub ranking_24h: Cached<Vec<(TicketId, i64)>>,
+    /// Grouping a month of events takes a while on a big desk; a minute old is fine for a
+    /// report (lock states are read fresh on every request).
+    pub outgoing: CachedMap<OutgoingFigures>,
 }
 
 impl Default for Caches {
@@ -53,12 +98,13 @@ impl Default for Caches {
         Self {
             status_counts: Cached::new(Duration::from_secs(10)),
             ranking_24h: Cached::new(Duration::from_secs(30)),
+            outgoing: CachedMap::new(Duration::from_secs(60), 256),
         }
     }
 }
 
 impl Caches {
-    /// Forgets everything, after a write.
+    /// Forgets the queue's figures, after a write.
     pub fn clear(&self) {
         self.status_counts.clear();
         self.ranking_24h.clear();

@@ -176,9 +176,11 @@ fn session_key(settings: &Settings) -> Result<Key, StartError> {
         );
         return Ok(Key::generate());
     }
-    Key::try_from(secret.as_bytes())
-        .or_else(|_| Ok(Key::derive_from(secret.as_bytes())))
-        .map_err(|e: actix_web::cookie::KeyError| StartError::Key(e.to_string()))
+    if secret.len() < 32 {
+        return Err(StartError::Key("must be at least 64 characters".into()));
+    }
+    // Signing and encryption keys are derived (HKDF) rather than cut from the text itself.
+    Ok(Key::derive_from(secret.as_bytes()))
 }
 
 /// Headers on every response: no framing, no sniffing, and a CSP that allows no script at

@@ -112,9 +112,21 @@ async fn report(
     let to = from + Duration::days(days);
     let (lock, unlock) = lock_kinds(by);
     let cls = class.clone();
+    let st = state.clone();
     let (rows, per_day) = state
         .db(move |conn| {
-            let groups = outgoing::groups(conn, by, from, to, cls.as_deref(), 200)?;
+            let key = format!("{}|{from}|{days}|{}", by.as_str(), cls.as_deref().unwrap_or(""));
+            let figures = match st.caches.outgoing.get(&key) {
+                Some(f) => f,
+                None => st.caches.outgoing.put(
+                    key,
+                    (
+                        outgoing::groups(conn, by, from, to, cls.as_deref(), 200)?,
+                        outgoing::per_day(conn, from, days, cls.as_deref())?,
+                    ),
+                ),
+            };
+            let groups = &figures.0;
             let keys: Vec<&str> = groups.iter().map(|g| g.key.as_str()).collect();
             let held = locks::in_force(conn, &keys, crate::db::now())?;
             let rows: Vec<_> = groups
@@ -127,7 +139,7 @@ async fn report(
                     context! { key => g.key, label => g.label, events => g.events, lock => held.get(&g.key), tickets => tickets }
                 })
                 .collect();
-            Ok((rows, outgoing::per_day(conn, from, days, cls.as_deref())?))
+            Ok((rows, figures.1.clone()))
         })
         .await?;
     let total: i64 = per_day.iter().map(|d| d.1).sum();

@@ -95,12 +95,20 @@ async fn log_in(c: &Client, app: &TestApp, user: &str) {
         .click()
         .await
         .unwrap();
-    assert!(c
-        .current_url()
-        .await
-        .unwrap()
-        .path()
-        .starts_with("/tickets"));
+    wait_url(c, |u| u.path().starts_with("/tickets")).await;
+}
+
+/// Waits up to 10 s for the browser to arrive at a URL (a click returns before the next page
+/// has loaded).
+async fn wait_url(c: &Client, arrived: impl Fn(&url::Url) -> bool) -> url::Url {
+    for _ in 0..100 {
+        let url = c.current_url().await.unwrap();
+        if arrived(&url) {
+            return url;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never arrived; at {}", c.current_url().await.unwrap());
 }
 
 async fn screenshot(c: &Client, name: &str) {
@@ -113,12 +121,25 @@ async fn screenshot(c: &Client, name: &str) {
 }
 
 async fn body_text(c: &Client) -> String {
-    c.find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    wait_text(c, "body", "").await
+}
+
+/// The text of the element matching `css` once it contains `needle`, waiting up to 10 s for
+/// the page a click started to load (elements of the old page go stale meanwhile).
+async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(element) = c.find(Locator::Css(css)).await {
+            if let Ok(text) = element.text().await {
+                if text.contains(needle) {
+                    return text;
+                }
+                last = text;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never showed {needle:?}; last: {last}");
 }
 
 #[actix_web::test]
@@ -148,18 +169,12 @@ async fn an_agent_works_a_ticket_in_the_browser() {
         .click()
         .await
         .unwrap();
-    let url = c.current_url().await.unwrap();
-    assert!(url.query().unwrap().contains("q=bakery"), "{url}");
+    wait_url(&c, |u| u.query().is_some_and(|q| q.contains("q=bakery"))).await;
     let first = c.find(Locator::Css("td.subject a")).await.unwrap();
     let subject = first.text().await.unwrap();
     assert!(subject.contains("bakery-mueller.example"), "{subject}");
     first.click().await.unwrap();
-    assert!(c
-        .current_url()
-        .await
-        .unwrap()
-        .path()
-        .starts_with("/tickets/"));
+    wait_url(&c, |u| u.path().starts_with("/tickets/")).await;
 
     // A note, then a temporary identity lock with a reason.
     c.find(Locator::Id("note-body"))
@@ -174,9 +189,7 @@ async fn an_agent_works_a_ticket_in_the_browser() {
         .click()
         .await
         .unwrap();
-    assert!(body_text(&c)
-        .await
-        .contains("Customer called, password reset done."));
+    wait_text(&c, ".notes", "Customer called, password reset done.").await;
     c.find(Locator::Id("reason-lock_identity"))
         .await
         .unwrap()
@@ -195,13 +208,7 @@ async fn an_agent_works_a_ticket_in_the_browser() {
         .click()
         .await
         .unwrap();
-    let audit = c
-        .find(Locator::Id("audit"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let audit = wait_text(&c, "#audit", "compromised mailbox, spam run").await;
     assert!(
         audit.contains("lock identity") && audit.contains("compromised mailbox, spam run"),
         "{audit}"
@@ -221,7 +228,7 @@ async fn an_agent_works_a_ticket_in_the_browser() {
         .click()
         .await
         .unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/login");
+    wait_url(&c, |u| u.path() == "/login").await;
     c.goto(&format!("{}/tickets", app.base)).await.unwrap();
     assert_eq!(
         c.current_url().await.unwrap().path(),

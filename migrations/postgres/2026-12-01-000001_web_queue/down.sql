@@ -1,3 +1,4 @@
+DROP INDEX tickets_search;
 DROP INDEX actions_target;
 DROP INDEX tickets_status_first_seen;
 DROP INDEX tickets_by_first_seen;

@@ -8,3 +8,11 @@ CREATE INDEX tickets_status_first_seen ON tickets (status, first_seen, id);
 -- The lock state of a queue row or an outgoing-report row is the latest lock action on its
 -- identity or outgoing user.
 CREATE INDEX actions_target ON actions (target, id);
+-- Free-text search of the queue ("contains", any case) over subject, identity, source IP and
+-- outgoing user: a trigram GIN index over the lower-cased text, so LIKE '%…%' is an index
+-- lookup instead of a scan of every ticket. pg_trgm ships with Postgres and is a trusted
+-- extension (a database owner may create it).
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE INDEX tickets_search ON tickets USING gin (
+    (lower(subject || ' ' || coalesce(identity, '') || ' ' || coalesce(last_source_ip, '') || ' ' || coalesce(outgoing_user, ''))) gin_trgm_ops
+);
