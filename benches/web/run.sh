@@ -79,6 +79,8 @@ bench_backend() {
         "/tickets?unresolved=1"
         "/tickets?assignee=none&feed=AOL"
         "/tickets?q=user4242%40"
+        "/tickets?q=customer+1234&status=all"
+        "/tickets?q=10.0.42."
         "/tickets?q=cust7"
         "/tickets/$big_ticket"
         "/tickets/31337"

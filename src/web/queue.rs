@@ -209,10 +209,11 @@ pub fn load_page(
             }
         })
         .collect();
-    let counts = match state.caches.status_counts.get() {
-        Some(c) => (*c).clone(),
-        None => (*state.caches.status_counts.put(queue::status_counts(conn)?)).clone(),
-    };
+    let counts = (*state
+        .caches
+        .status_counts
+        .get_or_compute(|| queue::status_counts(conn))?)
+    .clone();
     Ok(QueuePage {
         items,
         next,
@@ -232,13 +233,10 @@ fn ranked_page(
     after: Option<Cursor>,
     since: chrono::NaiveDateTime,
 ) -> Result<Ranked, WebError> {
-    let ranking = match state.caches.ranking_24h.get() {
-        Some(r) => r,
-        None => state
-            .caches
-            .ranking_24h
-            .put(queue::ranking_since(conn, since)?),
-    };
+    let ranking = state
+        .caches
+        .ranking_24h
+        .get_or_compute(|| queue::ranking_since(conn, since))?;
     let mut pos = after.map_or(0, |c| {
         ranking.partition_point(|&(id, n)| n > c.key || (n == c.key && id > c.id))
     });
