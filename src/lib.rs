@@ -12,3 +12,4 @@ pub mod ingest;
 pub mod jobs;
 pub mod logging;
 pub mod settings;
+pub mod web;

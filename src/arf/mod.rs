@@ -11,7 +11,7 @@ mod fields;
 mod header;
 mod identity;
 mod jmrp;
-mod mime;
+pub(crate) mod mime;
 mod original;
 mod received;
 mod refuse;

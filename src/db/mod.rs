@@ -7,12 +7,17 @@ pub mod audit;
 pub mod customers;
 pub mod events;
 pub mod ids;
+pub mod locks;
 pub mod mailbox_state;
 pub mod netblock;
+pub mod outgoing;
+pub mod queue;
 pub mod raw_messages;
 pub mod schema;
+pub mod ticket_view;
 pub mod tickets;
 pub mod users;
+pub mod work;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Load benchmark of the web queue: 1,000,000 events in 100,000 tickets, served by a release
+# build of `abuse-desk serve`, measured by oha from a second process (16 connections, 30 s per
+# URL), on SQLite and on Postgres. Prints the p50 / p99 per URL and writes oha's full output
+# to $OUT.
+#
+#   benches/web/run.sh [sqlite|postgres|both]      (default both)
+#
+# Needs: oha (`cargo install oha`), curl; for Postgres a server at PG_URL (default
+# postgres://127.0.0.1:5432) with psql/createdb. Environment: TICKETS, EVENTS, DURATION (30s),
+# CONNECTIONS (16), OUT (/tmp/abuse-desk-web-bench), PORT (18080).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+TICKETS=${TICKETS:-100000}
+EVENTS=${EVENTS:-1000000}
+DURATION=${DURATION:-30s}
+CONNECTIONS=${CONNECTIONS:-16}
+OUT=${OUT:-/tmp/abuse-desk-web-bench}
+PORT=${PORT:-18080}
+PG_URL=${PG_URL:-postgres://127.0.0.1:5432}
+WHICH=${1:-both}
+BASE="http://127.0.0.1:$PORT"
+
+command -v oha >/dev/null || { echo "oha is missing: cargo install oha" >&2; exit 1; }
+mkdir -p "$OUT"
+cargo build --release --bin abuse-desk --example seed_web
+BIN=target/release/abuse-desk
+SEED=target/release/examples/seed_web
+
+server_pid=""
+stop_server() {
+    if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""; fi
+}
+trap stop_server EXIT
+
+bench_backend() {
+    local backend=$1 url
+    case $backend in
+        sqlite)
+            rm -f "$OUT"/bench.db*
+            url="sqlite://$OUT/bench.db" ;;
+        postgres)
+            psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS abuse_desk_web_bench WITH (FORCE)"
+            createdb -h 127.0.0.1 abuse_desk_web_bench
+            url="$PG_URL/abuse_desk_web_bench" ;;
+    esac
+    echo "== $backend: seeding $TICKETS tickets, $EVENTS events"
+    "$SEED" "$url" "$TICKETS" "$EVENTS"
+
+    ABUSE_DESK_WEB__SESSION_KEY=$(head -c 48 /dev/urandom | base64 -w0 | head -c 64) \
+    ABUSE_DESK_LOG=warn DATABASE_URL="$url" ABUSE_DESK_DATABASE_POOL_SIZE=16 \
+        "$BIN" serve --bind "127.0.0.1:$PORT" >"$OUT/serve-$backend.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 100); do curl -fs "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+
+    # Log in as an agent the way a browser does: the form's CSRF token, then the cookie.
+    local jar="$OUT/cookies-$backend" token cookie
+    rm -f "$jar"
+    token=$(curl -s -c "$jar" "$BASE/login" | sed -n 's/.*name="csrf_token" value="\([0-9a-f]*\)".*/\1/p' | head -n1)
+    curl -s -b "$jar" -c "$jar" -o /dev/null -d "csrf_token=$token&username=agent&password=benchmark-password" "$BASE/login"
+    cookie=$(awk '$6 == "abuse_desk_session" { print $7 }' "$jar")
+    [[ -n "$cookie" ]] || { echo "login failed" >&2; exit 1; }
+
+    # A deep page: the keyset cursor of a row 15 days back (any position works the same).
+    local deep_micros big_ticket
+    deep_micros=$(( ($(date +%s) - 15 * 86400) * 1000000 ))
+    big_ticket=$(curl -s -b "$jar" "$BASE/api/v1/tickets?status=all&sort=events" | grep -o '"id":[0-9]*' | head -n1 | cut -d: -f2)
+    local urls=(
+        "/tickets"
+        "/tickets?status=all"
+        "/tickets?after=${deep_micros}_999999999"
+        "/tickets?status=all&sort=events&after=3_50000"
+        "/tickets?sort=first_seen&after=${deep_micros}_999999999"
+        "/tickets?sort=events_24h"
+        "/tickets?severity=escalation&sort=events"
+        "/tickets?class=fraud&status=all"
+        "/tickets?customer=cust-0042&status=all"
+        "/tickets?unresolved=1"
+        "/tickets?assignee=none&feed=AOL"
+        "/tickets?q=user4242%40"
+        "/tickets?q=customer+1234&status=all"
+        "/tickets?q=10.0.42."
+        "/tickets?q=cust7"
+        "/tickets/$big_ticket"
+        "/tickets/31337"
+    )
+    printf '%-60s %10s %10s %10s %8s\n' "$backend URL" "req/s" "p50 ms" "p99 ms" "non-200" | tee -a "$OUT/summary.txt"
+    for u in "${urls[@]}"; do
+        local f="$OUT/oha-$backend-$(echo "$u" | tr -c 'a-zA-Z0-9' '_').json"
+        oha --no-tui --output-format json -z "$DURATION" -c "$CONNECTIONS" \
+            -H "Cookie: abuse_desk_session=$cookie" "$BASE$u" >"$f"
+        python3 - "$f" "$backend $u" <<'PY' | tee -a "$OUT/summary.txt"
+import json, sys
+d = json.load(open(sys.argv[1]))
+s, p = d["summary"], d["latencyPercentiles"]
+codes = d.get("statusCodeDistribution", {})
+bad = sum(n for c, n in codes.items() if c != "200")
+print(f'{sys.argv[2][:60]:<60} {s["requestsPerSec"]:>10.0f} {p["p50"]*1000:>10.2f} {p["p99"]*1000:>10.2f} {bad:>8}')
+PY
+    done
+    stop_server
+}
+
+: >"$OUT/summary.txt"
+case $WHICH in
+    sqlite|postgres) bench_backend "$WHICH" ;;
+    both) bench_backend sqlite; bench_backend postgres ;;
+    *) echo "usage: $0 [sqlite|postgres|both]" >&2; exit 2 ;;
+esac
+echo "summary: $OUT/summary.txt"

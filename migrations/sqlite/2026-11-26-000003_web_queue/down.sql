@@ -1,0 +1,11 @@
+DROP TRIGGER tickets_search_update;
+DROP TRIGGER tickets_search_delete;
+DROP TRIGGER tickets_search_insert;
+DROP TABLE tickets_search;
+DROP INDEX actions_target;
+DROP INDEX tickets_class_queue;
+DROP INDEX tickets_status_first_seen;
+DROP INDEX tickets_by_first_seen;
+DROP INDEX tickets_status_events;
+DROP INDEX tickets_by_events;
+DROP INDEX tickets_by_last_seen;

@@ -1,0 +1,325 @@
+//! The ticket queue as staff read it: filters, sort orders and keyset pages. Every sort walks
+//! an index in order (see the `web_queue` migration) and a page continues after the last row
+//! of the previous one, so a deep page costs what the first one does.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::ids::{CustomerId, TicketId, UserId};
+use super::schema::{customers, events, tickets, users};
+use super::tickets::Status;
+use super::DbConn;
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// Who a ticket is assigned to, as a filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Assignee {
+    User(UserId),
+    Nobody,
+}
+
+/// The queue's filters; `None` means "any".
+#[derive(Clone, Debug, Default)]
+pub struct QueueFilter {
+    pub status: Option<Status>,
+    pub severity: Option<String>,
+    pub class: Option<String>,
+    pub customer: Option<CustomerId>,
+    /// Only tickets no customer could be found for.
+    pub unresolved: bool,
+    pub assignee: Option<Assignee>,
+    /// Part of the reporter (the reporting software or MTA, e.g. `AOL SComp`): the feed a
+    /// complaint came from.
+    pub feed: Option<String>,
+    /// Free text over subject, identity, source IP and customer.
+    pub text: Option<String>,
+}
+
+/// The queue's sort orders, all descending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    LastSeen,
+    Events,
+    Events24h,
+    FirstSeen,
+}
+
+impl Sort {
+    pub const ALL: [Sort; 4] = [
+        Self::LastSeen,
+        Self::Events,
+        Self::Events24h,
+        Self::FirstSeen,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LastSeen => "last_seen",
+            Self::Events => "events",
+            Self::Events24h => "events_24h",
+            Self::FirstSeen => "first_seen",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|sort| sort.as_str() == s)
+    }
+}
+
+/// Where a page starts: after the row with this sort key and id. Times are microseconds since
+/// the epoch so that every cursor is two integers in the URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub key: i64,
+    pub id: TicketId,
+}
+
+impl Cursor {
+    /// `KEY_ID`, as the queue's `after` parameter carries it.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (key, id) = s.split_once('_')?;
+        Some(Self {
+            key: key.parse().ok()?,
+            id: TicketId(id.parse().ok()?),
+        })
+    }
+
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.key, self.id.0)
+    }
+}
+
+pub fn micros(t: NaiveDateTime) -> i64 {
+    t.and_utc().timestamp_micros()
+}
+
+fn from_micros(m: i64) -> NaiveDateTime {
+    chrono::DateTime::from_timestamp_micros(m)
+        .unwrap_or_default()
+        .naive_utc()
+}
+
+/// One row of the queue.
+#[derive(Queryable, Debug, Clone, Serialize)]
+pub struct QueueRow {
+    pub id: TicketId,
+    pub customer_id: Option<CustomerId>,
+    pub customer_external_id: Option<String>,
+    pub customer_name: Option<String>,
+    pub subject_kind: String,
+    pub subject: String,
+    pub class: String,
+    pub severity: String,
+    pub status: String,
+    pub event_count: i64,
+    pub first_seen: NaiveDateTime,
+    pub last_seen: NaiveDateTime,
+    pub identity: Option<String>,
+    pub outgoing_user: Option<String>,
+    pub last_source_ip: Option<String>,
+    pub assignee: Option<String>,
+}
+
+impl QueueRow {
+    /// This row's key in `sort` (for `Events24h` the caller supplies the count).
+    pub fn cursor(&self, sort: Sort, events_24h: i64) -> Cursor {
+        let key = match sort {
+            Sort::LastSeen => micros(self.last_seen),
+            Sort::FirstSeen => micros(self.first_seen),
+            Sort::Events => self.event_count,
+            Sort::Events24h => events_24h,
+        };
+        Cursor { key, id: self.id }
+    }
+}
+
+/// `%text%` for LIKE, with LIKE's own wildcards in `text` taken literally.
+fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// One page of tickets matching `filter`, in `sort` order, after `after`. With `only`, the
+/// page is restricted to those ticket ids (the caller then orders them itself).
+pub fn page(
+    conn: &mut DbConn,
+    filter: &QueueFilter,
+    sort: Sort,
+    after: Option<Cursor>,
+    limit: i64,
+    only: Option<&[TicketId]>,
+) -> QueryResult<Vec<QueueRow>> {
+    let mut query = tickets::table
+        .left_join(customers::table)
+        .left_join(users::table)
+        .select((
+            tickets::id,
+            tickets::customer_id,
+            customers::external_id.nullable(),
+            customers::name.nullable(),
+            tickets::subject_kind,
+            tickets::subject,
+            tickets::class,
+            tickets::severity,
+            tickets::status,
+            tickets::event_count,
+            tickets::first_seen,
+            tickets::last_seen,
+            tickets::identity,
+            tickets::outgoing_user,
+            tickets::last_source_ip,
+            users::username.nullable(),
+        ))
+        .limit(limit)
+        .into_boxed();
+    if let Some(status) = filter.status {
+        query = query.filter(tickets::status.eq(status.as_str()));
+    }
+    if let Some(severity) = &filter.severity {
+        query = query.filter(tickets::severity.eq(severity.clone()));
+    }
+    if let Some(class) = &filter.class {
+        query = query.filter(tickets::class.eq(class.clone()));
+    }
+    if let Some(customer) = filter.customer {
+        query = query.filter(tickets::customer_id.eq(customer));
+    }
+    if filter.unresolved {
+        query = query.filter(tickets::customer_id.is_null());
+    }
+    match filter.assignee {
+        Some(Assignee::User(user)) => query = query.filter(tickets::assignee_id.eq(user)),
+        Some(Assignee::Nobody) => query = query.filter(tickets::assignee_id.is_null()),
+        None => {}
+    }
+    if let Some(feed) = &filter.feed {
+        let pattern = like_pattern(&feed.to_lowercase());
+        query = query.filter(diesel::dsl::exists(
+            events::table
+                .filter(events::ticket_id.eq(tickets::id))
+                .filter(lower(events::reporter).like(pattern).escape('\\')),
+        ));
+    }
+    // Free text: anywhere in subject, identity, source IP or outgoing user (through each
+    // backend's trigram index, see the `web_queue` migration), or in the customer's name or
+    // external id.
+    if let Some(text) = &filter.text {
+        use diesel::dsl::sql;
+        use diesel::sql_types::{Bool, Text};
+        let text = text.to_lowercase();
+        let pattern = like_pattern(&text);
+        let columns = if matches!(conn, DbConn::Sqlite(_)) && text.chars().count() >= 3 {
+            // FTS5 trigram: a quoted phrase matches as a substring in any column, any case.
+            sql::<Bool>(
+                "(tickets.id IN (SELECT rowid FROM tickets_search WHERE tickets_search MATCH ",
+            )
+            .bind::<Text, _>(format!("\"{}\"", text.replace('"', "\"\"")))
+            .sql(")")
+        } else {
+            // Postgres' trigram index covers this expression; on SQLite a one- or two-letter
+            // search (too short for trigrams) scans.
+            sql::<Bool>("(lower(tickets.subject || ' ' || coalesce(tickets.identity, '') || ' ' || coalesce(tickets.last_source_ip, '') || ' ' || coalesce(tickets.outgoing_user, '')) LIKE ")
+                .bind::<Text, _>(pattern.clone())
+                .sql(" ESCAPE '\\'")
+        };
+        // The (few) matching customers first, so both backends can combine two index
+        // lookups instead of testing a subquery on every ticket.
+        let customer_ids: Vec<CustomerId> = customers::table
+            .filter(
+                lower(customers::name)
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(lower(customers::external_id).like(pattern).escape('\\')),
+            )
+            .select(customers::id)
+            .limit(2000)
+            .load(conn)?;
+        let tail = if customer_ids.is_empty() {
+            ")".to_owned()
+        } else {
+            let list: Vec<String> = customer_ids.iter().map(|c| c.0.to_string()).collect();
+            format!(" OR tickets.customer_id IN ({}))", list.join(","))
+        };
+        query = query.filter(columns.sql(&tail));
+    }
+    if let Some(ids) = only {
+        query = query.filter(tickets::id.eq_any(ids.to_vec()));
+    }
+    // Keyset: `key <= k AND (key < k OR id < i)` keeps a plain range on the index for both
+    // planners, which a bare OR would hide.
+    query = match (sort, after) {
+        (Sort::LastSeen, Some(c)) => {
+            let k = from_micros(c.key);
+            query
+                .filter(tickets::last_seen.le(k))
+                .filter(tickets::last_seen.lt(k).or(tickets::id.lt(c.id)))
+        }
+        (Sort::FirstSeen, Some(c)) => {
+            let k = from_micros(c.key);
+            query
+                .filter(tickets::first_seen.le(k))
+                .filter(tickets::first_seen.lt(k).or(tickets::id.lt(c.id)))
+        }
+        (Sort::Events, Some(c)) => query
+            .filter(tickets::event_count.le(c.key))
+            .filter(tickets::event_count.lt(c.key).or(tickets::id.lt(c.id))),
+        _ => query,
+    };
+    query = match sort {
+        Sort::LastSeen | Sort::Events24h => {
+            query.order((tickets::last_seen.desc(), tickets::id.desc()))
+        }
+        Sort::FirstSeen => query.order((tickets::first_seen.desc(), tickets::id.desc())),
+        Sort::Events => query.order((tickets::event_count.desc(), tickets::id.desc())),
+    };
+    query.load(conn)
+}
+
+/// How many events each of `ids` received since `since`.
+pub fn events_since(
+    conn: &mut DbConn,
+    ids: &[TicketId],
+    since: NaiveDateTime,
+) -> QueryResult<HashMap<TicketId, i64>> {
+    let rows: Vec<(TicketId, i64)> = events::table
+        .filter(events::ticket_id.eq_any(ids))
+        .filter(events::arrival_at.ge(since))
+        .group_by(events::ticket_id)
+        .select((events::ticket_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Every ticket with events since `since` and how many, most first (ties: newest ticket
+/// first). This is the whole ranking; callers cache it for a short while.
+pub fn ranking_since(conn: &mut DbConn, since: NaiveDateTime) -> QueryResult<Vec<(TicketId, i64)>> {
+    let mut rows: Vec<(TicketId, i64)> = events::table
+        .filter(events::arrival_at.ge(since))
+        .group_by(events::ticket_id)
+        .select((events::ticket_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+    Ok(rows)
+}
+
+/// How many tickets each status holds.
+pub fn status_counts(conn: &mut DbConn) -> QueryResult<HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> = tickets::table
+        .group_by(tickets::status)
+        .select((tickets::status, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}

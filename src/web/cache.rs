@@ -1,0 +1,147 @@
+//! Values too costly to compute on every request and fine to show a few seconds old: the
+//! ticket counts per status and the ranking by events of the last 24 hours. Writes made
+//! through the web drop them, so staff see their own changes at once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::db::ids::TicketId;
+
+/// One cached value with its age. When it goes stale, one request recomputes it while the
+/// others keep getting the stale value, so a busy queue never has every request recompute at
+/// once; only an empty cache makes requests wait (for the one computing it).
+pub struct Cached<T> {
+    ttl: Duration,
+    slot: Mutex<Option<(Instant, Arc<T>)>>,
+    refreshing: AtomicBool,
+    computing: Mutex<()>,
+}
+
+impl<T> Cached<T> {
+    fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            slot: Mutex::new(None),
+            refreshing: AtomicBool::new(false),
+            computing: Mutex::new(()),
+        }
+    }
+
+    fn current(&self) -> Option<(bool, Arc<T>)> {
+        let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.as_ref()
+            .map(|(at, v)| (at.elapsed() < self.ttl, Arc::clone(v)))
+    }
+
+    /// The value, computed by `compute` when there is none or it is stale (see above).
+    /// Call from a blocking thread: it may wait for another request's computation.
+    pub fn get_or_compute<E>(&self, compute: impl FnOnce() -> Result<T, E>) -> Result<Arc<T>, E> {
+        match self.current() {
+            Some((true, value)) => Ok(value),
+            Some((false, stale)) => {
+                if self
+                    .refreshing
+                    .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+                {
+                    return Ok(stale);
+                }
+                let fresh = compute().map(|v| self.put(v));
+                self.refreshing.store(false, Ordering::Release);
+                fresh
+            }
+            None => {
+                let _only_one = self
+                    .computing
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                match self.current() {
+                    Some((_, value)) => Ok(value),
+                    None => compute().map(|v| self.put(v)),
+                }
+            }
+        }
+    }
+
+    fn put(&self, value: T) -> Arc<T> {
+        let value = Arc::new(value);
+        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((Instant::now(), Arc::clone(&value)));
+        value
+    }
+
+    pub fn clear(&self) {
+        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+/// Values by key, each kept for `ttl`; at most `cap` keys (all dropped when full, which is
+/// rare and cheap to recover from).
+pub struct CachedMap<T> {
+    ttl: Duration,
+    cap: usize,
+    slots: Mutex<HashMap<String, (Instant, Arc<T>)>>,
+}
+
+impl<T> CachedMap<T> {
+    fn new(ttl: Duration, cap: usize) -> Self {
+        Self {
+            ttl,
+            cap,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<T>> {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots
+            .get(key)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, v)| Arc::clone(v))
+    }
+
+    pub fn put(&self, key: String, value: T) -> Arc<T> {
+        let value = Arc::new(value);
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if slots.len() >= self.cap {
+            slots.clear();
+        }
+        slots.insert(key, (Instant::now(), Arc::clone(&value)));
+        value
+    }
+}
+
+/// One Outgoing Reports page's figures: the groups and the events per day.
+pub type OutgoingFigures = (
+    Vec<crate::db::outgoing::Group>,
+    Vec<(chrono::NaiveDate, i64)>,
+);
+
+/// The application's caches.
+pub struct Caches {
+    pub status_counts: Cached<HashMap<String, i64>>,
+    pub ranking_24h: Cached<Vec<(TicketId, i64)>>,
+    /// Grouping a month of events takes a while on a big desk; a minute old is fine for a
+    /// report (lock states are read fresh on every request).
+    pub outgoing: CachedMap<OutgoingFigures>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Self {
+            status_counts: Cached::new(Duration::from_secs(10)),
+            ranking_24h: Cached::new(Duration::from_secs(30)),
+            outgoing: CachedMap::new(Duration::from_secs(60), 256),
+        }
+    }
+}
+
+impl Caches {
+    /// Forgets the queue's figures, after a write.
+    pub fn clear(&self) {
+        self.status_counts.clear();
+        self.ranking_24h.clear();
+    }
+}

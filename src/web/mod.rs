@@ -1,0 +1,262 @@
+//! The web queue: an actix-web server rendering minijinja templates. `Application::build`
+//! binds the configured address (port 0 in tests) and everything a handler needs travels in
+//! [`AppState`] through `web::Data`; there is no global state.
+
+pub mod auth;
+mod cache;
+mod customers;
+pub mod demo;
+pub mod error;
+mod evidence;
+mod login;
+mod outgoing;
+mod queue;
+mod templates;
+mod ticket;
+mod users;
+mod work;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_session::config::{CookieContentSecurity, PersistentSession};
+use actix_session::storage::CookieSessionStore;
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use minijinja::Value;
+
+use crate::db::{self, DbConn, Pool};
+use crate::settings::Settings;
+pub use error::WebError;
+pub use evidence::{evidence_of, Evidence};
+
+/// How long a login lasts.
+const SESSION_HOURS: i64 = 12;
+
+/// Everything handlers share, built once from the settings.
+pub struct AppState {
+    pub pool: Pool,
+    templates: templates::Templates,
+    limiter: auth::LoginLimiter,
+    caches: cache::Caches,
+}
+
+impl AppState {
+    pub fn new(settings: &Settings, pool: Pool) -> Self {
+        Self {
+            pool,
+            templates: templates::Templates::new(settings.web.templates_dir.clone()),
+            // Five failed logins per username and address in 15 minutes, as most desks do.
+            limiter: auth::LoginLimiter::new(5, Duration::from_secs(15 * 60)),
+            caches: cache::Caches::default(),
+        }
+    }
+
+    /// Runs a unit of storage work on a pooled connection, off the async threads.
+    pub async fn db<T, F>(&self, work: F) -> Result<T, WebError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, WebError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await?
+    }
+
+    /// Renders a page; `staff` (when logged in) gives the menu and the forms' CSRF token.
+    pub fn page(
+        &self,
+        name: &str,
+        staff: Option<&auth::Staff>,
+        ctx: Value,
+    ) -> Result<HttpResponse, WebError> {
+        let ctx = minijinja::context! { me => staff, ..ctx };
+        let html = self.templates.render(name, ctx)?;
+        Ok(HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("Cache-Control", "no-store"))
+            .body(html))
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    #[error("web.bind: cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("web.session_key: {0}")]
+    Key(String),
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Connects the pool (running migrations) and binds `web.bind`.
+    pub fn build(settings: &Settings) -> Result<Self, StartError> {
+        let pool = db::connect_pool(&settings.database()?, settings.database_pool_size)?;
+        Self::build_with_pool(settings, pool)
+    }
+
+    /// Binds `web.bind` and serves from an existing pool.
+    pub fn build_with_pool(settings: &Settings, pool: Pool) -> Result<Self, StartError> {
+        let listener =
+            TcpListener::bind(&settings.web.bind).map_err(|source| StartError::Bind {
+                addr: settings.web.bind.clone(),
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: settings.web.bind.clone(),
+                source,
+            })?
+            .port();
+        let key = session_key(settings)?;
+        let secure = settings.web.public_url.starts_with("https://");
+        let state = web::Data::new(AppState::new(settings, pool));
+        let server = HttpServer::new(move || {
+            let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+                .cookie_name("abuse_desk_session".into())
+                .cookie_http_only(true)
+                .cookie_secure(secure)
+                .cookie_same_site(SameSite::Lax)
+                .cookie_content_security(CookieContentSecurity::Private)
+                .session_lifecycle(
+                    PersistentSession::default()
+                        .session_ttl(actix_web::cookie::time::Duration::hours(SESSION_HOURS)),
+                )
+                .build();
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::FormConfig::default().limit(4 << 20))
+                .wrap(sessions)
+                .wrap(security_headers())
+                .configure(routes)
+        })
+        .listen(listener)
+        .map_err(|source| StartError::Bind {
+            addr: settings.web.bind.clone(),
+            source,
+        })?
+        .run();
+        Ok(Self { port, server })
+    }
+
+    /// The port bound (useful when `web.bind` asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the server is stopped (Ctrl-C / SIGTERM).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn session_key(settings: &Settings) -> Result<Key, StartError> {
+    let secret = settings.web.session_key.expose();
+    if secret.is_empty() {
+        tracing::warn!(
+            "web.session_key is empty: using a random key, so a restart logs everyone out"
+        );
+        return Ok(Key::generate());
+    }
+    if secret.len() < 32 {
+        return Err(StartError::Key("must be at least 64 characters".into()));
+    }
+    // Signing and encryption keys are derived (HKDF) rather than cut from the text itself.
+    Ok(Key::derive_from(secret.as_bytes()))
+}
+
+/// Headers on every response: no framing, no sniffing, and a CSP that allows no script at
+/// all, so even markup that slipped through escaping could not run.
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "same-origin"))
+}
+
+/// Every route of the application.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/static/style.css", web::get().to(stylesheet))
+        .route(
+            "/",
+            web::get().to(|| async {
+                HttpResponse::SeeOther()
+                    .insert_header(("Location", "/tickets"))
+                    .finish()
+            }),
+        );
+    login::config(cfg);
+    queue::config(cfg);
+    ticket::config(cfg);
+    outgoing::config(cfg);
+    customers::config(cfg);
+    users::config(cfg);
+}
+
+async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    state
+        .db(|conn| {
+            use diesel::connection::SimpleConnection;
+            conn.batch_execute("SELECT 1")?;
+            Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().content_type("text/plain").body("ok\n"))
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(templates::STYLESHEET)
+}
+
+/// Starts the server from the settings and serves until stopped. With `jobs`, the mailbox
+/// pollers run beside it on the same pool (see [`crate::jobs::run`]) and stop with it.
+pub async fn serve(settings: Settings, jobs: bool) -> Result<(), anyhow::Error> {
+    let pool = db::connect_pool(&settings.database()?, settings.database_pool_size)?;
+    let app = Application::build_with_pool(&settings, pool.clone())?;
+    tracing::info!(
+        port = app.port(),
+        "web queue listening on {}",
+        settings.web.bind
+    );
+    if !jobs || settings.mailboxes.is_empty() {
+        app.run_until_stopped().await?;
+        return Ok(());
+    }
+    tracing::info!(
+        mailboxes = settings.mailboxes.len(),
+        "polling the mailboxes on their schedules"
+    );
+    tokio::select! {
+        served = app.run_until_stopped() => served?,
+        // Returns only when the scheduler cannot start; polls log their own errors.
+        polled = crate::jobs::run(std::sync::Arc::new(settings), pool) => polled?,
+    }
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! Outgoing Reports (`/reports/outgoing`): like the filter's page of that name, events of a
+//! period grouped by identity, customer or outgoing user, most first, with a lock icon on
+//! every row (the same pending-action path as the ticket page) and a chart per day.
+
+use actix_session::Session;
+use actix_web::{web, HttpResponse};
+use chrono::{Duration, NaiveDate, Utc};
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+
+use super::auth::{check_csrf, Agent, Viewer};
+use super::error::{url_encode, WebError};
+use super::work::{parse_hours, request};
+use super::AppState;
+use crate::db::actions::ActionKind;
+use crate::db::locks;
+use crate::db::outgoing::{self, GroupBy};
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.route("/reports/outgoing", web::get().to(report))
+        .route("/reports/outgoing/lock", web::post().to(lock));
+}
+
+#[derive(Deserialize, Serialize, Default, Clone)]
+#[serde(default)]
+struct Params {
+    group: Option<String>,
+    period: Option<String>,
+    class: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// The period's first day and number of days.
+fn period(p: &Params) -> Result<(NaiveDate, i64), WebError> {
+    let today = Utc::now().date_naive();
+    Ok(match p.period.as_deref().unwrap_or("7d") {
+        "today" => (today, 1),
+        "7d" => (today - Duration::days(6), 7),
+        "30d" => (today - Duration::days(29), 30),
+        "custom" => {
+            let day = |s: &Option<String>| {
+                s.as_deref()
+                    .and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
+                    .ok_or_else(|| {
+                        WebError::BadRequest("custom periods need from and to as YYYY-MM-DD".into())
+                    })
+            };
+            let (from, to) = (day(&p.from)?, day(&p.to)?);
+            let days = (to - from).num_days() + 1;
+            if !(1..=366).contains(&days) {
+                return Err(WebError::BadRequest("a period is 1 to 366 days".into()));
+            }
+            (from, days)
+        }
+        other => return Err(WebError::BadRequest(format!("unknown period '{other}'"))),
+    })
+}
+
+/// What a row's lock icon locks, by grouping.
+fn lock_kinds(by: GroupBy) -> (ActionKind, Option<ActionKind>) {
+    match by {
+        GroupBy::Identity => (ActionKind::LockIdentity, Some(ActionKind::UnlockIdentity)),
+        GroupBy::OutgoingUser => (
+            ActionKind::LockOutgoingUser,
+            Some(ActionKind::UnlockOutgoingUser),
+        ),
+        GroupBy::Customer => (ActionKind::SuspendAccount, None),
+    }
+}
+
+/// A bar chart of events per day as SVG markup built from numbers and dates only.
+fn chart(days: &[(NaiveDate, i64)]) -> String {
+    let (w, h, pad) = (720.0_f64, 120.0_f64, 16.0_f64);
+    let max = days.iter().map(|d| d.1).max().unwrap_or(0).max(1) as f64;
+    let bar = (w / days.len().max(1) as f64).max(2.0);
+    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {}\" width=\"{w}\" height=\"{}\" role=\"img\" aria-label=\"events per day\">", h + pad, h + pad);
+    for (i, (day, n)) in days.iter().enumerate() {
+        let bh = (*n as f64 / max) * (h - 4.0);
+        let x = i as f64 * bar;
+        svg.push_str(&format!(
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\"><title>{day}: {n}</title></rect>",
+            h - bh,
+            (bar - 1.0).max(1.0)
+        ));
+        if days.len() <= 10 || i % (days.len() / 6).max(1) == 0 {
+            svg.push_str(&format!(
+                "<text x=\"{x:.1}\" y=\"{:.1}\">{}</text>",
+                h + pad - 3.0,
+                day.format("%m-%d")
+            ));
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+async fn report(
+    Viewer(staff): Viewer,
+    state: web::Data<AppState>,
+    query: web::Query<Params>,
+) -> Result<HttpResponse, WebError> {
+    let p = query.into_inner();
+    let by = match p.group.as_deref() {
+        None | Some("") => GroupBy::Identity,
+        Some(g) => GroupBy::parse(g)
+            .ok_or_else(|| WebError::BadRequest(format!("unknown grouping '{g}'")))?,
+    };
+    let (first, days) = period(&p)?;
+    let class = p.class.clone().filter(|c| !c.is_empty() && c != "all");
+    let from = first.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let to = from + Duration::days(days);
+    let (lock, unlock) = lock_kinds(by);
+    let cls = class.clone();
+    let st = state.clone();
+    let (rows, per_day) = state
+        .db(move |conn| {
+            let key = format!("{}|{from}|{days}|{}", by.as_str(), cls.as_deref().unwrap_or(""));
+            let figures = match st.caches.outgoing.get(&key) {
+                Some(f) => f,
+                None => st.caches.outgoing.put(
+                    key,
+                    (
+                        outgoing::groups(conn, by, from, to, cls.as_deref(), 200)?,
+                        outgoing::per_day(conn, from, days, cls.as_deref())?,
+                    ),
+                ),
+            };
+            let groups = &figures.0;
+            let keys: Vec<&str> = groups.iter().map(|g| g.key.as_str()).collect();
+            let held = locks::in_force(conn, &keys, crate::db::now())?;
+            let rows: Vec<_> = groups
+                .iter()
+                .map(|g| {
+                    let tickets = match by {
+                        GroupBy::Customer => format!("/tickets?status=all&customer={}", url_encode(&g.key)),
+                        _ => format!("/tickets?status=all&q={}", url_encode(&g.key)),
+                    };
+                    context! { key => g.key, label => g.label, events => g.events, lock => held.get(&g.key), tickets => tickets }
+                })
+                .collect();
+            Ok((rows, figures.1.clone()))
+        })
+        .await?;
+    let total: i64 = per_day.iter().map(|d| d.1).sum();
+    let here = format!(
+        "/reports/outgoing?group={}&period={}&class={}&from={}&to={}",
+        by.as_str(),
+        url_encode(p.period.as_deref().unwrap_or("7d")),
+        url_encode(class.as_deref().unwrap_or("all")),
+        url_encode(p.from.as_deref().unwrap_or("")),
+        url_encode(p.to.as_deref().unwrap_or("")),
+    );
+    state.page(
+        "outgoing.html",
+        Some(&staff),
+        context! {
+            rows => rows,
+            group => by.as_str(),
+            groups => GroupBy::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+            period => p.period.as_deref().unwrap_or("7d"),
+            from => first.to_string(),
+            to => (first + Duration::days(days - 1)).to_string(),
+            class => class.as_deref().unwrap_or("all"),
+            classes => ["all", "abuse", "fraud", "virus", "auth-failure", "not-spam", "other"],
+            chart => minijinja::Value::from_safe_string(chart(&per_day)),
+            total => total,
+            lock_kind => lock.as_str(),
+            unlock_kind => unlock.map(ActionKind::as_str),
+            can_work => staff.can(crate::db::users::Role::Agent),
+            here => here,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct LockForm {
+    csrf_token: String,
+    kind: String,
+    target: String,
+    reason: String,
+    #[serde(default)]
+    hours: String,
+    #[serde(default)]
+    back: String,
+}
+
+async fn lock(
+    Agent(staff): Agent,
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<LockForm>,
+) -> Result<HttpResponse, WebError> {
+    check_csrf(&session, &form.csrf_token)?;
+    let form = form.into_inner();
+    let kind = super::work::parse_kind(&form.kind)?;
+    let expires_at = parse_hours(&form.hours)?;
+    let back = if form.back.starts_with("/reports/outgoing") {
+        form.back.clone()
+    } else {
+        "/reports/outgoing".into()
+    };
+    state
+        .db(move |conn| {
+            request(
+                conn,
+                &staff,
+                None,
+                kind,
+                &form.target,
+                &form.reason,
+                expires_at,
+            )
+        })
+        .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", back))
+        .finish())
+}

@@ -1,0 +1,366 @@
+//! The queue (`/tickets`): filters and sort in the URL, keyset pages, counts per status, and
+//! bulk actions on a selection. `/api/v1/tickets` serves the same page as JSON.
+
+use std::collections::HashMap;
+
+use actix_session::Session;
+use actix_web::{web, HttpResponse};
+use diesel::prelude::*;
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+
+use super::auth::{check_csrf, Staff, Viewer};
+use super::error::WebError;
+use super::AppState;
+use crate::db::ids::{CustomerId, TicketId, UserId};
+use crate::db::locks::{self, Lock};
+use crate::db::queue::{self, Assignee, Cursor, QueueFilter, QueueRow, Sort};
+use crate::db::schema::{customers, users};
+use crate::db::tickets::Status;
+use crate::db::DbConn;
+
+/// Rows per page.
+const PAGE: i64 = 50;
+/// Tickets of the 24-hour ranking looked at per query, and at most per page.
+const RANK_CHUNK: usize = 500;
+const RANK_SCAN: usize = 20_000;
+
+pub fn config(cfg: &mut web::ServiceConfig) {
+    cfg.route("/tickets", web::get().to(list))
+        .route("/tickets/bulk", web::post().to(super::ticket::bulk))
+        .route("/api/v1/tickets", web::get().to(api_list));
+}
+
+/// The queue's URL parameters, kept as given so the page can echo them back.
+#[derive(Deserialize, Serialize, Clone, Debug, Default)]
+#[serde(default)]
+pub struct QueueParams {
+    pub status: Option<String>,
+    pub severity: Option<String>,
+    pub class: Option<String>,
+    pub customer: Option<String>,
+    pub unresolved: Option<String>,
+    pub assignee: Option<String>,
+    pub feed: Option<String>,
+    pub q: Option<String>,
+    pub sort: Option<String>,
+    pub after: Option<String>,
+}
+
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl QueueParams {
+    /// The query string of these parameters with `changes` applied (`None` removes one);
+    /// the page cursor is always dropped unless set explicitly.
+    pub fn with(&self, changes: &[(&str, Option<&str>)]) -> String {
+        let mut pairs: Vec<(&str, Option<&str>)> = vec![
+            ("status", given(&self.status)),
+            ("severity", given(&self.severity)),
+            ("class", given(&self.class)),
+            ("customer", given(&self.customer)),
+            ("unresolved", given(&self.unresolved)),
+            ("assignee", given(&self.assignee)),
+            ("feed", given(&self.feed)),
+            ("q", given(&self.q)),
+            ("sort", given(&self.sort)),
+            ("after", None),
+        ];
+        for (key, value) in changes {
+            if let Some(pair) = pairs.iter_mut().find(|(k, _)| k == key) {
+                pair.1 = *value;
+            }
+        }
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            if let Some(v) = v {
+                out.append_pair(k, v);
+            }
+        }
+        format!("/tickets?{}", out.finish())
+    }
+
+    fn sort(&self) -> Result<Sort, WebError> {
+        given(&self.sort).map_or(Ok(Sort::LastSeen), |s| {
+            Sort::parse(s).ok_or_else(|| WebError::BadRequest(format!("unknown sort '{s}'")))
+        })
+    }
+}
+
+/// A queue row with what is computed per page: events of the last 24 hours and lock state.
+#[derive(Serialize, Debug)]
+pub struct QueueItem {
+    #[serde(flatten)]
+    pub row: QueueRow,
+    pub events_24h: i64,
+    pub lock: Option<Lock>,
+}
+
+/// One page of the queue.
+#[derive(Serialize, Debug)]
+pub struct QueuePage {
+    pub items: Vec<QueueItem>,
+    pub next: Option<String>,
+    pub counts: HashMap<String, i64>,
+}
+
+/// Turns the URL's names (customer external id, usernames) into a filter.
+fn filter_of(conn: &mut DbConn, p: &QueueParams, me: UserId) -> Result<QueueFilter, WebError> {
+    let status = match given(&p.status) {
+        None => Some(Status::Open),
+        Some("all") => None,
+        Some(s) => Some(s.parse::<Status>().map_err(WebError::BadRequest)?),
+    };
+    let customer = match given(&p.customer) {
+        None => None,
+        Some(external) => Some(
+            customers::table
+                .filter(customers::external_id.eq(external))
+                .select(customers::id)
+                .first::<CustomerId>(conn)
+                .optional()?
+                // An unknown customer matches nothing rather than everything.
+                .unwrap_or(CustomerId(-1)),
+        ),
+    };
+    let assignee = match given(&p.assignee) {
+        None => None,
+        Some("me") => Some(Assignee::User(me)),
+        Some("none") => Some(Assignee::Nobody),
+        Some(name) => Some(Assignee::User(
+            users::table
+                .filter(users::username.eq(name))
+                .select(users::id)
+                .first::<UserId>(conn)
+                .optional()?
+                .unwrap_or(UserId(-1)),
+        )),
+    };
+    Ok(QueueFilter {
+        status,
+        severity: given(&p.severity).map(str::to_owned),
+        class: given(&p.class).map(str::to_owned),
+        customer,
+        unresolved: given(&p.unresolved).is_some(),
+        assignee,
+        feed: given(&p.feed).map(str::to_owned),
+        text: given(&p.q).map(str::to_owned),
+    })
+}
+
+/// The targets a row's lock state is looked up by.
+pub fn lock_targets(row: &QueueRow) -> Vec<&str> {
+    let mut targets = vec![row.subject.as_str()];
+    targets.extend(row.identity.as_deref());
+    targets.extend(row.outgoing_user.as_deref());
+    // A suspended account is locked as a whole.
+    targets.extend(row.customer_external_id.as_deref());
+    targets
+}
+
+/// Loads one page of the queue: the rows, their 24-hour counts and locks, the status counts.
+pub fn load_page(
+    conn: &mut DbConn,
+    state: &AppState,
+    p: &QueueParams,
+    me: UserId,
+) -> Result<QueuePage, WebError> {
+    let sort = p.sort()?;
+    let after = match given(&p.after) {
+        None => None,
+        Some(a) => Some(Cursor::parse(a).ok_or_else(|| WebError::BadRequest("bad page".into()))?),
+    };
+    let filter = filter_of(conn, p, me)?;
+    let now = crate::db::now();
+    let since = now - chrono::Duration::hours(24);
+    let (rows, counts_24h, scanned_to) = if sort == Sort::Events24h {
+        ranked_page(conn, state, &filter, after, since)?
+    } else {
+        let rows = queue::page(conn, &filter, sort, after, PAGE + 1, None)?;
+        let ids: Vec<TicketId> = rows.iter().map(|r| r.id).collect();
+        let counts = queue::events_since(conn, &ids, since)?;
+        (rows, counts, None)
+    };
+    let more = rows.len() > PAGE as usize || scanned_to.is_some();
+    let rows: Vec<QueueRow> = rows.into_iter().take(PAGE as usize).collect();
+    let targets: Vec<&str> = rows.iter().flat_map(lock_targets).collect();
+    let held = locks::in_force(conn, &targets, now)?;
+    let next = if more {
+        scanned_to.or_else(|| {
+            rows.last().map(|r| {
+                r.cursor(sort, counts_24h.get(&r.id).copied().unwrap_or(0))
+                    .encode()
+            })
+        })
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .map(|row| {
+            let lock = lock_targets(&row)
+                .into_iter()
+                .find_map(|t| held.get(t).cloned());
+            QueueItem {
+                events_24h: counts_24h.get(&row.id).copied().unwrap_or(0),
+                lock,
+                row,
+            }
+        })
+        .collect();
+    let counts = (*state
+        .caches
+        .status_counts
+        .get_or_compute(|| queue::status_counts(conn))?)
+    .clone();
+    Ok(QueuePage {
+        items,
+        next,
+        counts,
+    })
+}
+
+type Ranked = (Vec<QueueRow>, HashMap<TicketId, i64>, Option<String>);
+
+/// A page in the order of the (cached) 24-hour ranking: walks the ranking from the cursor in
+/// chunks, keeping the tickets that pass the filter. Returns a resume cursor when it stopped
+/// scanning before filling the page.
+fn ranked_page(
+    conn: &mut DbConn,
+    state: &AppState,
+    filter: &QueueFilter,
+    after: Option<Cursor>,
+    since: chrono::NaiveDateTime,
+) -> Result<Ranked, WebError> {
+    let ranking = state
+        .caches
+        .ranking_24h
+        .get_or_compute(|| queue::ranking_since(conn, since))?;
+    let mut pos = after.map_or(0, |c| {
+        ranking.partition_point(|&(id, n)| n > c.key || (n == c.key && id > c.id))
+    });
+    if let (Some(c), Some(&(id, n))) = (after, ranking.get(pos)) {
+        if id == c.id && n == c.key {
+            pos += 1;
+        }
+    }
+    let mut rows = Vec::new();
+    let mut counts = HashMap::new();
+    let mut scanned = 0;
+    while pos < ranking.len() && rows.len() <= PAGE as usize {
+        if scanned >= RANK_SCAN {
+            let (id, n) = ranking[pos - 1];
+            return Ok((rows, counts, Some(Cursor { key: n, id }.encode())));
+        }
+        let chunk = &ranking[pos..(pos + RANK_CHUNK).min(ranking.len())];
+        let ids: Vec<TicketId> = chunk.iter().map(|(id, _)| *id).collect();
+        let mut found: HashMap<TicketId, QueueRow> = queue::page(
+            conn,
+            filter,
+            Sort::LastSeen,
+            None,
+            RANK_CHUNK as i64,
+            Some(&ids),
+        )?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+        for &(id, n) in chunk {
+            if let Some(row) = found.remove(&id) {
+                counts.insert(id, n);
+                rows.push(row);
+                if rows.len() > PAGE as usize {
+                    break;
+                }
+            }
+        }
+        pos += chunk.len();
+        scanned += chunk.len();
+    }
+    Ok((rows, counts, None))
+}
+
+async fn list(
+    Viewer(staff): Viewer,
+    state: web::Data<AppState>,
+    query: web::Query<QueueParams>,
+) -> Result<HttpResponse, WebError> {
+    let params = query.into_inner();
+    let (p, st, me) = (params.clone(), state.clone(), staff.id);
+    let page = state.db(move |conn| load_page(conn, &st, &p, me)).await?;
+    render(&state, &staff, &params, page)
+}
+
+fn render(
+    state: &AppState,
+    staff: &Staff,
+    params: &QueueParams,
+    page: QueuePage,
+) -> Result<HttpResponse, WebError> {
+    let current_status = given(&params.status).unwrap_or("open");
+    let tabs: Vec<_> = Status::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .chain(["all"])
+        .map(|s| {
+            let count = if s == "all" {
+                page.counts.values().sum()
+            } else {
+                page.counts.get(s).copied().unwrap_or(0)
+            };
+            context! { name => s, count => count, url => params.with(&[("status", Some(s))]), active => s == current_status }
+        })
+        .collect();
+    let current_sort = params.sort()?;
+    let sorts: Vec<_> = Sort::ALL
+        .iter()
+        .map(|s| context! { name => s.as_str(), url => params.with(&[("sort", Some(s.as_str()))]), active => *s == current_sort })
+        .collect();
+    let next_url = page.next.as_deref().map(|n| {
+        let base = params.with(&[]);
+        format!("{base}&after={}", super::error::url_encode(n))
+    });
+    let here = match given(&params.after) {
+        Some(a) => format!("{}&after={}", params.with(&[]), super::error::url_encode(a)),
+        None => params.with(&[]),
+    };
+    state.page(
+        "tickets.html",
+        Some(staff),
+        context! {
+            items => page.items,
+            tabs => tabs,
+            sorts => sorts,
+            params => params,
+            next_url => next_url,
+            first_url => given(&params.after).map(|_| params.with(&[])),
+            here => here,
+            mine => given(&params.assignee) == Some("me"),
+            mine_url => params.with(&[("assignee", Some("me"))]),
+            all_url => params.with(&[("assignee", None)]),
+            statuses => Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            severities => ["info", "abuse", "escalation"],
+            classes => ["abuse", "fraud", "virus", "auth-failure", "not-spam", "other"],
+        },
+    )
+}
+
+async fn api_list(
+    Viewer(staff): Viewer,
+    state: web::Data<AppState>,
+    query: web::Query<QueueParams>,
+) -> Result<HttpResponse, WebError> {
+    let (p, st, me) = (query.into_inner(), state.clone(), staff.id);
+    let page = state.db(move |conn| load_page(conn, &st, &p, me)).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Checks the form's CSRF token; bulk and single-ticket forms share this.
+pub fn csrf(session: &Session, pairs: &[(String, String)]) -> Result<(), WebError> {
+    let token = pairs
+        .iter()
+        .find(|(k, _)| k == "csrf_token")
+        .map_or("", |(_, v)| v.as_str());
+    check_csrf(session, token)
+}

@@ -1,0 +1,208 @@
+//! The outgoing report, the customers pages and the demo sample.
+
+use abuse_desk::db::schema::{actions, customers, tickets, users};
+use diesel::prelude::*;
+
+use crate::support;
+use crate::web::{location, spawn_app, spec};
+
+#[actix_web::test]
+async fn outgoing_report_groups_counts_and_locks() {
+    for db in support::backends("outgoing_report_groups_counts_and_locks") {
+        let app = spawn_app(db).await;
+        let mut specs = Vec::new();
+        for n in 0..5 {
+            specs.push(spec(
+                n,
+                Some("shop@bakery-mueller.example"),
+                "shop@bakery-mueller.example",
+                "198.51.100.5",
+            ));
+        }
+        for n in 5..7 {
+            specs.push(spec(
+                n,
+                Some("sales@northwind.example"),
+                "sales@northwind.example",
+                "198.51.100.20",
+            ));
+        }
+        app.ingest(&specs);
+        let agent = app.login("agent").await;
+        let html = agent.text("/reports/outgoing?period=today").await;
+        let shop = html.find("shop@bakery-mueller.example").unwrap();
+        let sales = html.find("sales@northwind.example").unwrap();
+        assert!(shop < sales, "sorted by count");
+        assert!(html.contains("<td class=\"num\">5</td>") && html.contains("7 in all"));
+        assert!(html.contains("<svg") && html.contains("<rect"), "chart");
+        let html = agent
+            .text("/reports/outgoing?group=customer&period=7d")
+            .await;
+        assert!(html.contains("cust-1001") && html.contains("Bakery Müller GmbH"));
+        let html = agent
+            .text("/reports/outgoing?period=custom&from=2020-01-01&to=2020-01-31")
+            .await;
+        assert!(html.contains("No events in this period"));
+        assert_eq!(
+            agent
+                .get("/reports/outgoing?period=custom&from=x")
+                .await
+                .status(),
+            400
+        );
+        assert_eq!(
+            agent.get("/reports/outgoing?group=nonsense").await.status(),
+            400
+        );
+        // The lock icon's form records a pending lock and the row shows it locked.
+        let res = agent
+            .post_form(
+                "/reports/outgoing/lock",
+                &[
+                    ("kind", "lock_identity"),
+                    ("target", "shop@bakery-mueller.example"),
+                    ("reason", "top spammer today"),
+                    ("hours", "4"),
+                    ("back", "/reports/outgoing?period=today"),
+                ],
+            )
+            .await;
+        assert_eq!(location(&res), "/reports/outgoing?period=today");
+        let mut conn = app.conn();
+        let (kind, state): (String, String) = actions::table
+            .select((actions::kind, actions::state))
+            .first(&mut conn)
+            .unwrap();
+        assert_eq!(
+            (kind.as_str(), state.as_str()),
+            ("lock_identity", "pending")
+        );
+        let html = agent.text("/reports/outgoing?period=today").await;
+        assert!(html.contains("lock identity (pending): top spammer today"));
+        // A viewer sees the icons but no lock forms.
+        let viewer = app.login("viewer").await;
+        assert!(!viewer
+            .text("/reports/outgoing?period=today")
+            .await
+            .contains("/reports/outgoing/lock"));
+    }
+}
+
+#[actix_web::test]
+async fn admins_edit_and_import_customers() {
+    for db in support::backends("admins_edit_and_import_customers") {
+        let app = spawn_app(db).await;
+        app.ingest(&[spec(
+            1,
+            Some("shop@bakery-mueller.example"),
+            "shop@bakery-mueller.example",
+            "198.51.100.5",
+        )]);
+        let admin = app.login("admin").await;
+        let html = admin.text("/customers?q=northwind").await;
+        assert!(html.contains("cust-1002") && !html.contains("cust-1001"));
+        let html = admin.text("/customers/1").await;
+        assert!(
+            html.contains("198.51.100.0&#x2f;28") && html.contains("shop@bakery-mueller.example")
+        );
+        let res = admin
+            .post_form(
+                "/customers/1",
+                &[
+                    ("name", "Bakery Müller AG"),
+                    ("email", "it@bakery-mueller.example"),
+                    (
+                        "identities",
+                        "shop@bakery-mueller.example\nnew@bakery-mueller.example",
+                    ),
+                    ("domains", "bakery-mueller.example"),
+                    ("netblocks", "198.51.100.0/28"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 303);
+        let html = admin.text("/customers/1").await;
+        assert!(html.contains("Bakery Müller AG") && html.contains("new@bakery-mueller.example"));
+        // A bad netblock is refused and nothing changes.
+        let res = admin
+            .post_form(
+                "/customers/1",
+                &[
+                    ("name", "X"),
+                    ("email", "it@bakery-mueller.example"),
+                    ("netblocks", "999.1.1.1/8"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 400);
+        let res = admin.post_form("/customers/import", &[("csv", "external_id,name,email,identities,domains,netblocks\ncust-2000,New Co,abuse@newco.example,,newco.example,\n")]).await;
+        assert_eq!(res.status(), 303);
+        assert!(location(&res).starts_with("/customers?done=1+created"));
+        let mut conn = app.conn();
+        let names: Vec<String> = customers::table
+            .order(customers::id)
+            .select(customers::name)
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(names[0], "Bakery Müller AG");
+        assert_eq!(names.last().unwrap(), "New Co");
+        // Users: admins add accounts.
+        let res = admin
+            .post_form(
+                "/admin/users",
+                &[
+                    ("username", "carol"),
+                    ("password", "another long password"),
+                    ("role", "agent"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 303);
+        let n: i64 = users::table.count().get_result(&mut conn).unwrap();
+        assert_eq!(n, 4);
+        assert_eq!(
+            admin
+                .post_form(
+                    "/admin/users",
+                    &[
+                        ("username", "dave"),
+                        ("password", "short"),
+                        ("role", "agent")
+                    ]
+                )
+                .await
+                .status(),
+            400
+        );
+    }
+}
+
+#[test]
+fn the_demo_fills_an_empty_database_once() {
+    let db = support::sqlite();
+    let mut conn = db.connect();
+    let settings = abuse_desk::settings::Settings {
+        database_url: db.url.clone(),
+        ..Default::default()
+    };
+    let password = abuse_desk::web::demo::prepare(&mut conn, &settings)
+        .unwrap()
+        .unwrap();
+    assert_eq!(password.len(), 20);
+    let n: i64 = tickets::table.count().get_result(&mut conn).unwrap();
+    assert!(n >= 10, "{n} tickets");
+    let unresolved: i64 = tickets::table
+        .filter(tickets::customer_id.is_null())
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert!(unresolved > 0 && unresolved < n);
+    assert!(abuse_desk::db::users::verify(&mut conn, "admin", &password)
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        abuse_desk::web::demo::prepare(&mut conn, &settings).unwrap(),
+        None,
+        "second start leaves the data alone"
+    );
+}
