@@ -138,3 +138,97 @@ fn implicit_tls_and_starttls_verify_the_server_certificate() {
         assert_eq!(dovecot.count("Implicit") + dovecot.count("Starttls"), 0);
     }
 }
+
+/// `serve` runs the pollers on their schedules beside the web queue, on the same database;
+/// `serve --no-jobs` leaves the mailboxes alone.
+#[test]
+fn serve_polls_the_mailboxes_beside_the_web_queue_unless_told_not_to() {
+    let name = "serve_polls_the_mailboxes_beside_the_web_queue_unless_told_not_to";
+    let messages = corpus();
+    let (oracle, _, _) = imported(&messages);
+    for db in support::backends(name) {
+        let Some(dovecot) = dovecot(name) else { return };
+        dovecot.append("INBOX", &messages);
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("desk.toml");
+        let mut mailbox = dovecot.mailbox("fbl");
+        mailbox.schedule = "*/2 * * * * *".into();
+        let mailbox = toml::to_string(&mailbox)
+            .unwrap()
+            .replace("********", crate::dovecot::PASSWORD);
+        std::fs::write(&config, format!("[[mailboxes]]\n{mailbox}")).unwrap();
+        let serve = |extra: &[&str]| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = std::process::Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
+                .arg("--config")
+                .arg(&config)
+                .args(["--database-url", &db.url, "serve", "--bind"])
+                .arg(format!("127.0.0.1:{port}"))
+                .args(extra)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            (Killed(child), port)
+        };
+
+        let (_web_only, port) = serve(&["--no-jobs"]);
+        assert!(healthy(port), "serve --no-jobs answers on {}", db.backend);
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        assert_eq!(
+            dovecot.count("INBOX") as usize,
+            messages.len(),
+            "--no-jobs polled on {}",
+            db.backend
+        );
+        drop(_web_only);
+
+        let (_both, port) = serve(&[]);
+        assert!(healthy(port), "serve answers on {}", db.backend);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while dovecot.count("INBOX") > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        assert_eq!(dovecot.count("INBOX"), 0, "serve polled on {}", db.backend);
+        let conn = &mut db.connect();
+        use diesel::prelude::*;
+        let tickets: i64 = abuse_desk::db::schema::tickets::table
+            .count()
+            .get_result(conn)
+            .unwrap();
+        assert_eq!(tickets as u64, oracle.new_tickets, "{}", db.backend);
+    }
+}
+
+/// A child process killed when the test lets go of it, pass or fail.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether `GET /healthz` answers 200 within ten seconds.
+fn healthy(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ =
+                stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            if answer.starts_with("HTTP/1.1 200") {
+                return true;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
