@@ -290,6 +290,11 @@ pub fn page(
             ),
         };
     }
+    if only.is_some() {
+        // The caller orders these itself; an ORDER BY would tempt the planner to walk a sort
+        // index past every other ticket instead of fetching the few ids.
+        return query.load(conn);
+    }
     query = match sort {
         Sort::LastSeen | Sort::Events24h => {
             query.order((tickets::last_seen.desc(), tickets::id.desc()))
