@@ -152,6 +152,16 @@ fn like_pattern(text: &str) -> String {
     out
 }
 
+/// The column a keyset cursor of `sort` compares (none for the cached 24-hour ranking).
+fn sort_column(sort: Sort) -> Option<&'static str> {
+    match sort {
+        Sort::LastSeen => Some("tickets.last_seen"),
+        Sort::FirstSeen => Some("tickets.first_seen"),
+        Sort::Events => Some("tickets.event_count"),
+        Sort::Events24h => None,
+    }
+}
+
 /// One page of tickets matching `filter`, in `sort` order, after `after`. With `only`, the
 /// page is restricted to those ticket ids (the caller then orders them itself).
 pub fn page(
@@ -258,26 +268,33 @@ pub fn page(
     if let Some(ids) = only {
         query = query.filter(tickets::id.eq_any(ids.to_vec()));
     }
-    // Keyset: `key <= k AND (key < k OR id < i)` keeps a plain range on the index for both
-    // planners, which a bare OR would hide.
-    query = match (sort, after) {
-        (Sort::LastSeen, Some(c)) => {
-            let k = from_micros(c.key);
-            query
-                .filter(tickets::last_seen.le(k))
-                .filter(tickets::last_seen.lt(k).or(tickets::id.lt(c.id)))
-        }
-        (Sort::FirstSeen, Some(c)) => {
-            let k = from_micros(c.key);
-            query
-                .filter(tickets::first_seen.le(k))
-                .filter(tickets::first_seen.lt(k).or(tickets::id.lt(c.id)))
-        }
-        (Sort::Events, Some(c)) => query
-            .filter(tickets::event_count.le(c.key))
-            .filter(tickets::event_count.lt(c.key).or(tickets::id.lt(c.id))),
-        _ => query,
-    };
+    // Keyset: a row-value comparison `(key, id) < (k, i)`, which both planners turn into
+    // an index range starting right at the cursor (an OR of the two would make them scan
+    // every row sharing the key first).
+    if let (Some(c), Some(column)) = (after, sort_column(sort)) {
+        use diesel::dsl::sql;
+        use diesel::sql_types::{BigInt, Bool, Timestamp};
+        let head = sql::<Bool>(&format!("({column}, tickets.id) < ("));
+        query = match sort {
+            Sort::Events => query.filter(
+                head.bind::<BigInt, _>(c.key)
+                    .sql(", ")
+                    .bind::<BigInt, _>(c.id.0)
+                    .sql(")"),
+            ),
+            _ => query.filter(
+                head.bind::<Timestamp, _>(from_micros(c.key))
+                    .sql(", ")
+                    .bind::<BigInt, _>(c.id.0)
+                    .sql(")"),
+            ),
+        };
+    }
+    if only.is_some() {
+        // The caller orders these itself; an ORDER BY would tempt the planner to walk a sort
+        // index past every other ticket instead of fetching the few ids.
+        return query.load(conn);
+    }
     query = match sort {
         Sort::LastSeen | Sort::Events24h => {
             query.order((tickets::last_seen.desc(), tickets::id.desc()))

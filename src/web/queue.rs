@@ -21,8 +21,10 @@ use crate::db::DbConn;
 
 /// Rows per page.
 const PAGE: i64 = 50;
-/// Tickets of the 24-hour ranking looked at per query, and at most per page.
-const RANK_CHUNK: usize = 500;
+/// Tickets of the 24-hour ranking looked at by the first query of a page (doubling while the
+/// filter leaves the page short, up to the largest chunk), and at most per page.
+const RANK_FIRST: usize = PAGE as usize + 1;
+const RANK_CHUNK: usize = 2_000;
 const RANK_SCAN: usize = 20_000;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
@@ -248,12 +250,15 @@ fn ranked_page(
     let mut rows = Vec::new();
     let mut counts = HashMap::new();
     let mut scanned = 0;
+    // Without a filter the first chunk fills the page; a narrow filter widens the chunks.
+    let mut chunk_len = RANK_FIRST;
     while pos < ranking.len() && rows.len() <= PAGE as usize {
         if scanned >= RANK_SCAN {
             let (id, n) = ranking[pos - 1];
             return Ok((rows, counts, Some(Cursor { key: n, id }.encode())));
         }
-        let chunk = &ranking[pos..(pos + RANK_CHUNK).min(ranking.len())];
+        let chunk = &ranking[pos..(pos + chunk_len).min(ranking.len())];
+        chunk_len = (chunk_len * 4).min(RANK_CHUNK);
         let ids: Vec<TicketId> = chunk.iter().map(|(id, _)| *id).collect();
         let mut found: HashMap<TicketId, QueueRow> = queue::page(
             conn,

@@ -206,3 +206,40 @@ fn the_demo_fills_an_empty_database_once() {
         "second start leaves the data alone"
     );
 }
+
+#[actix_web::test]
+async fn templates_dir_overrides_a_page_and_keeps_escaping() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("login.html"),
+        "<!doctype html><title>Our desk</title><h1>Welcome to Example Hosting's abuse desk</h1>\
+         <p>{{ next }}</p><form method=post action=/login><input type=hidden name=csrf_token value=\"{{ csrf }}\"></form>",
+    )
+    .unwrap();
+    let db = support::sqlite();
+    let mut settings = abuse_desk::settings::Settings {
+        database_url: db.url.clone(),
+        ..Default::default()
+    };
+    settings.web.bind = "127.0.0.1:0".into();
+    settings.web.templates_dir = Some(dir.path().to_path_buf());
+    let app = abuse_desk::web::Application::build(&settings).unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    actix_web::rt::spawn(app.run_until_stopped());
+    let html = reqwest::get(format!("{base}/login?next=/tickets%3Fq=%3Cscript%3E"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Welcome to Example Hosting"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;") && !html.contains("<script>"),
+        "{html}"
+    );
+    // Pages not overridden still come from the built-in set.
+    let css = reqwest::get(format!("{base}/static/style.css"))
+        .await
+        .unwrap();
+    assert_eq!(css.status(), 200);
+}

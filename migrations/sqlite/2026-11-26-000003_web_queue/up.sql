@@ -5,8 +5,9 @@ CREATE INDEX tickets_by_events ON tickets (event_count, id);
 CREATE INDEX tickets_status_events ON tickets (status, event_count, id);
 CREATE INDEX tickets_by_first_seen ON tickets (first_seen, id);
 CREATE INDEX tickets_status_first_seen ON tickets (status, first_seen, id);
--- Filtering by class (fraud, virus, …: a few per cent of tickets) in the default open view.
-CREATE INDEX tickets_class_queue ON tickets (class, status, last_seen, id);
+-- Filtering by class (fraud, virus, …: a few per cent of tickets), in last-seen order so a
+-- page is found by walking the index whatever the status filter.
+CREATE INDEX tickets_class_queue ON tickets (class, last_seen, id);
 -- The lock state of a queue row or an outgoing-report row is the latest lock action on its
 -- identity or outgoing user.
 CREATE INDEX actions_target ON actions (target, id);
