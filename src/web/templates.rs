@@ -29,7 +29,7 @@ const EMBEDDED: &[(&str, &str)] = &[
 ];
 
 /// The stylesheet, served at `/static/style.css`.
-pub const STYLESHEET: &str = include_str!("../../static/style.css");
+pub const STYLESHEET: &str = include_str!("../../templates/style.css");
 
 /// The template environment of one application.
 pub struct Templates {
