@@ -6,8 +6,8 @@ use diesel::prelude::*;
 
 use super::actions::{self, ActionKind, ActionRequest};
 use super::audit::{self, Actor};
-use super::ids::{ActionId, CustomerId, TicketId, UserId};
-use super::schema::{events, notes, ticket_source_ips, tickets};
+use super::ids::{ActionId, CustomerId, EventId, TicketId, UserId};
+use super::schema::{events, notes, tickets};
 use super::tickets::{self as ticket_store, Status};
 use super::DbConn;
 
@@ -232,54 +232,31 @@ pub fn merge(
                 "ticket #{into} is {into_status}: merge into a live ticket"
             )));
         }
-        let (incidents, first, last): (i64, NaiveDateTime, NaiveDateTime) = tickets::table
+        let (incidents, last_seen, user, domain): (
+            i64,
+            NaiveDateTime,
+            Option<String>,
+            Option<String>,
+        ) = tickets::table
             .find(from)
             .select((
                 tickets::incident_count,
-                tickets::first_seen,
                 tickets::last_seen,
+                tickets::outgoing_user,
+                tickets::outgoing_domain,
             ))
             .first(conn)?;
-        diesel::update(events::table.filter(events::ticket_id.eq(from)))
-            .set(events::ticket_id.eq(into))
-            .execute(conn)?;
-        let ips: Vec<String> = ticket_source_ips::table
-            .filter(ticket_source_ips::ticket_id.eq(from))
-            .select(ticket_source_ips::source_ip)
+        let moving: Vec<EventId> = events::table
+            .filter(events::ticket_id.eq(from))
+            .select(events::id)
             .load(conn)?;
-        let pairs: Vec<(TicketId, String)> = ips.into_iter().map(|ip| (into, ip)).collect();
-        ticket_store::add_source_ips(conn, &pairs)?;
-        let events: i64 = events::table
-            .filter(events::ticket_id.eq(into))
-            .count()
-            .get_result(conn)?;
-        let ip_count: i64 = ticket_source_ips::table
-            .filter(ticket_source_ips::ticket_id.eq(into))
-            .count()
-            .get_result(conn)?;
-        let (into_first, into_last): (NaiveDateTime, NaiveDateTime) = tickets::table
-            .find(into)
-            .select((tickets::first_seen, tickets::last_seen))
-            .first(conn)?;
-        diesel::update(tickets::table.find(into))
-            .set((
-                tickets::event_count.eq(events),
-                tickets::incident_count.eq(tickets::incident_count + incidents),
-                tickets::source_ip_count.eq(ip_count),
-                tickets::first_seen.eq(into_first.min(first)),
-                tickets::last_seen.eq(into_last.max(last)),
-                tickets::updated_at.eq(at),
-            ))
-            .execute(conn)?;
-        diesel::update(tickets::table.find(from))
-            .set((
-                tickets::status.eq(Status::Merged.as_str()),
-                tickets::open_key.eq(None::<String>),
-                tickets::merged_into_id.eq(Some(into)),
-                tickets::event_count.eq(0),
-                tickets::updated_at.eq(at),
-            ))
-            .execute(conn)?;
+        // The events take the customer of the ticket they join.
+        ticket_store::move_events(conn, &moving, into, into_customer)?;
+        ticket_store::recount(conn, into, incidents, at)?;
+        let outgoing = user.map(|user| crate::arf::OutgoingUser { user, domain });
+        ticket_store::set_outgoing_user_if_newest(conn, into, last_seen, outgoing.as_ref())?;
+        ticket_store::recount(conn, from, -incidents, at)?;
+        ticket_store::mark_merged(conn, from, into, at)?;
         let detail = format!("merged into #{into}");
         audit::record(
             conn,

@@ -255,6 +255,20 @@ async fn merge_moves_events_and_counts() {
             .get_result(&mut conn)
             .unwrap();
         assert_eq!(on_one, 3);
+        // The moved events belong to the customer of the ticket they joined, and the
+        // absorbing ticket counts both source IPs.
+        let (customer, source_ips): (Option<i64>, i64) = tickets::table
+            .find(1i64)
+            .select((tickets::customer_id, tickets::source_ip_count))
+            .first(&mut conn)
+            .unwrap();
+        let event_customers: Vec<Option<i64>> = events::table
+            .filter(events::ticket_id.eq(1i64))
+            .select(events::customer_id)
+            .load(&mut conn)
+            .unwrap();
+        assert!(event_customers.iter().all(|c| *c == customer));
+        assert_eq!(source_ips, 2);
         let html = agent.text("/tickets/1").await;
         assert!(html.contains("absorbed #2") && html.contains("198.51.100.6"));
         assert!(agent.text("/tickets/2").await.contains("merged into #1"));
