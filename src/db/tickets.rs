@@ -424,8 +424,8 @@ pub fn source_ip_counts(
     Ok(counts)
 }
 
-/// Moves events to another ticket (and customer), keeping the source IP list of the target
-/// current. Counters are the caller's to [`recount`] on both tickets.
+/// Moves events to another ticket (and customer). Counters and source IPs are the caller's
+/// to [`recount`] on both tickets.
 pub fn move_events(
     conn: &mut DbConn,
     events: &[EventId],
@@ -438,22 +438,7 @@ pub fn move_events(
             .set((ev::ticket_id.eq(to), ev::customer_id.eq(customer)))
             .execute(conn)?;
     }
-    let pairs: Vec<(TicketId, String)> = distinct_source_ips(conn, to)?
-        .into_iter()
-        .map(|ip| (to, ip))
-        .collect();
-    add_source_ips(conn, &pairs)
-}
-
-/// The distinct source IPs of a ticket's events.
-fn distinct_source_ips(conn: &mut DbConn, id: TicketId) -> QueryResult<Vec<String>> {
-    use super::schema::events as ev;
-    ev::table
-        .filter(ev::ticket_id.eq(id))
-        .filter(ev::source_ip.is_not_null())
-        .select(ev::source_ip.assume_not_null())
-        .distinct()
-        .load(conn)
+    Ok(())
 }
 
 /// Recomputes a ticket's counters from the events it holds after events moved in or out:
@@ -475,13 +460,21 @@ pub fn recount(
             diesel::dsl::max(ev::arrival_at),
         ))
         .first(conn)?;
-    let present = distinct_source_ips(conn, id)?;
+    // The ticket's source IP list becomes exactly its events' distinct source IPs.
+    let present: Vec<String> = ev::table
+        .filter(ev::ticket_id.eq(id))
+        .filter(ev::source_ip.is_not_null())
+        .select(ev::source_ip.assume_not_null())
+        .distinct()
+        .load(conn)?;
     diesel::delete(
         ips::table
             .filter(ips::ticket_id.eq(id))
             .filter(ips::source_ip.ne_all(&present)),
     )
     .execute(conn)?;
+    let pairs: Vec<(TicketId, String)> = present.iter().map(|ip| (id, ip.clone())).collect();
+    add_source_ips(conn, &pairs)?;
     let newest: Option<(Option<String>, Option<String>, Option<String>)> = ev::table
         .filter(ev::ticket_id.eq(id))
         .order((ev::arrival_at.desc(), ev::id.desc()))
