@@ -8,7 +8,12 @@ use std::borrow::Cow;
 use std::panic::AssertUnwindSafe;
 use std::sync::OnceLock;
 
-use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::parsers::MessageStream;
+use mail_parser::{
+    Encoding, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
+
+use super::header::{lines, parse_header_block};
 
 /// What a part is to us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +135,9 @@ fn classify(part: &MessagePart<'_>) -> (String, Kind) {
         ),
         None => ("text".to_string(), "plain".to_string()),
     };
+    if (ctype.as_str(), sub.as_str()) == CUT_ORIGINAL {
+        return ("message/rfc822".to_string(), Kind::Original(false));
+    }
     let kind = match (ctype.as_str(), sub.as_str()) {
         ("message", "feedback-report") => Kind::Feedback,
         ("message", "rfc822" | "global") | ("text", "rfc822") => Kind::Original(false),
@@ -172,4 +180,139 @@ fn part_bytes<'a>(part: &MessagePart<'a>, raw: &'a [u8]) -> Option<Cow<'a, [u8]>
         }),
         PartType::Multipart(_) => None,
     }
+}
+
+/// The content type an attached original is relabelled with once its body is cut off (see
+/// [`cut_original_bodies`]): a plain leaf to mail-parser, the original again to [`classify`].
+const CUT_ORIGINAL: (&str, &str) = ("application", "x-abuse-desk-original");
+
+/// A copy of `raw` in which every attached original message (a top-level `message/rfc822`
+/// part sent without transfer encoding) keeps only its header block; `None` when there is
+/// nothing to cut. Only the original's headers are ever read, while decoding its body (the
+/// spam's text in its charset, base64 attachments) was most of mail-parser's work per report.
+/// An original whose body holds a feedback report is left whole: it may be a forwarded report.
+pub(crate) fn cut_original_bodies(raw: &[u8]) -> Option<Vec<u8>> {
+    let (top, body) = header_block(raw);
+    let (ctype, _, boundary) = content_type(top)?;
+    let boundary = boundary.filter(|b| ctype == "multipart" && !b.is_empty())?;
+    // Delimiters are found the way mail-parser finds them: `--boundary` anywhere.
+    let delimiter = format!("--{boundary}");
+    let finder = memchr::memmem::Finder::new(delimiter.as_bytes());
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut at = body + finder.find(raw.get(body..)?)?;
+    loop {
+        let after = at + delimiter.len();
+        let rest = raw.get(after..).unwrap_or_default();
+        if rest.starts_with(b"--") {
+            break;
+        }
+        let Some(next) = finder.find(rest).map(|i| after + i) else {
+            break;
+        };
+        let content = lines(rest).next().map_or(raw.len(), |(_, end)| after + end);
+        if let Some(keep) = raw.get(content..next).and_then(original_headers) {
+            let out = out.get_or_insert_with(|| Vec::with_capacity(raw.len()));
+            out.extend_from_slice(raw.get(copied..content).unwrap_or_default());
+            out.extend_from_slice(
+                format!(
+                    "Content-Type: {}/{}\r\n\r\n",
+                    CUT_ORIGINAL.0, CUT_ORIGINAL.1
+                )
+                .as_bytes(),
+            );
+            out.extend_from_slice(keep);
+            copied = next;
+        }
+        at = next;
+    }
+    let mut out = out?;
+    out.extend_from_slice(raw.get(copied..).unwrap_or_default());
+    Some(out)
+}
+
+/// The header block of the original message in a MIME part, blank line included, when the
+/// part is an original sent as is whose body can go.
+fn original_headers(part: &[u8]) -> Option<&[u8]> {
+    let (headers, start) = header_block(part);
+    let (ctype, subtype, _) = content_type(headers)?;
+    if ctype != "message" || !matches!(subtype.as_str(), "rfc822" | "global") {
+        return None;
+    }
+    if let Some(encoding) = field(headers, "content-transfer-encoding") {
+        let encoding = encoding.trim().to_ascii_lowercase();
+        if !matches!(encoding.as_str(), "7bit" | "8bit" | "binary") {
+            return None;
+        }
+    }
+    let original = part.get(start..)?;
+    let (_, body) = parse_header_block(original);
+    let rest = original.get(body..).filter(|rest| !rest.is_empty())?;
+    if contains_ignore_case(rest, b"feedback-report") {
+        return None;
+    }
+    original.get(..body)
+}
+
+/// A header block up to its first blank line, and where the body after it starts.
+fn header_block(bytes: &[u8]) -> (&[u8], usize) {
+    for (line, next) in lines(bytes) {
+        if line.is_empty() {
+            return (bytes.get(..next).unwrap_or_default(), next);
+        }
+    }
+    (bytes, bytes.len())
+}
+
+/// The unfolded value of the first field `name` in a header block.
+fn field(block: &[u8], name: &str) -> Option<String> {
+    let mut value: Option<String> = None;
+    for (line, _) in lines(block) {
+        let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        match value.as_mut() {
+            Some(v) if folded => v.push_str(&String::from_utf8_lossy(line)),
+            Some(_) => break,
+            None => {
+                let Some(colon) = line.iter().position(|&b| b == b':') else {
+                    continue;
+                };
+                let head = line.get(..colon).unwrap_or_default();
+                if head.trim_ascii_end().eq_ignore_ascii_case(name.as_bytes()) {
+                    value = Some(String::from_utf8_lossy(line.get(colon + 1..)?).into_owned());
+                }
+            }
+        }
+    }
+    value
+}
+
+/// Type, subtype (lowercased) and boundary of a header block's Content-Type, read by
+/// mail-parser's own field parser so that the boundary is the one it will split on.
+fn content_type(block: &[u8]) -> Option<(String, String, Option<String>)> {
+    let mut value = field(block, "content-type")?.into_bytes();
+    value.push(b'\n');
+    match MessageStream::new(&value).parse_content_type() {
+        HeaderValue::ContentType(ct) => Some((
+            ct.ctype().to_ascii_lowercase(),
+            ct.subtype().unwrap_or_default().to_ascii_lowercase(),
+            ct.attribute("boundary").map(str::to_string),
+        )),
+        _ => None,
+    }
+}
+
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, tail)) = needle.split_first() else {
+        return true;
+    };
+    memchr::memchr2_iter(
+        first.to_ascii_lowercase(),
+        first.to_ascii_uppercase(),
+        haystack,
+    )
+    .any(|i| {
+        haystack
+            .get(i + 1..i + 1 + tail.len())
+            .is_some_and(|rest| rest.eq_ignore_ascii_case(tail))
+    })
 }

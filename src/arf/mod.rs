@@ -176,7 +176,16 @@ pub fn parse_with(raw: &[u8], rules: &IdentityRules) -> Result<FeedbackReport, P
 
 fn parse_at(raw: &[u8], rules: &IdentityRules, depth: u8) -> Result<FeedbackReport, ParseError> {
     let input = prepare(raw)?;
-    let scanned = mime::scan(&input).ok_or_else(|| {
+    let cut = mime::cut_original_bodies(&input);
+    parse_input(cut.as_deref().unwrap_or(&input), rules, depth)
+}
+
+fn parse_input(
+    input: &[u8],
+    rules: &IdentityRules,
+    depth: u8,
+) -> Result<FeedbackReport, ParseError> {
+    let scanned = mime::scan(input).ok_or_else(|| {
         ParseError::malformed("not a mail message: no header block could be read")
     })?;
     if let Some(leaf) = scanned.leaves.iter().find(|l| l.kind == Kind::Feedback) {
@@ -339,4 +348,44 @@ fn finish(
     });
     report.outgoing_user = identity::outgoing_user(&[headers, report_fields]);
     report.original = attached.map(|a| a.message);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// Parses without cutting the attached original's body off first.
+    fn parse_uncut(raw: &[u8]) -> Result<FeedbackReport, ParseError> {
+        let input = prepare(raw)?;
+        parse_input(&input, &IdentityRules::default(), 0)
+    }
+
+    #[test]
+    fn cutting_the_attached_originals_body_changes_no_result() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let (mut files, mut cut) = (0, 0);
+        for dir in ["arf", "arf-extra", "fuzz-regressions"] {
+            for entry in std::fs::read_dir(fixtures.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+                if matches!(ext, "json" | "md" | "failed") {
+                    continue;
+                }
+                let raw = std::fs::read(&path).unwrap();
+                assert_eq!(parse(&raw), parse_uncut(&raw), "{}", path.display());
+                files += 1;
+                if prepare(&raw)
+                    .ok()
+                    .and_then(|input| mime::cut_original_bodies(&input))
+                    .is_some()
+                {
+                    cut += 1;
+                }
+            }
+        }
+        // Most real reports attach the whole original; the comparison must have covered them.
+        assert!(files >= 50 && cut >= 20, "{files} files, {cut} cut");
+    }
 }

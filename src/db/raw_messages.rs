@@ -102,15 +102,20 @@ pub fn insert_new<'a>(
                 stored.extend(rows.into_iter().map(|r| (r.sha256, r.id)));
             }
         }
+        // One row per statement: prepared once and re-bound, and (unlike a multi-row insert)
+        // without a statement journal copying each index page it touches.
         DbConn::Sqlite(lite) => {
-            for chunk in forms.chunks(100) {
-                let rows: Vec<(RawMessageId, String)> = diesel::insert_into(raw_messages::table)
-                    .values(chunk)
+            for form in forms {
+                let id: Option<RawMessageId> = diesel::insert_into(raw_messages::table)
+                    .values(form)
                     .on_conflict(raw_messages::sha256)
                     .do_nothing()
-                    .returning((raw_messages::id, raw_messages::sha256))
-                    .get_results(lite)?;
-                stored.extend(rows.into_iter().map(|(id, sha)| (sha, id)));
+                    .returning(raw_messages::id)
+                    .get_result(lite)
+                    .optional()?;
+                if let Some(id) = id {
+                    stored.insert(form.sha256.to_owned(), id);
+                }
             }
         }
     }
@@ -157,9 +162,21 @@ pub fn content(conn: &mut DbConn, id: RawMessageId) -> QueryResult<Option<Vec<u8
     Ok(row.and_then(|(compression, bytes)| decompress(&compression, &bytes)))
 }
 
-/// Bytes as written by the ingest path: `zstd`, or `none` for stored-as-is.
+/// No message is this large; a stored length beyond it means a damaged row, not a size to
+/// allocate.
+const MAX_MESSAGE: usize = 256 << 20;
+
+/// Bytes as written by the ingest path: `lz4` (block, length first), `zstd` (earlier
+/// versions), or `none` for stored-as-is.
 pub fn decompress(compression: &str, bytes: &[u8]) -> Option<Vec<u8>> {
     match compression {
+        "lz4" => {
+            let length = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+            if length > MAX_MESSAGE {
+                return None;
+            }
+            lz4_flex::block::decompress_size_prepended(bytes).ok()
+        }
         "zstd" => zstd::stream::decode_all(bytes).ok(),
         "none" => Some(bytes.to_vec()),
         _ => None,

@@ -121,6 +121,11 @@ pub struct TicketInsertForm<'a> {
     pub last_seen: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The first event's identity and outgoing user: written now so that the search index
+    /// is not rewritten when the batch's newest details follow.
+    pub identity: Option<&'a str>,
+    pub outgoing_user: Option<&'a str>,
+    pub outgoing_domain: Option<&'a str>,
 }
 
 /// The live tickets of `open_keys` with their state, by open key.
@@ -186,6 +191,9 @@ pub fn live_or_create(
         last_seen: seen,
         created_at: seen,
         updated_at: seen,
+        identity: None,
+        outgoing_user: None,
+        outgoing_domain: None,
     };
     let inserted = crate::dispatch!(conn, c => diesel::insert_into(tickets::table)
         .values(&form)
@@ -370,21 +378,15 @@ pub fn apply_events(conn: &mut DbConn, rows: &[TicketBatchUpdate<'_>]) -> QueryR
             .execute(pg)?;
         return Ok(());
     }
-    // SQLite runs in-process: a cached statement per ticket costs microseconds.
+    let DbConn::Sqlite(conn) = conn else {
+        return Ok(());
+    };
+    // SQLite runs in-process: a statement per ticket costs microseconds once prepared.
     for row in rows {
-        let counters = (
-            &row.update,
-            tickets::incident_count.eq(tickets::incident_count + row.incidents),
-            tickets::source_ip_count.eq(row.source_ips),
-        );
-        match row.latest {
-            Some(latest) => diesel::update(tickets::table.find(row.id))
-                .set((counters, latest))
-                .execute(conn)?,
-            None => diesel::update(tickets::table.find(row.id))
-                .set(counters)
-                .execute(conn)?,
-        };
+        super::sqlite_batch::ApplyCounters(row).execute(conn)?;
+        if row.latest.is_some() {
+            super::sqlite_batch::ApplyIdentity(row).execute(conn)?;
+        }
     }
     Ok(())
 }

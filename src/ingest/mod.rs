@@ -18,6 +18,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::arf::{self, FeedbackReport, IdentityRules, ParseError};
+use crate::db::checkpoint::BackgroundCheckpoint;
 use crate::db::customers::ResolveStep;
 use crate::db::ids::TicketId;
 use crate::db::DbConn;
@@ -89,27 +90,21 @@ impl Ingestor {
     }
 }
 
-/// zstd at level 1: a few µs of CPU saves far more writer I/O (every blob goes to the WAL
-/// and again to the database at checkpoint). One context per worker thread.
-pub struct Compressor(Option<zstd::bulk::Compressor<'static>>);
+/// LZ4: compressing before the writer saves it far more I/O than it costs the workers (every
+/// blob goes to the WAL and again to the database at checkpoint). zstd at level 1 stores a
+/// quarter less but took half of a worker's time per message, more than parsing, and capped
+/// the import rate; LZ4 takes a third of that. Rows stored as zstd earlier stay readable.
+#[derive(Debug, Default)]
+pub struct Compressor;
 
 impl Compressor {
     pub fn new() -> Self {
-        Self(zstd::bulk::Compressor::new(1).ok())
+        Self
     }
 
-    /// The stored form and its `compression` label; should zstd fail, the bytes as they are.
+    /// The stored form and its `compression` label.
     pub fn compress(&mut self, bytes: &[u8]) -> (&'static str, Vec<u8>) {
-        match self.0.as_mut().and_then(|c| c.compress(bytes).ok()) {
-            Some(compressed) => ("zstd", compressed),
-            None => ("none", bytes.to_vec()),
-        }
-    }
-}
-
-impl Default for Compressor {
-    fn default() -> Self {
-        Self::new()
+        ("lz4", lz4_flex::block::compress_prepend_size(bytes))
     }
 }
 
@@ -200,7 +195,36 @@ pub fn import<I, E>(
     origin: &Origin<'_>,
     messages: I,
     workers: usize,
+    progress: impl FnMut(&Summary),
+) -> Result<(Summary, Vec<E>), IngestError>
+where
+    I: Iterator<Item = Result<Vec<u8>, E>> + Send,
+    E: Send,
+{
+    let checkpoint = BackgroundCheckpoint::start(conn)?;
+    let imported = import_with(
+        conn,
+        ingestor,
+        origin,
+        messages,
+        workers,
+        progress,
+        checkpoint.as_ref(),
+    );
+    if let Some(checkpoint) = checkpoint {
+        checkpoint.finish(conn)?;
+    }
+    imported
+}
+
+fn import_with<I, E>(
+    conn: &mut DbConn,
+    ingestor: &Ingestor,
+    origin: &Origin<'_>,
+    messages: I,
+    workers: usize,
     mut progress: impl FnMut(&Summary),
+    checkpoint: Option<&BackgroundCheckpoint>,
 ) -> Result<(Summary, Vec<E>), IngestError>
 where
     I: Iterator<Item = Result<Vec<u8>, E>> + Send,
@@ -242,6 +266,9 @@ where
         let mut write =
             |batch: &mut Vec<Prepared>, summary: &mut Summary| -> Result<(), IngestError> {
                 let outcomes = store::store_batch(conn, ingestor, origin, batch)?;
+                if let Some(checkpoint) = checkpoint {
+                    checkpoint.bound(conn)?;
+                }
                 for (outcome, message) in outcomes.iter().zip(batch.iter()) {
                     summary.add(outcome, message.size);
                 }

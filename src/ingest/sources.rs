@@ -121,7 +121,9 @@ impl MboxReader {
             };
             if !starts_with_from {
                 self.done = true;
-                let mut bytes = Vec::new();
+                // Sized once from the file's length: no regrowing and copying as it is read.
+                let len = self.reader.get_ref().metadata().map_or(0, |m| m.len());
+                let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 1);
                 return Some(match self.reader.read_to_end(&mut bytes) {
                     Ok(_) => Ok(FileMessage {
                         origin: self.path.display().to_string(),

@@ -311,6 +311,13 @@ impl Batch {
                 last_seen: fact.arrival,
                 created_at: at,
                 updated_at: at,
+                identity: fact.identity.as_deref(),
+                outgoing_user: fact.report.outgoing_user.as_ref().map(|u| u.user.as_str()),
+                outgoing_domain: fact
+                    .report
+                    .outgoing_user
+                    .as_ref()
+                    .and_then(|u| u.domain.as_deref()),
             });
         }
         if !forms.is_empty() {

@@ -260,17 +260,21 @@ fn two_pollers_at_once_ingest_each_message_exactly_once() {
         // Migrated once here: two migration runs at once would race each other.
         drop(db.connect());
         let barrier = Barrier::new(2);
+        // Connected before the threads start: a thread failing before the barrier would
+        // leave the other waiting for ever.
+        let conns = [db.connect_bare(), db.connect_bare()];
         let summaries: Vec<MailboxSummary> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..2)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut conn = db.connect_bare();
+            let handles: Vec<_> = conns
+                .into_iter()
+                .map(|mut conn| {
+                    let (barrier, mailbox) = (&barrier, &mailbox);
+                    scope.spawn(move || {
                         let options = PollOptions {
                             batch_size: 3,
                             ..options()
                         };
                         barrier.wait();
-                        poll(&mut conn, &mailbox, &options)
+                        poll(&mut conn, mailbox, &options)
                     })
                 })
                 .collect();
