@@ -75,6 +75,8 @@ pub struct WebSettings {
     /// Key for signing and encrypting session cookies (at least 64 characters); a random
     /// key is made at start when empty, which logs everyone out on restart.
     pub session_key: Secret,
+    /// How long a login lasts, in hours (fractions allowed).
+    pub session_hours: f64,
     /// Directory of templates overriding the built-in ones.
     pub templates_dir: Option<PathBuf>,
 }
@@ -106,6 +108,7 @@ impl Default for Settings {
                 bind: "127.0.0.1:8080".into(),
                 public_url: "http://127.0.0.1:8080".into(),
                 session_key: Secret::default(),
+                session_hours: 12.0,
                 templates_dir: None,
             },
             ingest: IngestSettings {
@@ -207,6 +210,12 @@ impl Settings {
             return invalid(
                 "web.session_key",
                 format!("must be at least 64 characters (has {key_len})"),
+            );
+        }
+        if !(self.web.session_hours > 0.0 && self.web.session_hours <= 24.0 * 366.0) {
+            return invalid(
+                "web.session_hours",
+                "must be more than 0 and at most a year".into(),
             );
         }
         if self.ingest.resolve_order.is_empty() {

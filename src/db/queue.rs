@@ -152,15 +152,20 @@ fn like_pattern(text: &str) -> String {
     out
 }
 
-/// The column a keyset cursor of `sort` compares (none for the cached 24-hour ranking).
-fn sort_column(sort: Sort) -> Option<&'static str> {
+/// The column `sort` orders by (the 24-hour ranking is cached; its pages are fetched by id,
+/// newest first).
+fn sort_column(sort: Sort) -> &'static str {
     match sort {
-        Sort::LastSeen => Some("tickets.last_seen"),
-        Sort::FirstSeen => Some("tickets.first_seen"),
-        Sort::Events => Some("tickets.event_count"),
-        Sort::Events24h => None,
+        Sort::LastSeen | Sort::Events24h => "tickets.last_seen",
+        Sort::FirstSeen => "tickets.first_seen",
+        Sort::Events => "tickets.event_count",
     }
 }
+
+/// How many of the newest candidates (in the page's sort order) a free-text search tests row
+/// by row before it turns to the trigram indexes. A word found on many tickets fills its page
+/// within the first few hundred; a rare one is found faster by the index.
+const SCAN: i64 = 2000;
 
 /// One page of tickets matching `filter`, in `sort` order, after `after`. With `only`, the
 /// page is restricted to those ticket ids (the caller then orders them itself).
@@ -172,6 +177,133 @@ pub fn page(
     limit: i64,
     only: Option<&[TicketId]>,
 ) -> QueryResult<Vec<QueueRow>> {
+    let Some(text) = filter.text.as_deref() else {
+        return load(conn, filter, sort, after, only, Text::Any, 0, limit);
+    };
+    let search = Search::new(conn, text)?;
+    if only.is_some() {
+        return load(
+            conn,
+            filter,
+            sort,
+            after,
+            only,
+            Text::Scan(&search, None),
+            0,
+            limit,
+        );
+    }
+    // The newest SCAN candidates first: where the text is common, the page is among them.
+    let bound = load(conn, filter, sort, after, None, Text::Any, SCAN - 1, 1)?
+        .pop()
+        .map(|row| {
+            let order = if sort == Sort::Events24h {
+                Sort::LastSeen
+            } else {
+                sort
+            };
+            row.cursor(order, 0)
+        });
+    let scanned = load(
+        conn,
+        filter,
+        sort,
+        after,
+        None,
+        Text::Scan(&search, bound),
+        0,
+        limit,
+    )?;
+    if bound.is_none() || scanned.len() as i64 >= limit {
+        return Ok(scanned);
+    }
+    load(
+        conn,
+        filter,
+        sort,
+        after,
+        None,
+        Text::Indexed(&search),
+        0,
+        limit,
+    )
+}
+
+/// A free-text search, prepared once per page: the LIKE pattern, the customers whose name or
+/// external id holds the text, and the text as a source IP prefix where it looks like one.
+struct Search {
+    text: String,
+    pattern: String,
+    customers: Vec<CustomerId>,
+    ip_prefix: Option<String>,
+}
+
+impl Search {
+    fn new(conn: &mut DbConn, text: &str) -> QueryResult<Self> {
+        let text = text.to_lowercase();
+        let pattern = like_pattern(&text);
+        // The (few) matching customers first, so both backends can combine index lookups
+        // instead of testing a subquery on every ticket.
+        let customers = customers::table
+            .filter(
+                lower(customers::name)
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(lower(customers::external_id)
+                        .like(pattern.clone())
+                        .escape('\\')),
+            )
+            .select(customers::id)
+            .limit(2000)
+            .load(conn)?;
+        let ip_prefix = looks_like_ip_prefix(&text).then(|| text.clone());
+        Ok(Self {
+            text,
+            pattern,
+            customers,
+            ip_prefix,
+        })
+    }
+}
+
+/// Digits with dots (`10.0.42.`) or hex digits with colons (`2001:db8:`): the start of an
+/// IPv4 or IPv6 address, which free text matches against every source IP of a ticket.
+fn looks_like_ip_prefix(text: &str) -> bool {
+    let v4 = text.contains('.') && text.chars().all(|c| c.is_ascii_digit() || c == '.');
+    let v6 = text.contains(':')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
+    (v4 || v6) && text.chars().any(|c| c.is_ascii_hexdigit())
+}
+
+/// How a page's query treats free text.
+#[derive(Clone, Copy)]
+enum Text<'s> {
+    /// No text filter.
+    Any,
+    /// Tested on each candidate walked in sort order, down to the bound (inclusive) if any.
+    Scan(&'s Search, Option<Cursor>),
+    /// Found through the trigram and source IP indexes.
+    Indexed(&'s Search),
+}
+
+/// Runs the page query: `filter` with free text treated as `text`, in `sort` order after
+/// `after`, skipping `offset` rows and returning at most `limit`.
+#[allow(clippy::too_many_arguments)]
+fn load(
+    conn: &mut DbConn,
+    filter: &QueueFilter,
+    sort: Sort,
+    after: Option<Cursor>,
+    only: Option<&[TicketId]>,
+    text: Text<'_>,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<QueueRow>> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{BigInt, Bool, Text as SqlText, Timestamp};
+    let sqlite = matches!(conn, DbConn::Sqlite(_));
     let mut query = tickets::table
         .left_join(customers::table)
         .left_join(users::table)
@@ -193,6 +325,7 @@ pub fn page(
             tickets::last_source_ip,
             users::username.nullable(),
         ))
+        .offset(offset)
         .limit(limit)
         .into_boxed();
     if let Some(status) = filter.status {
@@ -223,58 +356,87 @@ pub fn page(
                 .filter(lower(events::reporter).like(pattern).escape('\\')),
         ));
     }
-    // Free text: anywhere in subject, identity, source IP or outgoing user (through each
-    // backend's trigram index, see the `web_queue` migration), or in the customer's name or
-    // external id.
-    if let Some(text) = &filter.text {
-        use diesel::dsl::sql;
-        use diesel::sql_types::{Bool, Text};
-        let text = text.to_lowercase();
-        let pattern = like_pattern(&text);
-        let columns = if matches!(conn, DbConn::Sqlite(_)) && text.chars().count() >= 3 {
-            // FTS5 trigram: a quoted phrase matches as a substring in any column, any case.
-            sql::<Bool>(
-                "(tickets.id IN (SELECT rowid FROM tickets_search WHERE tickets_search MATCH ",
+    // Free text: anywhere in subject, identity or outgoing user; at the start of any of the
+    // ticket's source IPs; or anywhere in the customer's name or external id.
+    let search = match text {
+        Text::Any => None,
+        Text::Scan(search, _) | Text::Indexed(search) => Some(search),
+    };
+    if let Some(search) = search {
+        let indexed = matches!(text, Text::Indexed(_));
+        let (head, value, tail) = if !indexed {
+            // Not the expression Postgres' trigram index covers, so the planner keeps walking
+            // the sort order's index and tests row by row.
+            (
+                "lower(coalesce(tickets.identity, '') || ' ' || tickets.subject || ' ' || coalesce(tickets.outgoing_user, '')) LIKE ",
+                search.pattern.clone(),
+                " ESCAPE '\\'",
             )
-            .bind::<Text, _>(format!("\"{}\"", text.replace('"', "\"\"")))
-            .sql(")")
+        } else if sqlite && search.text.chars().count() >= 3 {
+            // FTS5 trigram: a quoted phrase matches as a substring in any column, any case.
+            (
+                "tickets.id IN (SELECT rowid FROM tickets_search WHERE tickets_search MATCH ",
+                format!("\"{}\"", search.text.replace('"', "\"\"")),
+                ")",
+            )
         } else {
             // Postgres' trigram index covers this expression; on SQLite a one- or two-letter
             // search (too short for trigrams) scans.
-            sql::<Bool>("(lower(tickets.subject || ' ' || coalesce(tickets.identity, '') || ' ' || coalesce(tickets.last_source_ip, '') || ' ' || coalesce(tickets.outgoing_user, '')) LIKE ")
-                .bind::<Text, _>(pattern.clone())
-                .sql(" ESCAPE '\\'")
-        };
-        // The (few) matching customers first, so both backends can combine two index
-        // lookups instead of testing a subquery on every ticket.
-        let customer_ids: Vec<CustomerId> = customers::table
-            .filter(
-                lower(customers::name)
-                    .like(pattern.clone())
-                    .escape('\\')
-                    .or(lower(customers::external_id).like(pattern).escape('\\')),
+            (
+                "lower(tickets.subject || ' ' || coalesce(tickets.identity, '') || ' ' || coalesce(tickets.outgoing_user, '')) LIKE ",
+                search.pattern.clone(),
+                " ESCAPE '\\'",
             )
-            .select(customers::id)
-            .limit(2000)
-            .load(conn)?;
-        let tail = if customer_ids.is_empty() {
-            ")".to_owned()
-        } else {
-            let list: Vec<String> = customer_ids.iter().map(|c| c.0.to_string()).collect();
-            format!(" OR tickets.customer_id IN ({}))", list.join(","))
         };
-        query = query.filter(columns.sql(&tail));
+        let customers = if search.customers.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = search.customers.iter().map(|c| c.0.to_string()).collect();
+            format!(" OR tickets.customer_id IN ({})", list.join(","))
+        };
+        let matches = sql::<Bool>(&format!("({head}"))
+            .bind::<SqlText, _>(value)
+            .sql(&format!("{tail}{customers}"));
+        query = match &search.ip_prefix {
+            None => query.filter(matches.sql(")")),
+            Some(prefix) => {
+                // A prefix match on the source IP index: GLOB on SQLite, LIKE on Postgres
+                // (`text_pattern_ops`); an IP prefix holds neither's wildcards.
+                let ips = if indexed {
+                    "tickets.id IN (SELECT s.ticket_id FROM ticket_source_ips s WHERE"
+                } else {
+                    "EXISTS (SELECT 1 FROM ticket_source_ips s WHERE s.ticket_id = tickets.id AND"
+                };
+                let (op, pattern) = if sqlite {
+                    ("GLOB", format!("{prefix}*"))
+                } else {
+                    ("LIKE", format!("{prefix}%"))
+                };
+                query.filter(
+                    matches
+                        .sql(&format!(" OR {ips} s.source_ip {op} "))
+                        .bind::<SqlText, _>(pattern)
+                        .sql("))"),
+                )
+            }
+        };
     }
     if let Some(ids) = only {
         query = query.filter(tickets::id.eq_any(ids.to_vec()));
     }
     // Keyset: a row-value comparison `(key, id) < (k, i)`, which both planners turn into
     // an index range starting right at the cursor (an OR of the two would make them scan
-    // every row sharing the key first).
-    if let (Some(c), Some(column)) = (after, sort_column(sort)) {
-        use diesel::dsl::sql;
-        use diesel::sql_types::{BigInt, Bool, Timestamp};
-        let head = sql::<Bool>(&format!("({column}, tickets.id) < ("));
+    // every row sharing the key first). A scan's bound closes the range from below.
+    let column = sort_column(sort);
+    let bound = match text {
+        Text::Scan(_, bound) => bound,
+        _ => None,
+    };
+    // The 24-hour ranking's cursor counts events; the ranking is walked by the caller.
+    let after = after.filter(|_| sort != Sort::Events24h);
+    for (cursor, op) in [(after, "<"), (bound, ">=")] {
+        let Some(c) = cursor else { continue };
+        let head = sql::<Bool>(&format!("({column}, tickets.id) {op} ("));
         query = match sort {
             Sort::Events => query.filter(
                 head.bind::<BigInt, _>(c.key)

@@ -2,9 +2,11 @@
 //! netblocks and tickets; admins edit a customer or load the customers CSV (the same parser
 //! and import as `abuse-desk customers import`, so a bad line changes nothing).
 
+use actix_multipart::Multipart;
 use actix_session::Session;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use diesel::prelude::*;
+use futures_util::StreamExt;
 use minijinja::context;
 use serde::Deserialize;
 
@@ -189,14 +191,67 @@ struct ImportForm {
     csv: String,
 }
 
+/// The largest customers CSV accepted (some 200,000 customers).
+const MAX_CSV: usize = 32 << 20;
+
+/// The upload form (multipart: a `file`, or the pasted `csv`) or a plain form with `csv`.
+async fn import_form(req: &HttpRequest, payload: web::Payload) -> Result<ImportForm, WebError> {
+    let multipart = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !multipart {
+        let form = web::Form::<ImportForm>::from_request(req, &mut payload.into_inner())
+            .await
+            .map_err(|e| WebError::BadRequest(e.to_string()))?;
+        return Ok(form.into_inner());
+    }
+    let mut multipart = Multipart::new(req.headers(), payload);
+    let bad = |what: &str| WebError::BadRequest(format!("the upload could not be read: {what}"));
+    let (mut csrf_token, mut file, mut pasted) = (Vec::new(), Vec::new(), Vec::new());
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(|e| bad(&e.to_string()))?;
+        let target = match field.name() {
+            Some("csrf_token") => &mut csrf_token,
+            Some("file") => &mut file,
+            Some("csv") => &mut pasted,
+            _ => continue,
+        };
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| bad(&e.to_string()))?;
+            if target.len() + chunk.len() > MAX_CSV {
+                return Err(WebError::BadRequest(
+                    "the CSV is larger than 32 MB; import it with `abuse-desk customers import`"
+                        .into(),
+                ));
+            }
+            target.extend_from_slice(&chunk);
+        }
+    }
+    let csv = if file.is_empty() { pasted } else { file };
+    if csv.iter().all(u8::is_ascii_whitespace) {
+        return Err(WebError::BadRequest(
+            "choose a CSV file or paste its lines".into(),
+        ));
+    }
+    Ok(ImportForm {
+        csrf_token: String::from_utf8(csrf_token).map_err(|_| bad("the form is not UTF-8"))?,
+        csv: String::from_utf8(csv)
+            .map_err(|_| WebError::BadRequest("the CSV file is not UTF-8 text".into()))?,
+    })
+}
+
 async fn import(
     Admin(staff): Admin,
     state: web::Data<AppState>,
     session: Session,
-    form: web::Form<ImportForm>,
+    req: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, WebError> {
+    let form = import_form(&req, payload).await?;
     check_csrf(&session, &form.csrf_token)?;
-    let csv = form.into_inner().csv;
+    let csv = form.csv;
     let summary = state
         .db(move |conn| {
             let summary = import_csv(conn, &csv)?;

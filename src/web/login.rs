@@ -124,7 +124,7 @@ async fn login(
     };
     state.limiter.succeeded(&username, ip);
     session.renew();
-    let expires = chrono::Utc::now().timestamp() + super::SESSION_HOURS * 3600;
+    let expires = chrono::Utc::now().timestamp() + state.session_seconds;
     let set = |k: &str, v: i64| {
         session
             .insert(k, v)

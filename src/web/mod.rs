@@ -33,15 +33,19 @@ use crate::settings::Settings;
 pub use error::WebError;
 pub use evidence::{evidence_of, Evidence};
 
-/// How long a login lasts.
-const SESSION_HOURS: i64 = 12;
-
 /// Everything handlers share, built once from the settings.
 pub struct AppState {
     pub pool: Pool,
     templates: templates::Templates,
     limiter: auth::LoginLimiter,
     caches: cache::Caches,
+    /// How long a login lasts (`web.session_hours`).
+    session_seconds: i64,
+}
+
+/// `web.session_hours` in whole seconds (at least one).
+fn session_seconds(settings: &Settings) -> i64 {
+    ((settings.web.session_hours * 3600.0) as i64).max(1)
 }
 
 impl AppState {
@@ -52,6 +56,7 @@ impl AppState {
             // Five failed logins per username and address in 15 minutes, as most desks do.
             limiter: auth::LoginLimiter::new(5, Duration::from_secs(15 * 60)),
             caches: cache::Caches::default(),
+            session_seconds: session_seconds(settings),
         }
     }
 
@@ -128,6 +133,7 @@ impl Application {
             .port();
         let key = session_key(settings)?;
         let secure = settings.web.public_url.starts_with("https://");
+        let ttl = actix_web::cookie::time::Duration::seconds(session_seconds(settings));
         let state = web::Data::new(AppState::new(settings, pool));
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
@@ -136,10 +142,7 @@ impl Application {
                 .cookie_secure(secure)
                 .cookie_same_site(SameSite::Lax)
                 .cookie_content_security(CookieContentSecurity::Private)
-                .session_lifecycle(
-                    PersistentSession::default()
-                        .session_ttl(actix_web::cookie::time::Duration::hours(SESSION_HOURS)),
-                )
+                .session_lifecycle(PersistentSession::default().session_ttl(ttl))
                 .build();
             App::new()
                 .app_data(state.clone())

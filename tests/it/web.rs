@@ -21,6 +21,11 @@ pub struct TestApp {
 
 /// Starts the application on `db` with an admin, an agent and a viewer.
 pub async fn spawn_app(db: TestDb) -> TestApp {
+    spawn_app_with(db, |_| {}).await
+}
+
+/// [`spawn_app`] with settings changed by `configure`.
+pub async fn spawn_app_with(db: TestDb, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings {
         database_url: db.url.clone(),
         database_pool_size: 4,
@@ -28,6 +33,7 @@ pub async fn spawn_app(db: TestDb) -> TestApp {
     };
     settings.web.bind = "127.0.0.1:0".into();
     settings.web.session_key = Secret::new("k".repeat(64));
+    configure(&mut settings);
     let mut conn = db.connect();
     for (name, role) in [
         ("admin", Role::Admin),
@@ -141,6 +147,29 @@ impl Client {
         let mut all: Vec<(&str, &str)> = vec![("csrf_token", &self.csrf)];
         all.extend_from_slice(fields);
         self.post_raw(path, &all).await
+    }
+
+    /// Uploads a file as a browser does (multipart form data, with the CSRF token).
+    pub async fn post_file(
+        &self,
+        path: &str,
+        field: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> reqwest::Response {
+        let file = reqwest::multipart::Part::bytes(bytes.to_vec())
+            .file_name(name.to_owned())
+            .mime_str("text/csv")
+            .unwrap();
+        let form = reqwest::multipart::Form::new()
+            .text("csrf_token", self.csrf.clone())
+            .part(field.to_owned(), file);
+        self.http
+            .post(format!("{}{path}", self.base))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Posts exactly these fields.

@@ -2,7 +2,7 @@
 //! headers, and the walk of every route as every role and as nobody.
 
 use crate::support;
-use crate::web::{location, spawn_app, spec, PASSWORD};
+use crate::web::{csrf_of, location, spawn_app, spawn_app_with, spec, PASSWORD};
 
 #[actix_web::test]
 async fn login_logout_and_session() {
@@ -67,6 +67,65 @@ async fn login_logout_and_session() {
         assert_eq!(location(&res), "/login");
         assert_eq!(agent.get("/tickets").await.status(), 303);
         agent.refresh_csrf("/login").await;
+    }
+}
+
+/// The session cookie's value from a response's `Set-Cookie`.
+fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("abuse_desk_session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+#[actix_web::test]
+async fn a_session_ends_when_its_time_is_up() {
+    for db in support::backends("a_session_ends_when_its_time_is_up") {
+        let app = spawn_app_with(db, |s| s.web.session_hours = 2.0 / 3600.0).await;
+        // A client that keeps no cookies of its own: it sends the session cookie it was
+        // given even after the browser would have dropped it, as a stolen cookie would be.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let url = |path: &str| format!("{}{path}", app.base);
+        let res = http.get(url("/login")).send().await.unwrap();
+        let cookie = session_cookie(&res).unwrap();
+        let csrf = csrf_of(&res.text().await.unwrap()).unwrap();
+        let res = http
+            .post(url("/login"))
+            .header("cookie", format!("abuse_desk_session={cookie}"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("username", "agent"),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let set_cookie = res
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(set_cookie.contains("Max-Age=2"), "{set_cookie}");
+        let cookie = session_cookie(&res).unwrap();
+        let tickets = || {
+            http.get(url("/tickets"))
+                .header("cookie", format!("abuse_desk_session={cookie}"))
+                .send()
+        };
+        assert_eq!(tickets().await.unwrap().status(), 200);
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(3100)).await;
+        let res = tickets().await.unwrap();
+        assert_eq!(res.status(), 303, "an expired session must not be let in");
+        assert!(location(&res).starts_with("/login"));
     }
 }
 

@@ -138,6 +138,25 @@ async fn admins_edit_and_import_customers() {
         let res = admin.post_form("/customers/import", &[("csv", "external_id,name,email,identities,domains,netblocks\ncust-2000,New Co,abuse@newco.example,,newco.example,\n")]).await;
         assert_eq!(res.status(), 303);
         assert!(location(&res).starts_with("/customers?done=1+created"));
+        // The same import as a file upload, the way the page's form sends it.
+        let csv = "external_id,name,email,identities,domains,netblocks\ncust-2001,Upload Co,abuse@upload.example,,upload.example,\n";
+        let res = admin
+            .post_file("/customers/import", "file", "customers.csv", csv.as_bytes())
+            .await;
+        assert_eq!(res.status(), 303);
+        assert!(location(&res).starts_with("/customers?done=1+created"));
+        let html = admin.text("/customers?q=upload").await;
+        assert!(html.contains("Upload Co"), "{html}");
+        // A file that is not a customers CSV changes nothing and says why.
+        let res = admin
+            .post_file(
+                "/customers/import",
+                "file",
+                "notes.csv",
+                b"name\nsomething\n",
+            )
+            .await;
+        assert_eq!(res.status(), 400);
         let mut conn = app.conn();
         let names: Vec<String> = customers::table
             .order(customers::id)
@@ -145,7 +164,8 @@ async fn admins_edit_and_import_customers() {
             .load(&mut conn)
             .unwrap();
         assert_eq!(names[0], "Bakery Müller AG");
-        assert_eq!(names.last().unwrap(), "New Co");
+        assert_eq!(names.last().unwrap(), "Upload Co");
+        assert!(names.contains(&"New Co".to_string()));
         // Users: admins add accounts.
         let res = admin
             .post_form(
