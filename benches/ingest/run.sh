@@ -23,8 +23,11 @@ bin=target/release/abuse-desk
 mb=$(python3 -c "import json;print(json.load(open('$corpus/manifest.json'))['total_bytes']/1e6)")
 reports=$(python3 -c "import json;print(json.load(open('$corpus/manifest.json'))['reports'])")
 
-# Runs a command under /usr/bin/time; prints "seconds peak_rss_mb".
+# Runs a command under /usr/bin/time; prints "seconds peak_rss_mb". Every run starts alike:
+# the previous run's writes flushed, the corpus read once into the page cache.
 measure() {
+    sync
+    find "$corpus/mail" -type f -print0 | xargs -0 cat > /dev/null
     /usr/bin/time -f '%e %M' -o "$work/time" "$@" > "$work/out" 2> "$work/err" || { cat "$work/err"; exit 1; }
     awk '{printf "%s %.0f\n", $1, $2/1024}' "$work/time"
 }

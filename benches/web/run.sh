@@ -8,7 +8,8 @@
 #
 # Needs: oha (`cargo install oha`), curl; for Postgres a server at PG_URL (default
 # postgres://127.0.0.1:5432) with psql/createdb. Environment: TICKETS, EVENTS, DURATION (30s),
-# CONNECTIONS (16), OUT (/tmp/abuse-desk-web-bench), PORT (18080).
+# CONNECTIONS (16), OUT (/tmp/abuse-desk-web-bench), PORT (18080), ONLY (a regex: measure only
+# the URLs it matches, e.g. ONLY='q=' for the free-text searches).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -87,6 +88,7 @@ bench_backend() {
     )
     printf '%-60s %10s %10s %10s %8s\n' "$backend URL" "req/s" "p50 ms" "p99 ms" "non-200" | tee -a "$OUT/summary.txt"
     for u in "${urls[@]}"; do
+        [[ -z "${ONLY:-}" || "$u" =~ $ONLY ]] || continue
         local f="$OUT/oha-$backend-$(echo "$u" | tr -c 'a-zA-Z0-9' '_').json"
         oha --no-tui --output-format json -z "$DURATION" -c "$CONNECTIONS" \
             -H "Cookie: abuse_desk_session=$cookie" "$BASE$u" >"$f"

@@ -162,11 +162,6 @@ fn sort_column(sort: Sort) -> &'static str {
     }
 }
 
-/// How many of the newest candidates (in the page's sort order) a free-text search tests row
-/// by row before it turns to the trigram indexes. A word found on many tickets fills its page
-/// within the first few hundred; a rare one is found faster by the index.
-const SCAN: i64 = 2000;
-
 /// One page of tickets matching `filter`, in `sort` order, after `after`. With `only`, the
 /// page is restricted to those ticket ids (the caller then orders them itself).
 pub fn page(
@@ -177,56 +172,17 @@ pub fn page(
     limit: i64,
     only: Option<&[TicketId]>,
 ) -> QueryResult<Vec<QueueRow>> {
-    let Some(text) = filter.text.as_deref() else {
-        return load(conn, filter, sort, after, only, Text::Any, 0, limit);
+    let search = match filter.text.as_deref() {
+        Some(text) => Some(Search::new(conn, text)?),
+        None => None,
     };
-    let search = Search::new(conn, text)?;
-    if only.is_some() {
-        return load(
-            conn,
-            filter,
-            sort,
-            after,
-            only,
-            Text::Scan(&search, None),
-            0,
-            limit,
-        );
-    }
-    // The newest SCAN candidates first: where the text is common, the page is among them.
-    let bound = load(conn, filter, sort, after, None, Text::Any, SCAN - 1, 1)?
-        .pop()
-        .map(|row| {
-            let order = if sort == Sort::Events24h {
-                Sort::LastSeen
-            } else {
-                sort
-            };
-            row.cursor(order, 0)
-        });
-    let scanned = load(
-        conn,
-        filter,
-        sort,
-        after,
-        None,
-        Text::Scan(&search, bound),
-        0,
-        limit,
-    )?;
-    if bound.is_none() || scanned.len() as i64 >= limit {
-        return Ok(scanned);
-    }
-    load(
-        conn,
-        filter,
-        sort,
-        after,
-        None,
-        Text::Indexed(&search),
-        0,
-        limit,
-    )
+    let text = match (&search, only) {
+        (None, _) => Text::Any,
+        // A few given tickets: testing each is cheaper than any index.
+        (Some(search), Some(_)) => Text::Scan(search),
+        (Some(search), None) => Text::Indexed(search),
+    };
+    load(conn, filter, sort, after, only, text, limit)
 }
 
 /// A free-text search, prepared once per page: the LIKE pattern, the customers whose name or
@@ -277,20 +233,34 @@ fn looks_like_ip_prefix(text: &str) -> bool {
     (v4 || v6) && text.chars().any(|c| c.is_ascii_hexdigit())
 }
 
+/// The queue query's FROM: tickets with their customer and assignee.
+type QueueSource = diesel::helper_types::LeftJoinQuerySource<
+    diesel::helper_types::LeftJoinQuerySource<tickets::table, customers::table>,
+    users::table,
+>;
+
+/// A condition on a queue row, whatever its shape.
+type Condition<'a> = Box<
+    dyn BoxableExpression<
+            QueueSource,
+            <DbConn as diesel::Connection>::Backend,
+            SqlType = diesel::sql_types::Bool,
+        > + 'a,
+>;
+
 /// How a page's query treats free text.
 #[derive(Clone, Copy)]
 enum Text<'s> {
     /// No text filter.
     Any,
-    /// Tested on each candidate walked in sort order, down to the bound (inclusive) if any.
-    Scan(&'s Search, Option<Cursor>),
+    /// Tested on each candidate.
+    Scan(&'s Search),
     /// Found through the trigram and source IP indexes.
     Indexed(&'s Search),
 }
 
 /// Runs the page query: `filter` with free text treated as `text`, in `sort` order after
-/// `after`, skipping `offset` rows and returning at most `limit`.
-#[allow(clippy::too_many_arguments)]
+/// `after`, at most `limit` rows.
 fn load(
     conn: &mut DbConn,
     filter: &QueueFilter,
@@ -298,7 +268,6 @@ fn load(
     after: Option<Cursor>,
     only: Option<&[TicketId]>,
     text: Text<'_>,
-    offset: i64,
     limit: i64,
 ) -> QueryResult<Vec<QueueRow>> {
     use diesel::dsl::sql;
@@ -325,7 +294,6 @@ fn load(
             tickets::last_source_ip,
             users::username.nullable(),
         ))
-        .offset(offset)
         .limit(limit)
         .into_boxed();
     if let Some(status) = filter.status {
@@ -360,83 +328,81 @@ fn load(
     // ticket's source IPs; or anywhere in the customer's name or external id.
     let search = match text {
         Text::Any => None,
-        Text::Scan(search, _) | Text::Indexed(search) => Some(search),
+        Text::Scan(search) | Text::Indexed(search) => Some(search),
     };
     if let Some(search) = search {
         let indexed = matches!(text, Text::Indexed(_));
-        let (head, value, tail) = if !indexed {
-            // Not the expression Postgres' trigram index covers, so the planner keeps walking
-            // the sort order's index and tests row by row.
-            (
-                "lower(coalesce(tickets.identity, '') || ' ' || tickets.subject || ' ' || coalesce(tickets.outgoing_user, '')) LIKE ",
-                search.pattern.clone(),
-                " ESCAPE '\\'",
+        let pattern = || search.pattern.clone();
+        let mut matches: Condition<'_> = if !indexed {
+            // Column by column, and not the expression Postgres' trigram index covers: the
+            // planner keeps walking the sort order's index and tests row by row. (SQLite's
+            // LIKE ignores ASCII case by itself; lowering every row's text costs more.)
+            let like = if sqlite { "LIKE" } else { "ILIKE" };
+            Box::new(
+                sql::<Bool>(&format!("(tickets.subject {like} "))
+                    .bind::<SqlText, _>(pattern())
+                    .sql(&format!(" ESCAPE '\\' OR tickets.identity {like} "))
+                    .bind::<SqlText, _>(pattern())
+                    .sql(&format!(" ESCAPE '\\' OR tickets.outgoing_user {like} "))
+                    .bind::<SqlText, _>(pattern())
+                    .sql(" ESCAPE '\\')"),
             )
         } else if sqlite && search.text.chars().count() >= 3 {
             // FTS5 trigram: a quoted phrase matches as a substring in any column, any case.
-            (
-                "tickets.id IN (SELECT rowid FROM tickets_search WHERE tickets_search MATCH ",
-                format!("\"{}\"", search.text.replace('"', "\"\"")),
-                ")",
+            Box::new(
+                sql::<Bool>(
+                    "tickets.id IN (SELECT rowid FROM tickets_search WHERE tickets_search MATCH ",
+                )
+                .bind::<SqlText, _>(format!("\"{}\"", search.text.replace('"', "\"\"")))
+                .sql(")"),
             )
         } else {
             // Postgres' trigram index covers this expression; on SQLite a one- or two-letter
             // search (too short for trigrams) scans.
-            (
-                "lower(tickets.subject || ' ' || coalesce(tickets.identity, '') || ' ' || coalesce(tickets.outgoing_user, '')) LIKE ",
-                search.pattern.clone(),
-                " ESCAPE '\\'",
+            Box::new(
+                sql::<Bool>("lower(tickets.subject || ' ' || coalesce(tickets.identity, '') || ' ' || coalesce(tickets.outgoing_user, '')) LIKE ")
+                    .bind::<SqlText, _>(pattern())
+                    .sql(" ESCAPE '\\'"),
             )
         };
-        let customers = if search.customers.is_empty() {
-            String::new()
-        } else {
+        if let Some(prefix) = &search.ip_prefix {
+            // A prefix match on the source IP index: GLOB on SQLite, LIKE on Postgres
+            // (`text_pattern_ops`); an IP prefix holds neither's wildcards.
+            let ips = if indexed {
+                "tickets.id IN (SELECT s.ticket_id FROM ticket_source_ips s WHERE"
+            } else {
+                "EXISTS (SELECT 1 FROM ticket_source_ips s WHERE s.ticket_id = tickets.id AND"
+            };
+            let (op, pattern) = if sqlite {
+                ("GLOB", format!("{prefix}*"))
+            } else {
+                ("LIKE", format!("{prefix}%"))
+            };
+            matches = Box::new(
+                matches.or(sql::<Bool>(&format!("{ips} s.source_ip {op} "))
+                    .bind::<SqlText, _>(pattern)
+                    .sql(")")),
+            );
+        }
+        if !search.customers.is_empty() {
             let list: Vec<String> = search.customers.iter().map(|c| c.0.to_string()).collect();
-            format!(" OR tickets.customer_id IN ({})", list.join(","))
-        };
-        let matches = sql::<Bool>(&format!("({head}"))
-            .bind::<SqlText, _>(value)
-            .sql(&format!("{tail}{customers}"));
-        query = match &search.ip_prefix {
-            None => query.filter(matches.sql(")")),
-            Some(prefix) => {
-                // A prefix match on the source IP index: GLOB on SQLite, LIKE on Postgres
-                // (`text_pattern_ops`); an IP prefix holds neither's wildcards.
-                let ips = if indexed {
-                    "tickets.id IN (SELECT s.ticket_id FROM ticket_source_ips s WHERE"
-                } else {
-                    "EXISTS (SELECT 1 FROM ticket_source_ips s WHERE s.ticket_id = tickets.id AND"
-                };
-                let (op, pattern) = if sqlite {
-                    ("GLOB", format!("{prefix}*"))
-                } else {
-                    ("LIKE", format!("{prefix}%"))
-                };
-                query.filter(
-                    matches
-                        .sql(&format!(" OR {ips} s.source_ip {op} "))
-                        .bind::<SqlText, _>(pattern)
-                        .sql("))"),
-                )
-            }
-        };
+            matches = Box::new(matches.or(sql::<Bool>(&format!(
+                "tickets.customer_id IN ({})",
+                list.join(",")
+            ))));
+        }
+        query = query.filter(matches);
     }
     if let Some(ids) = only {
         query = query.filter(tickets::id.eq_any(ids.to_vec()));
     }
     // Keyset: a row-value comparison `(key, id) < (k, i)`, which both planners turn into
     // an index range starting right at the cursor (an OR of the two would make them scan
-    // every row sharing the key first). A scan's bound closes the range from below.
+    // every row sharing the key first).
     let column = sort_column(sort);
-    let bound = match text {
-        Text::Scan(_, bound) => bound,
-        _ => None,
-    };
     // The 24-hour ranking's cursor counts events; the ranking is walked by the caller.
-    let after = after.filter(|_| sort != Sort::Events24h);
-    for (cursor, op) in [(after, "<"), (bound, ">=")] {
-        let Some(c) = cursor else { continue };
-        let head = sql::<Bool>(&format!("({column}, tickets.id) {op} ("));
+    if let Some(c) = after.filter(|_| sort != Sort::Events24h) {
+        let head = sql::<Bool>(&format!("({column}, tickets.id) < ("));
         query = match sort {
             Sort::Events => query.filter(
                 head.bind::<BigInt, _>(c.key)

@@ -69,6 +69,56 @@ fn seed(app: &TestApp) {
     app.ingest(&specs);
 }
 
+/// Free text is looked up through the trigram and source IP indexes for the queue, and tested
+/// row by row on the few tickets of a 24-hour ranking chunk. Both ways must find the same
+/// tickets.
+#[actix_web::test]
+async fn free_text_finds_the_same_tickets_by_index_and_row_by_row() {
+    use abuse_desk::db::queue::{page, QueueFilter, Sort};
+    for db in support::backends("free_text_finds_the_same_tickets_by_index_and_row_by_row") {
+        let app = spawn_app(db).await;
+        seed(&app);
+        let mut conn = app.conn();
+        let everything = page(
+            &mut conn,
+            &QueueFilter::default(),
+            Sort::LastSeen,
+            None,
+            1000,
+            None,
+        )
+        .unwrap();
+        let all: Vec<_> = everything.iter().map(|r| r.id).collect();
+        for text in [
+            "user7@",
+            "USER1",
+            "tailspin",
+            "Tailspin Travel",
+            "192.0.2.",
+            "192.0.2.200",
+            "2001:db8:5:",
+            "offers1",
+            "lottery",
+            "nothing like this",
+        ] {
+            let filter = QueueFilter {
+                text: Some(text.to_owned()),
+                ..QueueFilter::default()
+            };
+            let mut found = |only: Option<&[_]>| -> BTreeSet<i64> {
+                page(&mut conn, &filter, Sort::LastSeen, None, 1000, only)
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.id.0)
+                    .collect()
+            };
+            let (indexed, scanned) = (found(None), found(Some(&all)));
+            assert_eq!(indexed, scanned, "{text:?}");
+            assert_eq!(indexed.is_empty(), text == "nothing like this", "{text:?}");
+        }
+    }
+}
+
 #[actix_web::test]
 async fn filters_narrow_the_queue() {
     for db in support::backends("filters_narrow_the_queue") {
