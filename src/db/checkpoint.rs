@@ -19,14 +19,10 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text};
 
-use super::{DatabaseUrl, DbConn};
+use super::{DatabaseUrl, DbConn, WAL_AUTOCHECKPOINT};
 
 /// Log frames (pages) after which the writer waits for the checkpoint: 256 MB at 16 KB pages.
 const LOG_BOUND: i64 = 16_384;
-
-/// The writer's own automatic checkpoint interval, given back when the import ends (see
-/// `DatabaseUrl::connect`).
-const AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 8192";
 
 #[derive(QueryableByName)]
 struct CheckpointRow {
@@ -123,7 +119,7 @@ impl BackgroundCheckpoint {
     /// Stops the thread and gives the writer its automatic checkpoints back.
     pub fn finish(mut self, conn: &mut DbConn) -> QueryResult<()> {
         self.stop_thread();
-        conn.batch_execute(AUTOCHECKPOINT)
+        conn.batch_execute(WAL_AUTOCHECKPOINT)
     }
 
     fn stop_thread(&mut self) {

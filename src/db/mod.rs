@@ -121,16 +121,22 @@ impl DatabaseUrl {
                      PRAGMA synchronous = NORMAL;
                      PRAGMA foreign_keys = ON;
                      PRAGMA cache_size = -65536;
-                     PRAGMA temp_store = MEMORY;
-                     PRAGMA wal_autocheckpoint = 8192;",
+                     PRAGMA temp_store = MEMORY;",
                 )
                 .map_err(DbError::Query)?;
+                conn.batch_execute(WAL_AUTOCHECKPOINT)
+                    .map_err(DbError::Query)?;
                 Ok(DbConn::Sqlite(conn))
             }
             Self::Postgres(url) => Ok(DbConn::Postgres(PgConnection::establish(url)?)),
         }
     }
 }
+
+/// How often a SQLite connection checkpoints the WAL itself after committing: every 8192
+/// pages (128 MB at 16 KB pages). A bulk import turns this off while it checkpoints in the
+/// background, and sets it back from here.
+pub(crate) const WAL_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 8192";
 
 /// r2d2 manager that builds the right backend from the URL scheme.
 #[derive(Clone, Debug)]

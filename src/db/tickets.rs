@@ -285,8 +285,7 @@ pub struct TicketState {
 }
 
 /// A ticket after a batch of events: every counter and date the ingest path keeps current.
-#[derive(AsChangeset, Debug)]
-#[diesel(table_name = tickets)]
+#[derive(Debug)]
 pub struct TicketEventUpdate<'a> {
     pub status: &'a str,
     pub severity: &'a str,
@@ -299,8 +298,7 @@ pub struct TicketEventUpdate<'a> {
 /// The fields that follow the newest event by arrival time. They are only written when the
 /// batch brought a newer event than the ticket had, so the result does not depend on the
 /// order events are processed in.
-#[derive(AsChangeset, Debug, Clone, Default)]
-#[diesel(table_name = tickets, treat_none_as_null = true)]
+#[derive(Debug, Clone, Default)]
 pub struct TicketLatest {
     pub last_source_ip: Option<String>,
     pub last_original_subject: Option<String>,

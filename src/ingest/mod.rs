@@ -211,10 +211,11 @@ where
         progress,
         checkpoint.as_ref(),
     );
-    if let Some(checkpoint) = checkpoint {
-        checkpoint.finish(conn)?;
-    }
-    imported
+    // The import's own error, if any, is the one to report.
+    let finished = checkpoint.map(|checkpoint| checkpoint.finish(conn));
+    let imported = imported?;
+    finished.transpose()?;
+    Ok(imported)
 }
 
 fn import_with<I, E>(
