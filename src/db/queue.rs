@@ -6,10 +6,11 @@ use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 use serde::Serialize;
 
 use super::ids::{CustomerId, TicketId, UserId};
-use super::schema::{customers, events, tickets, users};
+use super::schema::{customers, events, ticket_source_ips, tickets, users};
 use super::tickets::Status;
 use super::DbConn;
 
@@ -172,17 +173,55 @@ pub fn page(
     limit: i64,
     only: Option<&[TicketId]>,
 ) -> QueryResult<Vec<QueueRow>> {
+    let probe = if filter.text.is_some() && only.is_none() {
+        probe_limit(conn, limit)?
+    } else {
+        0
+    };
+    page_probing(conn, filter, sort, after, limit, only, probe)
+}
+
+/// [`page`], with free text asking its indexes for at most `probe` tickets: fewer, and the
+/// page is taken from those; as many, and the text is common enough that walking the sort
+/// order and testing row by row fills the page sooner than fetching and sorting every match.
+pub fn page_probing(
+    conn: &mut DbConn,
+    filter: &QueueFilter,
+    sort: Sort,
+    after: Option<Cursor>,
+    limit: i64,
+    only: Option<&[TicketId]>,
+    probe: i64,
+) -> QueryResult<Vec<QueueRow>> {
     let search = match filter.text.as_deref() {
         Some(text) => Some(Search::new(conn, text)?),
         None => None,
     };
-    let text = match (&search, only) {
+    let candidates = match (&search, only) {
+        (Some(search), None) => search.candidates(conn, probe)?,
+        _ => None,
+    };
+    let text = match (&search, &candidates) {
         (None, _) => Text::Any,
-        // A few given tickets: testing each is cheaper than any index.
-        (Some(search), Some(_)) => Text::Scan(search),
-        (Some(search), None) => Text::Indexed(search),
+        (Some(_), Some(ids)) if ids.is_empty() => return Ok(Vec::new()),
+        (Some(_), Some(ids)) => Text::Among(ids),
+        // Common text, or a few given tickets: testing each is cheaper than any index.
+        (Some(search), None) => Text::Scan(search),
     };
     load(conn, filter, sort, after, only, text, limit)
+}
+
+/// How many tickets a free-text search asks its indexes for before it calls the text common:
+/// where fetching and sorting that many matches costs what walking the sort order to fill a
+/// page of `limit` costs when one ticket in (tickets / that many) matches, i.e. the square
+/// root of `limit` × tickets. Ticket ids count up, so the highest stands for the number.
+fn probe_limit(conn: &mut DbConn, limit: i64) -> QueryResult<i64> {
+    let tickets: i64 = tickets::table
+        .select(diesel::dsl::max(tickets::id))
+        .first::<Option<TicketId>>(conn)?
+        .map_or(0, |id| id.0);
+    let balance = ((limit.max(1) as f64) * (tickets.max(0) as f64)).sqrt() as i64;
+    Ok(balance.clamp(limit.max(500), 20_000))
 }
 
 /// A free-text search, prepared once per page: the LIKE pattern, the customers whose name or
@@ -194,24 +233,47 @@ struct Search {
     ip_prefix: Option<String>,
 }
 
+/// A rowid an FTS5 index returns.
+#[derive(QueryableByName)]
+struct RowId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
+
 impl Search {
     fn new(conn: &mut DbConn, text: &str) -> QueryResult<Self> {
         let text = text.to_lowercase();
         let pattern = like_pattern(&text);
-        // The (few) matching customers first, so both backends can combine index lookups
-        // instead of testing a subquery on every ticket.
-        let customers = customers::table
-            .filter(
-                lower(customers::name)
-                    .like(pattern.clone())
-                    .escape('\\')
-                    .or(lower(customers::external_id)
-                        .like(pattern.clone())
-                        .escape('\\')),
+        // The matching customers first, through their trigram indexes (a text shorter than
+        // a trigram tests every customer), so that tickets are then found by customer id.
+        let customers = if !conn_is_sqlite(conn) {
+            customers::table
+                .filter(search_text_like("customers", &pattern))
+                .select(customers::id)
+                .limit(2000)
+                .load(conn)?
+        } else if text.chars().count() >= 3 {
+            diesel::sql_query(
+                "SELECT rowid AS id FROM customers_search WHERE customers_search MATCH ? LIMIT 2000",
             )
-            .select(customers::id)
-            .limit(2000)
-            .load(conn)?;
+            .bind::<diesel::sql_types::Text, _>(fts_phrase(&text))
+            .load::<RowId>(conn)?
+            .into_iter()
+            .map(|r| CustomerId(r.id))
+            .collect()
+        } else {
+            // SQLite's LIKE ignores ASCII case by itself.
+            customers::table
+                .filter(
+                    customers::name
+                        .like(pattern.clone())
+                        .escape('\\')
+                        .or(customers::external_id.like(pattern.clone()).escape('\\')),
+                )
+                .select(customers::id)
+                .limit(2000)
+                .load(conn)?
+        };
         let ip_prefix = looks_like_ip_prefix(&text).then(|| text.clone());
         Ok(Self {
             text,
@@ -220,6 +282,97 @@ impl Search {
             ip_prefix,
         })
     }
+
+    /// The tickets the indexes find for this text — trigrams of subject, identity and outgoing
+    /// user (FTS5 on SQLite, `pg_trgm` on Postgres), the source IP prefix, the customers'
+    /// tickets — or `None` when they find `probe` or more, or the text is too short for
+    /// trigrams. Each index is asked for at most `probe`, so a common text costs no more.
+    fn candidates(&self, conn: &mut DbConn, probe: i64) -> QueryResult<Option<Vec<TicketId>>> {
+        use diesel::dsl::sql;
+        use diesel::sql_types::{BigInt, Bool, Text as SqlText};
+        if self.text.chars().count() < 3 {
+            return Ok(None);
+        }
+        let sqlite = conn_is_sqlite(conn);
+        let mut found: Vec<TicketId> = if sqlite {
+            diesel::sql_query(
+                "SELECT rowid AS id FROM tickets_search WHERE tickets_search MATCH ? LIMIT ?",
+            )
+            .bind::<SqlText, _>(fts_phrase(&self.text))
+            .bind::<BigInt, _>(probe)
+            .load::<RowId>(conn)?
+            .into_iter()
+            .map(|r| TicketId(r.id))
+            .collect()
+        } else {
+            tickets::table
+                .filter(search_text_like("tickets", &self.pattern))
+                .select(tickets::id)
+                .limit(probe)
+                .load(conn)?
+        };
+        if let Some(prefix) = &self.ip_prefix {
+            let (op, pattern) = ip_prefix_match(prefix, sqlite);
+            found.extend(
+                ticket_source_ips::table
+                    .filter(
+                        sql::<Bool>(&format!("ticket_source_ips.source_ip {op} "))
+                            .bind::<SqlText, _>(pattern),
+                    )
+                    .select(ticket_source_ips::ticket_id)
+                    .limit(probe)
+                    .load::<TicketId>(conn)?,
+            );
+        }
+        if !self.customers.is_empty() {
+            found.extend(
+                tickets::table
+                    .filter(tickets::customer_id.eq_any(&self.customers))
+                    .select(tickets::id)
+                    .limit(probe)
+                    .load::<TicketId>(conn)?,
+            );
+        }
+        found.sort_unstable();
+        found.dedup();
+        Ok((found.len() < probe as usize).then_some(found))
+    }
+}
+
+/// The operator and pattern matching source IPs that start with `prefix`, so that the source
+/// IP index finds them: GLOB on SQLite, LIKE on Postgres (`text_pattern_ops`). An IP prefix
+/// holds neither's wildcards.
+fn ip_prefix_match(prefix: &str, sqlite: bool) -> (&'static str, String) {
+    if sqlite {
+        ("GLOB", format!("{prefix}*"))
+    } else {
+        ("LIKE", format!("{prefix}%"))
+    }
+}
+
+/// Postgres: `table.search_text LIKE pattern`, the lower-cased text of a ticket or customer
+/// that free text looks in (a generated column with a trigram index, see the migrations).
+fn search_text_like(table: &str, pattern: &str) -> SearchTextLike {
+    diesel::dsl::sql::<Bool>(&format!("{table}.search_text LIKE "))
+        .bind::<diesel::sql_types::Text, _>(pattern.to_owned())
+        .sql(" ESCAPE '\\'")
+}
+
+type SearchTextLike = diesel::expression::SqlLiteral<
+    Bool,
+    diesel::expression::UncheckedBind<
+        diesel::expression::SqlLiteral<Bool>,
+        diesel::dsl::AsExprOf<String, diesel::sql_types::Text>,
+    >,
+>;
+
+fn conn_is_sqlite(conn: &DbConn) -> bool {
+    matches!(conn, DbConn::Sqlite(_))
+}
+
+/// `text` as an FTS5 phrase: with the trigram tokenizer, a substring in any column, any case.
+fn fts_phrase(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
 }
 
 /// Digits with dots (`10.0.42.`) or hex digits with colons (`2001:db8:`): the start of an
@@ -255,8 +408,8 @@ enum Text<'s> {
     Any,
     /// Tested on each candidate.
     Scan(&'s Search),
-    /// Found through the trigram and source IP indexes.
-    Indexed(&'s Search),
+    /// Among these tickets, which the search indexes found.
+    Among(&'s [TicketId]),
 }
 
 /// Runs the page query: `filter` with free text treated as `text`, in `sort` order after
@@ -272,7 +425,7 @@ fn load(
 ) -> QueryResult<Vec<QueueRow>> {
     use diesel::dsl::sql;
     use diesel::sql_types::{BigInt, Bool, Text as SqlText, Timestamp};
-    let sqlite = matches!(conn, DbConn::Sqlite(_));
+    let sqlite = conn_is_sqlite(conn);
     let mut query = tickets::table
         .left_join(customers::table)
         .left_join(users::table)
@@ -326,72 +479,44 @@ fn load(
     }
     // Free text: anywhere in subject, identity or outgoing user; at the start of any of the
     // ticket's source IPs; or anywhere in the customer's name or external id.
-    let search = match text {
-        Text::Any => None,
-        Text::Scan(search) | Text::Indexed(search) => Some(search),
-    };
-    if let Some(search) = search {
-        let indexed = matches!(text, Text::Indexed(_));
-        let pattern = || search.pattern.clone();
-        let mut matches: Condition<'_> = if !indexed {
-            // Column by column, and not the expression Postgres' trigram index covers: the
-            // planner keeps walking the sort order's index and tests row by row. (SQLite's
-            // LIKE ignores ASCII case by itself; lowering every row's text costs more.)
-            let like = if sqlite { "LIKE" } else { "ILIKE" };
-            Box::new(
-                sql::<Bool>(&format!("(tickets.subject {like} "))
-                    .bind::<SqlText, _>(pattern())
-                    .sql(&format!(" ESCAPE '\\' OR tickets.identity {like} "))
-                    .bind::<SqlText, _>(pattern())
-                    .sql(&format!(" ESCAPE '\\' OR tickets.outgoing_user {like} "))
-                    .bind::<SqlText, _>(pattern())
-                    .sql(" ESCAPE '\\')"),
-            )
-        } else if sqlite && search.text.chars().count() >= 3 {
-            // FTS5 trigram: a quoted phrase matches as a substring in any column, any case.
-            Box::new(
-                sql::<Bool>(
-                    "tickets.id IN (SELECT rowid FROM tickets_search WHERE tickets_search MATCH ",
+    match text {
+        Text::Any => {}
+        Text::Among(ids) => query = query.filter(tickets::id.eq_any(ids.to_vec())),
+        Text::Scan(search) => {
+            let mut matches: Condition<'_> = if sqlite {
+                // Column by column: SQLite's LIKE ignores ASCII case by itself.
+                let pattern = || search.pattern.clone();
+                Box::new(
+                    sql::<Bool>("(tickets.subject LIKE ")
+                        .bind::<SqlText, _>(pattern())
+                        .sql(" ESCAPE '\\' OR tickets.identity LIKE ")
+                        .bind::<SqlText, _>(pattern())
+                        .sql(" ESCAPE '\\' OR tickets.outgoing_user LIKE ")
+                        .bind::<SqlText, _>(pattern())
+                        .sql(" ESCAPE '\\')"),
                 )
-                .bind::<SqlText, _>(format!("\"{}\"", search.text.replace('"', "\"\"")))
-                .sql(")"),
-            )
-        } else {
-            // Postgres' trigram index covers this expression; on SQLite a one- or two-letter
-            // search (too short for trigrams) scans.
-            Box::new(
-                sql::<Bool>("lower(tickets.subject || ' ' || coalesce(tickets.identity, '') || ' ' || coalesce(tickets.outgoing_user, '')) LIKE ")
-                    .bind::<SqlText, _>(pattern())
-                    .sql(" ESCAPE '\\'"),
-            )
-        };
-        if let Some(prefix) = &search.ip_prefix {
-            // A prefix match on the source IP index: GLOB on SQLite, LIKE on Postgres
-            // (`text_pattern_ops`); an IP prefix holds neither's wildcards.
-            let ips = if indexed {
-                "tickets.id IN (SELECT s.ticket_id FROM ticket_source_ips s WHERE"
             } else {
-                "EXISTS (SELECT 1 FROM ticket_source_ips s WHERE s.ticket_id = tickets.id AND"
+                Box::new(search_text_like("tickets", &search.pattern))
             };
-            let (op, pattern) = if sqlite {
-                ("GLOB", format!("{prefix}*"))
-            } else {
-                ("LIKE", format!("{prefix}%"))
-            };
-            matches = Box::new(
-                matches.or(sql::<Bool>(&format!("{ips} s.source_ip {op} "))
+            if let Some(prefix) = &search.ip_prefix {
+                let (op, pattern) = ip_prefix_match(prefix, sqlite);
+                matches = Box::new(
+                    matches.or(sql::<Bool>(&format!(
+                        "EXISTS (SELECT 1 FROM ticket_source_ips s WHERE s.ticket_id = tickets.id AND s.source_ip {op} "
+                    ))
                     .bind::<SqlText, _>(pattern)
                     .sql(")")),
-            );
+                );
+            }
+            if !search.customers.is_empty() {
+                let list: Vec<String> = search.customers.iter().map(|c| c.0.to_string()).collect();
+                matches = Box::new(matches.or(sql::<Bool>(&format!(
+                    "tickets.customer_id IN ({})",
+                    list.join(",")
+                ))));
+            }
+            query = query.filter(matches);
         }
-        if !search.customers.is_empty() {
-            let list: Vec<String> = search.customers.iter().map(|c| c.0.to_string()).collect();
-            matches = Box::new(matches.or(sql::<Bool>(&format!(
-                "tickets.customer_id IN ({})",
-                list.join(",")
-            ))));
-        }
-        query = query.filter(matches);
     }
     if let Some(ids) = only {
         query = query.filter(tickets::id.eq_any(ids.to_vec()));

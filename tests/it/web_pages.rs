@@ -123,6 +123,12 @@ async fn admins_edit_and_import_customers() {
         assert_eq!(res.status(), 303);
         let html = admin.text("/customers/1").await;
         assert!(html.contains("Bakery Müller AG") && html.contains("new@bakery-mueller.example"));
+        // The queue's free text finds the customer's tickets by the new name at once.
+        let queue = admin.text("/tickets?q=m%C3%BCller+ag").await;
+        assert!(
+            queue.contains("shop@bakery-mueller.example"),
+            "found by the new name"
+        );
         // A bad netblock is refused and nothing changes.
         let res = admin
             .post_form(
