@@ -286,13 +286,26 @@ fn serve(mut settings: Settings, args: &ServeArgs) -> Result<()> {
         match crate::web::demo::prepare(&mut conn, &settings)? {
             Some(password) => {
                 println!("demo data loaded into {}", crate::settings::mask_url_password(&settings.database_url));
-                println!("log in at {}/login as admin with password: {password}", settings.web.public_url);
+                println!("log in at {}/login as admin with password: {password}", login_base(&settings));
                 println!("(shown only now; add accounts with `abuse-desk user add`)");
             }
             None => println!("the database holds data already; serving it as it is (the demo admin's password was shown at the first start)"),
         }
     }
     actix_web::rt::System::new().block_on(crate::web::serve(settings, !args.no_jobs))
+}
+
+/// Where staff open the queue: `web.public_url` when it is set, else the address the server
+/// listens on (`--bind` may have moved it from the default).
+fn login_base(settings: &Settings) -> String {
+    if settings.web.public_url != Settings::default().web.public_url {
+        return settings.web.public_url.clone();
+    }
+    match settings.web.bind.split_once(':') {
+        // Every interface: this machine reaches it on loopback.
+        Some(("0.0.0.0", port)) => format!("http://127.0.0.1:{port}"),
+        _ => format!("http://{}", settings.web.bind),
+    }
 }
 
 /// `text` cut to `width` characters for a table column, marked with … when cut.

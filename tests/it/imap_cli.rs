@@ -205,7 +205,7 @@ fn serve_polls_the_mailboxes_beside_the_web_queue_unless_told_not_to() {
 }
 
 /// A child process killed when the test lets go of it, pass or fail.
-struct Killed(std::process::Child);
+pub struct Killed(pub std::process::Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {

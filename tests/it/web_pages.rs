@@ -269,3 +269,61 @@ async fn templates_dir_overrides_a_page_and_keeps_escaping() {
         .unwrap();
     assert_eq!(css.status(), 200);
 }
+
+/// The README's first command as a new user runs it, on a port of their choosing: the address
+/// it prints leads to a login that works with the password it prints.
+#[actix_web::test]
+async fn serve_demo_prints_where_to_log_in() {
+    use std::io::BufRead;
+    let db = support::sqlite();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
+        .args(["--database-url", &db.url, "serve", "--demo", "--no-jobs"])
+        .arg("--bind")
+        .arg(format!("127.0.0.1:{port}"))
+        .env_remove("ABUSE_DESK_WEB__PUBLIC_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let _server = crate::imap_cli::Killed(child);
+    let line = stdout
+        .lines()
+        .map(Result::unwrap)
+        .find(|l| l.starts_with("log in at "))
+        .expect("the demo says where to log in");
+    let (url, password) = line["log in at ".len()..]
+        .split_once(" as admin with password: ")
+        .unwrap();
+    assert_eq!(url, format!("http://127.0.0.1:{port}/login"));
+    let base = url.trim_end_matches("/login").to_owned();
+    let mut admin = crate::web::Client {
+        http: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base,
+        csrf: String::new(),
+    };
+    for _ in 0..100 {
+        if admin.http.get(url).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    admin.refresh_csrf("/login").await;
+    let res = admin
+        .post_form("/login", &[("username", "admin"), ("password", password)])
+        .await;
+    assert_eq!(res.status(), 303, "the printed password logs in");
+    let queue = admin.text("/tickets").await;
+    assert!(queue.contains("Outgoing Reports"), "the queue page");
+    let listed = crate::web_queue::ids(&queue).len();
+    assert!(listed >= 10, "the demo's open tickets are listed: {listed}");
+}

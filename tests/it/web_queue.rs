@@ -8,7 +8,7 @@ use crate::web::{spawn_app, spec, TestApp};
 use abuse_desk::web::demo::Feed;
 
 /// Ticket numbers linked from a queue page, in order.
-fn ids(html: &str) -> Vec<i64> {
+pub fn ids(html: &str) -> Vec<i64> {
     let re = regex::Regex::new(r#"<td class="subject"><a href="/tickets/(\d+)">"#).unwrap();
     re.captures_iter(html)
         .map(|c| c[1].parse().unwrap())
