@@ -294,7 +294,9 @@ impl Search {
             return Ok(None);
         }
         let sqlite = conn_is_sqlite(conn);
-        let mut found: Vec<TicketId> = if sqlite {
+        // Each index's answer, whole unless it reached `probe` rows.
+        let mut answers: Vec<Vec<TicketId>> = Vec::with_capacity(3);
+        answers.push(if sqlite {
             diesel::sql_query(
                 "SELECT rowid AS id FROM tickets_search WHERE tickets_search MATCH ? LIMIT ?",
             )
@@ -310,10 +312,10 @@ impl Search {
                 .select(tickets::id)
                 .limit(probe)
                 .load(conn)?
-        };
+        });
         if let Some(prefix) = &self.ip_prefix {
             let (op, pattern) = ip_prefix_match(prefix, sqlite);
-            found.extend(
+            answers.push(
                 ticket_source_ips::table
                     .filter(
                         sql::<Bool>(&format!("ticket_source_ips.source_ip {op} "))
@@ -325,7 +327,7 @@ impl Search {
             );
         }
         if !self.customers.is_empty() {
-            found.extend(
+            answers.push(
                 tickets::table
                     .filter(tickets::customer_id.eq_any(&self.customers))
                     .select(tickets::id)
@@ -333,6 +335,12 @@ impl Search {
                     .load::<TicketId>(conn)?,
             );
         }
+        // A ticket seen from several matching IPs comes more than once, so an answer that
+        // reached the limit may hold fewer tickets: it is cut short all the same.
+        if answers.iter().any(|a| a.len() as i64 >= probe) {
+            return Ok(None);
+        }
+        let mut found: Vec<TicketId> = answers.concat();
         found.sort_unstable();
         found.dedup();
         Ok((found.len() < probe as usize).then_some(found))
