@@ -290,11 +290,18 @@ async fn serve_demo_prints_where_to_log_in() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Drained to the end on a thread of its own: a closed pipe would make the server's next
+    // line of output its last.
     let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let _server = crate::imap_cli::Killed(child);
-    let line = stdout
-        .lines()
-        .map(Result::unwrap)
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = lines
+        .iter()
         .find(|l| l.starts_with("log in at "))
         .expect("the demo says where to log in");
     let (url, password) = line["log in at ".len()..]
@@ -311,7 +318,7 @@ async fn serve_demo_prints_where_to_log_in() {
         base,
         csrf: String::new(),
     };
-    for _ in 0..100 {
+    for _ in 0..300 {
         if admin.http.get(url).send().await.is_ok() {
             break;
         }
