@@ -253,14 +253,10 @@ impl Search {
                 .limit(2000)
                 .load(conn)?
         } else if text.chars().count() >= 3 {
-            diesel::sql_query(
-                "SELECT rowid AS id FROM customers_search WHERE customers_search MATCH ? LIMIT 2000",
-            )
-            .bind::<diesel::sql_types::Text, _>(fts_phrase(&text))
-            .load::<RowId>(conn)?
-            .into_iter()
-            .map(|r| CustomerId(r.id))
-            .collect()
+            fts_rowids(conn, "customers_search", &text, 2000)?
+                .into_iter()
+                .map(CustomerId)
+                .collect()
         } else {
             // SQLite's LIKE ignores ASCII case by itself.
             customers::table
@@ -289,7 +285,7 @@ impl Search {
     /// trigrams. Each index is asked for at most `probe`, so a common text costs no more.
     fn candidates(&self, conn: &mut DbConn, probe: i64) -> QueryResult<Option<Vec<TicketId>>> {
         use diesel::dsl::sql;
-        use diesel::sql_types::{BigInt, Bool, Text as SqlText};
+        use diesel::sql_types::{Bool, Text as SqlText};
         if self.text.chars().count() < 3 {
             return Ok(None);
         }
@@ -297,15 +293,10 @@ impl Search {
         // Each index's answer, whole unless it reached `probe` rows.
         let mut answers: Vec<Vec<TicketId>> = Vec::with_capacity(3);
         answers.push(if sqlite {
-            diesel::sql_query(
-                "SELECT rowid AS id FROM tickets_search WHERE tickets_search MATCH ? LIMIT ?",
-            )
-            .bind::<SqlText, _>(fts_phrase(&self.text))
-            .bind::<BigInt, _>(probe)
-            .load::<RowId>(conn)?
-            .into_iter()
-            .map(|r| TicketId(r.id))
-            .collect()
+            fts_rowids(conn, "tickets_search", &self.text, probe)?
+                .into_iter()
+                .map(TicketId)
+                .collect()
         } else {
             tickets::table
                 .filter(search_text_like("tickets", &self.pattern))
@@ -378,9 +369,19 @@ fn conn_is_sqlite(conn: &DbConn) -> bool {
     matches!(conn, DbConn::Sqlite(_))
 }
 
-/// `text` as an FTS5 phrase: with the trigram tokenizer, a substring in any column, any case.
-fn fts_phrase(text: &str) -> String {
-    format!("\"{}\"", text.replace('"', "\"\""))
+/// The rowids of at most `limit` rows of the FTS5 trigram table `table` that hold `text`: as a
+/// quoted phrase, a substring in any column, any case.
+fn fts_rowids(conn: &mut DbConn, table: &str, text: &str, limit: i64) -> QueryResult<Vec<i64>> {
+    let phrase = format!("\"{}\"", text.replace('"', "\"\""));
+    Ok(diesel::sql_query(format!(
+        "SELECT rowid AS id FROM {table} WHERE {table} MATCH ? LIMIT ?"
+    ))
+    .bind::<diesel::sql_types::Text, _>(phrase)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load::<RowId>(conn)?
+    .into_iter()
+    .map(|r| r.id)
+    .collect())
 }
 
 /// Digits with dots (`10.0.42.`) or hex digits with colons (`2001:db8:`): the start of an
