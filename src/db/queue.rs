@@ -198,7 +198,6 @@ pub fn page_probing(
         None => None,
     };
     let candidates = match (&search, only) {
-        (Some(search), None) if search.for_the_planner(conn) => None,
         (Some(search), None) => search.candidates(conn, probe)?,
         _ => None,
     };
@@ -206,8 +205,7 @@ pub fn page_probing(
         (None, _) => Text::Any,
         (Some(_), Some(ids)) if ids.is_empty() => return Ok(Vec::new()),
         (Some(_), Some(ids)) => Text::Among(ids),
-        // Common text, or a few given tickets: testing each is cheaper than any index. (Or the
-        // planner's choice, see `Search::for_the_planner`.)
+        // Common text, or a few given tickets: testing each is cheaper than any index.
         (Some(search), None) => Text::Scan(search),
     };
     load(conn, filter, sort, after, only, text, limit)
@@ -279,16 +277,6 @@ impl Search {
             customers,
             ip_prefix,
         })
-    }
-
-    /// Postgres, and the text is neither a customer's nor an IP prefix: only the tickets'
-    /// search text can hold it, and one query with that condition is best left to the planner.
-    /// Its statistics estimate how common the text is, and it picks the trigram index for a
-    /// rare text and the sort order for a common one, without probing first. (Across the
-    /// customers' tickets or the source IPs it cannot combine the indexes well, so those
-    /// texts are probed as on SQLite, whose planner cannot estimate a LIKE at all.)
-    fn for_the_planner(&self, conn: &DbConn) -> bool {
-        !conn_is_sqlite(conn) && self.ip_prefix.is_none() && self.customers.is_empty()
     }
 
     /// The tickets the indexes find for this text — trigrams of subject, identity and outgoing
