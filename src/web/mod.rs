@@ -51,14 +51,16 @@ fn session_seconds(settings: &Settings) -> i64 {
     ((settings.web.session_hours * 3600.0) as i64).max(1)
 }
 
-/// How many units of storage work run at once: two per core. Queries are CPU-bound, so more
-/// at once only share the cores, and every one of them takes longer; the rest wait their turn
-/// first come, first served (the semaphore is fair). Under load that keeps the slowest
-/// answers close to the typical one: measured on the 1,000,000-event queue with 16 clients,
-/// the 99th percentile of a common free-text search fell from 64 to 51 ms (SQLite) and from
-/// 99 to 80 ms (Postgres).
-fn concurrent_storage_work() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
+/// How many units of storage work run at once: two per core, and no more than the pool has
+/// connections (a unit beyond that would only wait for one, and not in turn). Queries are
+/// CPU-bound, so more at once only share the cores, and every one of them takes longer; the
+/// rest wait their turn first come, first served (the semaphore is fair). Under load that
+/// keeps the slowest answers close to the typical one: measured on the 1,000,000-event queue
+/// with 16 clients, the 99th percentile of a common free-text search fell from 64 to 51 ms
+/// (SQLite) and from 99 to 80 ms (Postgres).
+fn concurrent_storage_work(pool_size: u32) -> usize {
+    let per_cores = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+    per_cores.min(pool_size as usize).max(1)
 }
 
 impl AppState {
@@ -69,7 +71,9 @@ impl AppState {
             // Five failed logins per username and address in 15 minutes, as most desks do.
             limiter: auth::LoginLimiter::new(5, Duration::from_secs(15 * 60)),
             caches: cache::Caches::default(),
-            turns: tokio::sync::Semaphore::new(concurrent_storage_work()),
+            turns: tokio::sync::Semaphore::new(concurrent_storage_work(
+                settings.database_pool_size,
+            )),
             session_seconds: session_seconds(settings),
         }
     }
