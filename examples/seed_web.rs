@@ -209,7 +209,8 @@ fn main() -> anyhow::Result<()> {
         )?;
         // What autovacuum does within a minute or two of a bulk load, done now so the
         // benchmark does not race it: statistics, the visibility map (index-only scans) and
-        // the trigram indexes' pending lists merged into the indexes.
+        // the trigram indexes' pending lists merged into the indexes. A call of its own:
+        // VACUUM cannot run inside the transaction a batch of several statements makes.
         conn.batch_execute("VACUUM ANALYZE")?;
     } else {
         use diesel::connection::SimpleConnection;

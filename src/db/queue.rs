@@ -252,7 +252,7 @@ impl Search {
                 .select(customers::id)
                 .limit(2000)
                 .load(conn)?
-        } else if text.chars().count() >= 3 {
+        } else if holds_a_trigram(&text) {
             fts_rowids(conn, "customers_search", &text, 2000)?
                 .into_iter()
                 .map(CustomerId)
@@ -286,7 +286,7 @@ impl Search {
     fn candidates(&self, conn: &mut DbConn, probe: i64) -> QueryResult<Option<Vec<TicketId>>> {
         use diesel::dsl::sql;
         use diesel::sql_types::{Bool, Text as SqlText};
-        if self.text.chars().count() < 3 {
+        if !holds_a_trigram(&self.text) {
             return Ok(None);
         }
         let sqlite = conn_is_sqlite(conn);
@@ -367,6 +367,11 @@ type SearchTextLike = diesel::expression::SqlLiteral<
 
 fn conn_is_sqlite(conn: &DbConn) -> bool {
     matches!(conn, DbConn::Sqlite(_))
+}
+
+/// Whether `text` is long enough for a trigram index to find it (three characters).
+fn holds_a_trigram(text: &str) -> bool {
+    text.chars().nth(2).is_some()
 }
 
 /// The rowids of at most `limit` rows of the FTS5 trigram table `table` that hold `text`: as a
