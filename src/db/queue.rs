@@ -165,6 +165,8 @@ fn sort_column(sort: Sort) -> &'static str {
 
 /// One page of tickets matching `filter`, in `sort` order, after `after`. With `only`, the
 /// page is restricted to those ticket ids (the caller then orders them itself).
+/// With a `sample` of the tickets' text, free text that the sample shows to be common goes
+/// straight to the walk in sort order, without first asking the indexes for its matches.
 pub fn page(
     conn: &mut DbConn,
     filter: &QueueFilter,
@@ -172,11 +174,18 @@ pub fn page(
     after: Option<Cursor>,
     limit: i64,
     only: Option<&[TicketId]>,
+    sample: Option<&TextSample>,
 ) -> QueryResult<Vec<QueueRow>> {
-    let probe = if filter.text.is_some() && only.is_none() {
-        probe_limit(conn, limit)?
-    } else {
-        0
+    let probe = match filter.text.as_deref() {
+        Some(text) if only.is_none() => {
+            let probe = probe_limit(conn, limit)?;
+            match sample {
+                // 0 asks no index: the text is common.
+                Some(sample) if sample.estimate(text) >= probe => 0,
+                _ => probe,
+            }
+        }
+        _ => 0,
     };
     page_probing(conn, filter, sort, after, limit, only, probe)
 }
@@ -184,6 +193,7 @@ pub fn page(
 /// [`page`], with free text asking its indexes for at most `probe` tickets: fewer, and the
 /// page is taken from those; as many, and the text is common enough that walking the sort
 /// order and testing row by row fills the page sooner than fetching and sorting every match.
+/// A `probe` of 0 takes the text as common without asking.
 pub fn page_probing(
     conn: &mut DbConn,
     filter: &QueueFilter,
@@ -222,6 +232,71 @@ fn probe_limit(conn: &mut DbConn, limit: i64) -> QueryResult<i64> {
         .map_or(0, |id| id.0);
     let balance = ((limit.max(1) as f64) * (tickets.max(0) as f64)).sqrt() as i64;
     Ok(balance.clamp(limit.max(500), 20_000))
+}
+
+/// A random sample of the tickets' searchable text (subject, identity and outgoing user,
+/// lower-cased), which tells how common a free text is before any index is asked: a text in
+/// one sampled ticket of twenty is in about one ticket of twenty. It is what a planner's
+/// statistics are to a query, and like them it may be minutes old.
+pub struct TextSample {
+    /// One entry per sampled ticket, its columns separated by line breaks.
+    texts: Vec<String>,
+    /// How many ticket ids were drawn (an id with no ticket behind it counts as a ticket
+    /// without the text).
+    drawn: usize,
+    /// The highest ticket id when the sample was taken.
+    highest: i64,
+}
+
+impl TextSample {
+    /// Draws up to `size` distinct ticket ids at random and reads their text; every ticket
+    /// where there are no more than `size`.
+    pub fn take(conn: &mut DbConn, size: usize) -> QueryResult<Self> {
+        use rand::seq::index;
+        let highest: i64 = tickets::table
+            .select(diesel::dsl::max(tickets::id))
+            .first::<Option<TicketId>>(conn)?
+            .map_or(0, |id| id.0);
+        let ids: Vec<TicketId> = if highest as usize <= size {
+            (1..=highest).map(TicketId).collect()
+        } else {
+            index::sample(&mut rand::rng(), highest as usize, size)
+                .into_iter()
+                .map(|i| TicketId(i as i64 + 1))
+                .collect()
+        };
+        let mut texts = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let rows: Vec<(String, Option<String>, Option<String>)> = tickets::table
+                .filter(tickets::id.eq_any(chunk))
+                .select((tickets::subject, tickets::identity, tickets::outgoing_user))
+                .load(conn)?;
+            texts.extend(rows.into_iter().map(|(subject, identity, user)| {
+                format!(
+                    "{}\n{}\n{}",
+                    subject,
+                    identity.unwrap_or_default(),
+                    user.unwrap_or_default()
+                )
+                .to_lowercase()
+            }));
+        }
+        Ok(Self {
+            texts,
+            drawn: ids.len(),
+            highest,
+        })
+    }
+
+    /// About how many tickets hold `text` in their subject, identity or outgoing user.
+    pub fn estimate(&self, text: &str) -> i64 {
+        if self.drawn == 0 {
+            return 0;
+        }
+        let text = text.to_lowercase();
+        let hits = self.texts.iter().filter(|t| t.contains(&text)).count();
+        (hits as f64 * self.highest as f64 / self.drawn as f64).round() as i64
+    }
 }
 
 /// A free-text search, prepared once per page: the LIKE pattern, the customers whose name or
@@ -286,7 +361,7 @@ impl Search {
     fn candidates(&self, conn: &mut DbConn, probe: i64) -> QueryResult<Option<Vec<TicketId>>> {
         use diesel::dsl::sql;
         use diesel::sql_types::{Bool, Text as SqlText};
-        if !holds_a_trigram(&self.text) {
+        if probe <= 0 || !holds_a_trigram(&self.text) {
             return Ok(None);
         }
         let sqlite = conn_is_sqlite(conn);

@@ -1,6 +1,7 @@
 //! Values too costly to compute on every request and fine to show a few seconds old: the
-//! ticket counts per status and the ranking by events of the last 24 hours. Writes made
-//! through the web drop them, so staff see their own changes at once.
+//! ticket counts per status, the ranking by events of the last 24 hours, a sample of the
+//! tickets' text. Writes made through the web drop the first two, so staff see their own
+//! changes at once.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -126,6 +127,10 @@ pub struct Caches {
     /// Grouping a month of events takes a while on a big desk; a minute old is fine for a
     /// report (lock states are read fresh on every request).
     pub outgoing: CachedMap<OutgoingFigures>,
+    /// How common a free text is, estimated from a sample of the tickets; the share of
+    /// tickets holding a text changes slowly, so a sample serves for minutes and is not
+    /// dropped by writes.
+    pub text_sample: Cached<crate::db::queue::TextSample>,
 }
 
 impl Default for Caches {
@@ -134,6 +139,7 @@ impl Default for Caches {
             status_counts: Cached::new(Duration::from_secs(10)),
             ranking_24h: Cached::new(Duration::from_secs(30)),
             outgoing: CachedMap::new(Duration::from_secs(60), 256),
+            text_sample: Cached::new(Duration::from_secs(300)),
         }
     }
 }

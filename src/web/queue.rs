@@ -14,7 +14,7 @@ use super::error::WebError;
 use super::AppState;
 use crate::db::ids::{CustomerId, TicketId, UserId};
 use crate::db::locks::{self, Lock};
-use crate::db::queue::{self, Assignee, Cursor, QueueFilter, QueueRow, Sort};
+use crate::db::queue::{self, Assignee, Cursor, QueueFilter, QueueRow, Sort, TextSample};
 use crate::db::schema::{customers, users};
 use crate::db::tickets::Status;
 use crate::db::DbConn;
@@ -26,6 +26,9 @@ const PAGE: i64 = 50;
 const RANK_FIRST: usize = PAGE as usize + 1;
 const RANK_CHUNK: usize = 2_000;
 const RANK_SCAN: usize = 20_000;
+/// Tickets in the sample that tells free text how common it is: enough that a text in one
+/// ticket of fifty shows in about eighty of them.
+const TEXT_SAMPLE: usize = 4_096;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.route("/tickets", web::get().to(list))
@@ -179,7 +182,24 @@ pub fn load_page(
     let (rows, counts_24h, scanned_to) = if sort == Sort::Events24h {
         ranked_page(conn, state, &filter, after, since)?
     } else {
-        let rows = queue::page(conn, &filter, sort, after, PAGE + 1, None)?;
+        let sample = match filter.text {
+            Some(_) => Some(
+                state
+                    .caches
+                    .text_sample
+                    .get_or_compute(|| TextSample::take(conn, TEXT_SAMPLE))?,
+            ),
+            None => None,
+        };
+        let rows = queue::page(
+            conn,
+            &filter,
+            sort,
+            after,
+            PAGE + 1,
+            None,
+            sample.as_deref(),
+        )?;
         let ids: Vec<TicketId> = rows.iter().map(|r| r.id).collect();
         let counts = queue::events_since(conn, &ids, since)?;
         (rows, counts, None)
@@ -267,6 +287,7 @@ fn ranked_page(
             None,
             RANK_CHUNK as i64,
             Some(&ids),
+            None,
         )?
         .into_iter()
         .map(|r| (r.id, r))

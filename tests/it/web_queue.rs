@@ -108,6 +108,7 @@ async fn free_text_finds_the_same_tickets_by_index_and_row_by_row() {
             None,
             1000,
             None,
+            None,
         )
         .unwrap();
         let all: Vec<_> = everything.iter().map(|r| r.id).collect();
@@ -136,14 +137,64 @@ async fn free_text_finds_the_same_tickets_by_index_and_row_by_row() {
                     .collect()
             };
             // Tested row by row on given tickets; and through the indexes, whatever number
-            // of matches makes the text common (1: any match at all; small numbers cut an
-            // index's answer short, also where one ticket comes from several of its IPs).
+            // of matches makes the text common (0: common without asking them; 1: any match
+            // at all; small numbers cut an index's answer short, also where one ticket comes
+            // from several of its IPs).
             let given = found(Some(&all), 0);
-            for probe in [1, 2, 3, 5, 8, 100_000] {
+            for probe in [0, 1, 2, 3, 5, 8, 100_000] {
                 assert_eq!(found(None, probe), given, "{text:?} probing {probe}");
             }
             assert_eq!(given.is_empty(), text == "nothing like this", "{text:?}");
         }
+    }
+}
+
+/// The sample that tells free text how common it is: the whole desk when it is small, and a
+/// fair share of it when only some tickets are drawn.
+#[actix_web::test]
+async fn the_text_sample_estimates_how_many_tickets_hold_a_text() {
+    use abuse_desk::db::queue::{page, QueueFilter, Sort, TextSample};
+    for db in support::backends("the_text_sample_estimates_how_many_tickets_hold_a_text") {
+        let app = spawn_app(db).await;
+        seed(&app);
+        let mut conn = app.conn();
+        let mut holding = |text: &str| {
+            let filter = QueueFilter {
+                text: Some(text.to_owned()),
+                ..QueueFilter::default()
+            };
+            page(&mut conn, &filter, Sort::LastSeen, None, 1000, None, None)
+                .unwrap()
+                .len() as i64
+        };
+        let (northwind, lottery) = (holding("northwind.example"), holding("lottery"));
+        assert_eq!((northwind, lottery), (120, 6), "the seeded tickets");
+        let mut conn = app.conn();
+        let tickets = page(
+            &mut conn,
+            &QueueFilter::default(),
+            Sort::LastSeen,
+            None,
+            1000,
+            None,
+            None,
+        )
+        .unwrap()
+        .len() as i64;
+        let whole = TextSample::take(&mut conn, 4096).unwrap();
+        assert_eq!(whole.estimate("northwind.example"), northwind);
+        assert_eq!(whole.estimate("LOTTERY"), lottery, "any case");
+        assert_eq!(whole.estimate("nothing like this"), 0);
+        // A third of the tickets drawn. Only ten tickets lack the text, so at least 35 of
+        // the 45 drawn hold it, whichever they are: the estimate is 35 × 130 / 45 = 101 or
+        // more, and at most every ticket.
+        let part = TextSample::take(&mut conn, 45).unwrap();
+        let estimate = part.estimate("northwind.example");
+        assert!(
+            (100..=tickets).contains(&estimate),
+            "{estimate} of {tickets} tickets"
+        );
+        assert_eq!(part.estimate("nothing like this"), 0);
     }
 }
 
