@@ -181,6 +181,7 @@ async fn the_text_sample_estimates_how_many_tickets_hold_a_text() {
         )
         .unwrap()
         .len() as i64;
+        assert_eq!(tickets, 130, "the seeded tickets");
         let whole = TextSample::take(&mut conn, 4096).unwrap();
         assert_eq!(whole.estimate("northwind.example"), northwind);
         assert_eq!(whole.estimate("LOTTERY"), lottery, "any case");
