@@ -226,12 +226,18 @@ pub fn page_probing(
 /// page of `limit` costs when one ticket in (tickets / that many) matches, i.e. the square
 /// root of `limit` × tickets. Ticket ids count up, so the highest stands for the number.
 fn probe_limit(conn: &mut DbConn, limit: i64) -> QueryResult<i64> {
-    let tickets: i64 = tickets::table
-        .select(diesel::dsl::max(tickets::id))
-        .first::<Option<TicketId>>(conn)?
-        .map_or(0, |id| id.0);
+    let tickets = highest_ticket_id(conn)?;
     let balance = ((limit.max(1) as f64) * (tickets.max(0) as f64)).sqrt() as i64;
     Ok(balance.clamp(limit.max(500), 20_000))
+}
+
+/// The highest ticket id (0 without tickets): ids count up, so it stands for the number of
+/// tickets.
+fn highest_ticket_id(conn: &mut DbConn) -> QueryResult<i64> {
+    Ok(tickets::table
+        .select(diesel::dsl::max(tickets::id))
+        .first::<Option<TicketId>>(conn)?
+        .map_or(0, |id| id.0))
 }
 
 /// A random sample of the tickets' searchable text (subject, identity and outgoing user,
@@ -254,10 +260,7 @@ impl TextSample {
     /// where there are no more than `size`.
     pub fn take(conn: &mut DbConn, size: usize) -> QueryResult<Self> {
         use rand::seq::index;
-        let highest: i64 = tickets::table
-            .select(diesel::dsl::max(tickets::id))
-            .first::<Option<TicketId>>(conn)?
-            .map_or(0, |id| id.0);
+        let highest = highest_ticket_id(conn)?;
         let ids: Vec<TicketId> = if highest as usize <= size {
             (1..=highest).map(TicketId).collect()
         } else {

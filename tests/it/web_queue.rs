@@ -69,12 +69,21 @@ fn seed(app: &TestApp) {
     app.ingest(&specs);
 }
 
+/// Up to 1,000 tickets that `filter` lets through, newest first, by the queue's own query.
+fn matching(
+    conn: &mut abuse_desk::db::DbConn,
+    filter: &abuse_desk::db::queue::QueueFilter,
+) -> Vec<abuse_desk::db::queue::QueueRow> {
+    use abuse_desk::db::queue::{page, Sort};
+    page(conn, filter, Sort::LastSeen, None, 1000, None, None).unwrap()
+}
+
 /// Free text is looked up through the trigram and source IP indexes for the queue, and tested
 /// row by row on the few tickets of a 24-hour ranking chunk. Both ways must find the same
 /// tickets.
 #[actix_web::test]
 async fn free_text_finds_the_same_tickets_by_index_and_row_by_row() {
-    use abuse_desk::db::queue::{page, page_probing, QueueFilter, Sort};
+    use abuse_desk::db::queue::{page_probing, QueueFilter, Sort};
     for db in support::backends("free_text_finds_the_same_tickets_by_index_and_row_by_row") {
         let app = spawn_app(db).await;
         seed(&app);
@@ -101,17 +110,10 @@ async fn free_text_finds_the_same_tickets_by_index_and_row_by_row() {
             ),
         ]);
         let mut conn = app.conn();
-        let everything = page(
-            &mut conn,
-            &QueueFilter::default(),
-            Sort::LastSeen,
-            None,
-            1000,
-            None,
-            None,
-        )
-        .unwrap();
-        let all: Vec<_> = everything.iter().map(|r| r.id).collect();
+        let all: Vec<_> = matching(&mut conn, &QueueFilter::default())
+            .iter()
+            .map(|r| r.id)
+            .collect();
         for text in [
             "user7@",
             "USER1",
@@ -153,35 +155,26 @@ async fn free_text_finds_the_same_tickets_by_index_and_row_by_row() {
 /// fair share of it when only some tickets are drawn.
 #[actix_web::test]
 async fn the_text_sample_estimates_how_many_tickets_hold_a_text() {
-    use abuse_desk::db::queue::{page, QueueFilter, Sort, TextSample};
+    use abuse_desk::db::queue::{QueueFilter, TextSample};
     for db in support::backends("the_text_sample_estimates_how_many_tickets_hold_a_text") {
         let app = spawn_app(db).await;
         seed(&app);
         let mut conn = app.conn();
-        let mut holding = |text: &str| {
+        let mut holding = |text: Option<&str>| {
             let filter = QueueFilter {
-                text: Some(text.to_owned()),
+                text: text.map(str::to_owned),
                 ..QueueFilter::default()
             };
-            page(&mut conn, &filter, Sort::LastSeen, None, 1000, None, None)
-                .unwrap()
-                .len() as i64
+            matching(&mut conn, &filter).len() as i64
         };
-        let (northwind, lottery) = (holding("northwind.example"), holding("lottery"));
-        assert_eq!((northwind, lottery), (120, 6), "the seeded tickets");
+        let (northwind, lottery) = (holding(Some("northwind.example")), holding(Some("lottery")));
+        let tickets = holding(None);
+        assert_eq!(
+            (northwind, lottery, tickets),
+            (120, 6, 130),
+            "the seeded tickets"
+        );
         let mut conn = app.conn();
-        let tickets = page(
-            &mut conn,
-            &QueueFilter::default(),
-            Sort::LastSeen,
-            None,
-            1000,
-            None,
-            None,
-        )
-        .unwrap()
-        .len() as i64;
-        assert_eq!(tickets, 130, "the seeded tickets");
         let whole = TextSample::take(&mut conn, 4096).unwrap();
         assert_eq!(whole.estimate("northwind.example"), northwind);
         assert_eq!(whole.estimate("LOTTERY"), lottery, "any case");
