@@ -79,7 +79,7 @@ async fn show(
                 ..Default::default()
             };
             let page = load_page(conn, &st, &params, me)?;
-            Ok(context! { c => customer, children => children, tickets => page.items, more_url => page.next.map(|_| params.with(&[])) })
+            Ok(context! { c => customer, children => children, tickets => super::queue::QueueItem::values(page.items), more_url => page.next.map(|_| params.with(&[])) })
         })
         .await?;
     state.page(

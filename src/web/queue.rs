@@ -2,11 +2,13 @@
 //! bulk actions on a selection. `/api/v1/tickets` serves the same page as JSON.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix_session::Session;
 use actix_web::{web, HttpResponse};
 use diesel::prelude::*;
 use minijinja::context;
+use minijinja::value::{Enumerator, Value};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{check_csrf, Staff, Viewer};
@@ -100,6 +102,73 @@ pub struct QueueItem {
     pub row: QueueRow,
     pub events_24h: i64,
     pub lock: Option<Lock>,
+}
+
+/// What a template can read of a queue row: the fields it would have were the row serialised.
+const ITEM_FIELDS: &[&str] = &[
+    "id",
+    "customer_id",
+    "customer_external_id",
+    "customer_name",
+    "subject_kind",
+    "subject",
+    "class",
+    "severity",
+    "status",
+    "event_count",
+    "first_seen",
+    "last_seen",
+    "identity",
+    "outgoing_user",
+    "last_source_ip",
+    "assignee",
+    "events_24h",
+    "lock",
+];
+
+/// Templates read a queue row field by field, each made into a value only when read: turning
+/// fifty rows into maps of every field up front took a tenth of a queue page's time.
+impl minijinja::value::Object for QueueItem {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let row = &self.row;
+        // Times as serde writes them, which the `dt` filter expects.
+        let time = |t: &chrono::NaiveDateTime| Value::from(format!("{t:?}"));
+        Some(match key.as_str()? {
+            "id" => Value::from(row.id.0),
+            "customer_id" => Value::from(row.customer_id.map(|c| c.0)),
+            "customer_external_id" => Value::from(row.customer_external_id.clone()),
+            "customer_name" => Value::from(row.customer_name.clone()),
+            "subject_kind" => Value::from(row.subject_kind.clone()),
+            "subject" => Value::from(row.subject.clone()),
+            "class" => Value::from(row.class.clone()),
+            "severity" => Value::from(row.severity.clone()),
+            "status" => Value::from(row.status.clone()),
+            "event_count" => Value::from(row.event_count),
+            "first_seen" => time(&row.first_seen),
+            "last_seen" => time(&row.last_seen),
+            "identity" => Value::from(row.identity.clone()),
+            "outgoing_user" => Value::from(row.outgoing_user.clone()),
+            "last_source_ip" => Value::from(row.last_source_ip.clone()),
+            "assignee" => Value::from(row.assignee.clone()),
+            "events_24h" => Value::from(self.events_24h),
+            "lock" => self
+                .lock
+                .as_ref()
+                .map_or(Value::from(()), Value::from_serialize),
+            _ => return None,
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(ITEM_FIELDS)
+    }
+}
+
+impl QueueItem {
+    /// A page's rows as template values.
+    pub fn values(items: Vec<QueueItem>) -> Vec<Value> {
+        items.into_iter().map(Value::from_object).collect()
+    }
 }
 
 /// One page of the queue.
@@ -355,7 +424,7 @@ fn render(
         "tickets.html",
         Some(staff),
         context! {
-            items => page.items,
+            items => QueueItem::values(page.items),
             tabs => tabs,
             sorts => sorts,
             params => params,
@@ -389,4 +458,89 @@ pub fn csrf(session: &Session, pairs: &[(String, String)]) -> Result<(), WebErro
         .find(|(k, _)| k == "csrf_token")
         .map_or("", |(_, v)| v.as_str());
     check_csrf(session, token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(full: bool) -> QueueItem {
+        let at =
+            |s: &str| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap();
+        let text = |s: &str| full.then(|| s.to_owned());
+        QueueItem {
+            row: QueueRow {
+                id: TicketId(42),
+                customer_id: full.then_some(CustomerId(7)),
+                customer_external_id: text("cust-0007"),
+                customer_name: text("Customer <7>"),
+                subject_kind: "identity".into(),
+                subject: "user@example.com\"><img onerror=x>".into(),
+                class: "abuse".into(),
+                severity: "escalation".into(),
+                status: "open".into(),
+                event_count: 1234,
+                first_seen: at("2026-11-01 00:00:00"),
+                last_seen: at("2026-11-27 10:20:30.123456"),
+                identity: text("user@example.com"),
+                outgoing_user: text("user@example.com"),
+                last_source_ip: text("192.0.2.1"),
+                assignee: text("agent"),
+            },
+            events_24h: 17,
+            lock: full.then(|| Lock {
+                kind: "lock_identity".into(),
+                pending: true,
+                reason: "spam run".into(),
+                expires_at: Some(at("2026-11-28 10:00:00")),
+            }),
+        }
+    }
+
+    /// Every field reads the same through the object as through serialising the row, which
+    /// the templates were written against (and overriding templates may be).
+    #[test]
+    fn a_queue_row_reads_in_templates_as_its_serialised_fields() {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.add_template(
+            "t",
+            "{% for k in fields %}{{ k }}={{ item[k] }} {{ item[k] is none }}|{% endfor %}\
+             {{ item.lock.kind if item.lock else '-' }}",
+        )
+        .unwrap();
+        let fields: Vec<&str> = match serde_json::to_value(item(true)).unwrap() {
+            serde_json::Value::Object(map) => map
+                .keys()
+                .map(|k| {
+                    ITEM_FIELDS
+                        .iter()
+                        .find(|f| **f == k.as_str())
+                        .copied()
+                        .unwrap()
+                })
+                .collect(),
+            _ => unreachable!(),
+        };
+        assert_eq!(
+            fields.len(),
+            ITEM_FIELDS.len(),
+            "every serialised field is listed"
+        );
+        for full in [true, false] {
+            let render = |item: Value| {
+                env.get_template("t")
+                    .unwrap()
+                    .render(context! { fields => ITEM_FIELDS, item => item })
+                    .unwrap()
+            };
+            let serialised = render(Value::from_serialize(item(full)));
+            let object = render(Value::from_object(item(full)));
+            assert_eq!(object, serialised);
+            assert!(
+                serialised.contains("last_seen=2026-11-27T10:20:30.123456 False|"),
+                "{serialised}"
+            );
+        }
+    }
 }
