@@ -124,16 +124,21 @@ pub struct QueueRow {
     pub outgoing_user: Option<String>,
     pub last_source_ip: Option<String>,
     pub assignee: Option<String>,
+    /// Events of the last [`RECENT`], counted by the page query for the rows it returns.
+    pub events_24h: i64,
 }
 
+/// How far back "recent" events go: the queue's 24-hour column and sort.
+pub const RECENT: chrono::Duration = chrono::Duration::hours(24);
+
 impl QueueRow {
-    /// This row's key in `sort` (for `Events24h` the caller supplies the count).
-    pub fn cursor(&self, sort: Sort, events_24h: i64) -> Cursor {
+    /// This row's key in `sort`.
+    pub fn cursor(&self, sort: Sort) -> Cursor {
         let key = match sort {
             Sort::LastSeen => micros(self.last_seen),
             Sort::FirstSeen => micros(self.first_seen),
             Sort::Events => self.event_count,
-            Sort::Events24h => events_24h,
+            Sort::Events24h => self.events_24h,
         };
         Cursor { key, id: self.id }
     }
@@ -530,6 +535,14 @@ fn load(
     use diesel::dsl::sql;
     use diesel::sql_types::{BigInt, Bool, Text as SqlText, Timestamp};
     let sqlite = conn_is_sqlite(conn);
+    // The 24-hour count is a subquery of the page query: run for the rows returned only,
+    // without a second statement.
+    let recent = events::table
+        .filter(events::ticket_id.eq(tickets::id))
+        .filter(events::arrival_at.ge(super::now() - RECENT))
+        .count()
+        .single_value()
+        .assume_not_null();
     let mut query = tickets::table
         .left_join(customers::table)
         .left_join(users::table)
@@ -550,6 +563,7 @@ fn load(
             tickets::outgoing_user,
             tickets::last_source_ip,
             users::username.nullable(),
+            recent,
         ))
         .limit(limit)
         .into_boxed();

@@ -95,12 +95,11 @@ impl QueueParams {
     }
 }
 
-/// A queue row with what is computed per page: events of the last 24 hours and lock state.
+/// A queue row with its lock state.
 #[derive(Serialize, Debug)]
 pub struct QueueItem {
     #[serde(flatten)]
     pub row: QueueRow,
-    pub events_24h: i64,
     pub lock: Option<Lock>,
 }
 
@@ -133,24 +132,25 @@ impl minijinja::value::Object for QueueItem {
         let row = &self.row;
         // Times as serde writes them, which the `dt` filter expects.
         let time = |t: &chrono::NaiveDateTime| Value::from(format!("{t:?}"));
+        let text = |t: &Option<String>| t.as_deref().map_or(Value::from(()), Value::from);
         Some(match key.as_str()? {
             "id" => Value::from(row.id.0),
             "customer_id" => Value::from(row.customer_id.map(|c| c.0)),
-            "customer_external_id" => Value::from(row.customer_external_id.clone()),
-            "customer_name" => Value::from(row.customer_name.clone()),
-            "subject_kind" => Value::from(row.subject_kind.clone()),
-            "subject" => Value::from(row.subject.clone()),
-            "class" => Value::from(row.class.clone()),
-            "severity" => Value::from(row.severity.clone()),
-            "status" => Value::from(row.status.clone()),
+            "customer_external_id" => text(&row.customer_external_id),
+            "customer_name" => text(&row.customer_name),
+            "subject_kind" => Value::from(row.subject_kind.as_str()),
+            "subject" => Value::from(row.subject.as_str()),
+            "class" => Value::from(row.class.as_str()),
+            "severity" => Value::from(row.severity.as_str()),
+            "status" => Value::from(row.status.as_str()),
             "event_count" => Value::from(row.event_count),
             "first_seen" => time(&row.first_seen),
             "last_seen" => time(&row.last_seen),
-            "identity" => Value::from(row.identity.clone()),
-            "outgoing_user" => Value::from(row.outgoing_user.clone()),
-            "last_source_ip" => Value::from(row.last_source_ip.clone()),
-            "assignee" => Value::from(row.assignee.clone()),
-            "events_24h" => Value::from(self.events_24h),
+            "identity" => text(&row.identity),
+            "outgoing_user" => text(&row.outgoing_user),
+            "last_source_ip" => text(&row.last_source_ip),
+            "assignee" => text(&row.assignee),
+            "events_24h" => Value::from(row.events_24h),
             "lock" => self
                 .lock
                 .as_ref()
@@ -247,9 +247,8 @@ pub fn load_page(
     };
     let filter = filter_of(conn, p, me)?;
     let now = crate::db::now();
-    let since = now - chrono::Duration::hours(24);
-    let (rows, counts_24h, scanned_to) = if sort == Sort::Events24h {
-        ranked_page(conn, state, &filter, after, since)?
+    let (rows, scanned_to) = if sort == Sort::Events24h {
+        ranked_page(conn, state, &filter, after, now - queue::RECENT)?
     } else {
         let sample = match filter.text {
             Some(_) => Some(
@@ -269,21 +268,14 @@ pub fn load_page(
             None,
             sample.as_deref(),
         )?;
-        let ids: Vec<TicketId> = rows.iter().map(|r| r.id).collect();
-        let counts = queue::events_since(conn, &ids, since)?;
-        (rows, counts, None)
+        (rows, None)
     };
     let more = rows.len() > PAGE as usize || scanned_to.is_some();
     let rows: Vec<QueueRow> = rows.into_iter().take(PAGE as usize).collect();
     let targets: Vec<&str> = rows.iter().flat_map(lock_targets).collect();
     let held = locks::in_force(conn, &targets, now)?;
     let next = if more {
-        scanned_to.or_else(|| {
-            rows.last().map(|r| {
-                r.cursor(sort, counts_24h.get(&r.id).copied().unwrap_or(0))
-                    .encode()
-            })
-        })
+        scanned_to.or_else(|| rows.last().map(|r| r.cursor(sort).encode()))
     } else {
         None
     };
@@ -293,11 +285,7 @@ pub fn load_page(
             let lock = lock_targets(&row)
                 .into_iter()
                 .find_map(|t| held.get(t).cloned());
-            QueueItem {
-                events_24h: counts_24h.get(&row.id).copied().unwrap_or(0),
-                lock,
-                row,
-            }
+            QueueItem { lock, row }
         })
         .collect();
     let counts = (*state
@@ -312,18 +300,16 @@ pub fn load_page(
     })
 }
 
-type Ranked = (Vec<QueueRow>, HashMap<TicketId, i64>, Option<String>);
-
 /// A page in the order of the (cached) 24-hour ranking: walks the ranking from the cursor in
-/// chunks, keeping the tickets that pass the filter. Returns a resume cursor when it stopped
-/// scanning before filling the page.
+/// chunks, keeping the tickets that pass the filter, each with the ranking's count. Returns a
+/// resume cursor when it stopped scanning before filling the page.
 fn ranked_page(
     conn: &mut DbConn,
     state: &AppState,
     filter: &QueueFilter,
     after: Option<Cursor>,
     since: chrono::NaiveDateTime,
-) -> Result<Ranked, WebError> {
+) -> Result<(Vec<QueueRow>, Option<String>), WebError> {
     let ranking = state
         .caches
         .ranking_24h
@@ -337,14 +323,13 @@ fn ranked_page(
         }
     }
     let mut rows = Vec::new();
-    let mut counts = HashMap::new();
     let mut scanned = 0;
     // Without a filter the first chunk fills the page; a narrow filter widens the chunks.
     let mut chunk_len = RANK_FIRST;
     while pos < ranking.len() && rows.len() <= PAGE as usize {
         if scanned >= RANK_SCAN {
             let (id, n) = ranking[pos - 1];
-            return Ok((rows, counts, Some(Cursor { key: n, id }.encode())));
+            return Ok((rows, Some(Cursor { key: n, id }.encode())));
         }
         let chunk = &ranking[pos..(pos + chunk_len).min(ranking.len())];
         chunk_len = (chunk_len * 4).min(RANK_CHUNK);
@@ -362,8 +347,9 @@ fn ranked_page(
         .map(|r| (r.id, r))
         .collect();
         for &(id, n) in chunk {
-            if let Some(row) = found.remove(&id) {
-                counts.insert(id, n);
+            if let Some(mut row) = found.remove(&id) {
+                // The ranking's count, which its order and cursors rest on.
+                row.events_24h = n;
                 rows.push(row);
                 if rows.len() > PAGE as usize {
                     break;
@@ -373,7 +359,7 @@ fn ranked_page(
         pos += chunk.len();
         scanned += chunk.len();
     }
-    Ok((rows, counts, None))
+    Ok((rows, None))
 }
 
 async fn list(
@@ -486,8 +472,8 @@ mod tests {
                 outgoing_user: text("user@example.com"),
                 last_source_ip: text("192.0.2.1"),
                 assignee: text("agent"),
+                events_24h: 17,
             },
-            events_24h: 17,
             lock: full.then(|| Lock {
                 kind: "lock_identity".into(),
                 pending: true,

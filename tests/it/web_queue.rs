@@ -291,6 +291,22 @@ async fn pages_cover_every_ticket_once_in_every_sort() {
             .collect();
         assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
         assert_eq!(counts[0], 4);
+        // Every event arrived within the last few hours: each row's 24-hour count is all of
+        // its events, whether the page walks an index or the 24-hour ranking.
+        for sort in ["events", "events_24h"] {
+            let json: serde_json::Value = viewer
+                .get(&format!("/api/v1/tickets?sort={sort}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let items = json["items"].as_array().unwrap();
+            assert_eq!(items.len(), 50, "{sort}");
+            for item in items {
+                assert_eq!(item["events_24h"], item["event_count"], "{sort}: {item}");
+            }
+            assert_eq!(items[0]["events_24h"], 4, "{sort}");
+        }
     }
 }
 
