@@ -182,14 +182,20 @@ pub fn page(
     sample: Option<&TextSample>,
 ) -> QueryResult<Vec<QueueRow>> {
     let probe = match filter.text.as_deref() {
-        Some(text) if only.is_none() => {
-            let probe = probe_limit(conn, limit)?;
-            match sample {
+        Some(text) if only.is_none() => match sample {
+            Some(sample) => {
+                // The sample's highest ticket id saves a query; minutes old at most, it
+                // only steers how the page is found, never what it holds.
+                let probe = probe_limit(limit, sample.highest);
                 // 0 asks no index: the text is common.
-                Some(sample) if sample.estimate(text) >= probe => 0,
-                _ => probe,
+                if sample.estimate(text) >= probe {
+                    0
+                } else {
+                    probe
+                }
             }
-        }
+            None => probe_limit(limit, highest_ticket_id(conn)?),
+        },
         _ => 0,
     };
     page_probing(conn, filter, sort, after, limit, only, probe)
@@ -230,10 +236,9 @@ pub fn page_probing(
 /// where fetching and sorting that many matches costs what walking the sort order to fill a
 /// page of `limit` costs when one ticket in (tickets / that many) matches, i.e. the square
 /// root of `limit` × tickets. Ticket ids count up, so the highest stands for the number.
-fn probe_limit(conn: &mut DbConn, limit: i64) -> QueryResult<i64> {
-    let tickets = highest_ticket_id(conn)?;
+fn probe_limit(limit: i64, tickets: i64) -> i64 {
     let balance = ((limit.max(1) as f64) * (tickets.max(0) as f64)).sqrt() as i64;
-    Ok(balance.clamp(limit.max(500), 20_000))
+    balance.clamp(limit.max(500), 20_000)
 }
 
 /// The highest ticket id (0 without tickets): ids count up, so it stands for the number of
