@@ -124,7 +124,8 @@ pub struct QueueRow {
     pub outgoing_user: Option<String>,
     pub last_source_ip: Option<String>,
     pub assignee: Option<String>,
-    /// Events of the last [`RECENT`], counted by the page query for the rows it returns.
+    /// Events of the last [`RECENT`], counted by the page query for the rows it returns
+    /// (0 for rows fetched by id: their caller has the count from the 24-hour ranking).
     pub events_24h: i64,
 }
 
@@ -169,8 +170,8 @@ fn sort_column(sort: Sort) -> &'static str {
 }
 
 /// One page of tickets matching `filter`, in `sort` order, after `after`. With `only`, the
-/// page is restricted to those ticket ids (the caller then orders them itself).
-/// With a `sample` of the tickets' text, free text that the sample shows to be common goes
+/// page is restricted to those ticket ids (the caller then orders them itself and supplies
+/// their 24-hour counts). With a `sample` of the tickets' text, free text that the sample shows to be common goes
 /// straight to the walk in sort order, without first asking the indexes for its matches.
 pub fn page(
     conn: &mut DbConn,
@@ -541,13 +542,18 @@ fn load(
     use diesel::sql_types::{BigInt, Bool, Text as SqlText, Timestamp};
     let sqlite = conn_is_sqlite(conn);
     // The 24-hour count is a subquery of the page query: run for the rows returned only,
-    // without a second statement.
-    let recent = events::table
-        .filter(events::ticket_id.eq(tickets::id))
-        .filter(events::arrival_at.ge(super::now() - RECENT))
-        .count()
-        .single_value()
-        .assume_not_null();
+    // without a second statement. Tickets fetched by id come from the 24-hour ranking, which
+    // has their counts: for them the subquery is not run at all (0).
+    let recent = diesel::dsl::case_when(
+        only.is_none().into_sql::<Bool>(),
+        events::table
+            .filter(events::ticket_id.eq(tickets::id))
+            .filter(events::arrival_at.ge(super::now() - RECENT))
+            .count()
+            .single_value()
+            .assume_not_null(),
+    )
+    .otherwise(0i64.into_sql::<diesel::sql_types::BigInt>());
     let mut query = tickets::table
         .left_join(customers::table)
         .left_join(users::table)
