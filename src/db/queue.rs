@@ -171,8 +171,9 @@ fn sort_column(sort: Sort) -> &'static str {
 
 /// One page of tickets matching `filter`, in `sort` order, after `after`. With `only`, the
 /// page is restricted to those ticket ids (the caller then orders them itself and supplies
-/// their 24-hour counts). With a `sample` of the tickets' text, free text that the sample shows to be common goes
-/// straight to the walk in sort order, without first asking the indexes for its matches.
+/// their 24-hour counts). With a `sample` of the tickets' text, free text that the sample
+/// shows to be common goes straight to the walk in sort order, without first asking the
+/// indexes for its matches.
 pub fn page(
     conn: &mut DbConn,
     filter: &QueueFilter,
