@@ -554,7 +554,7 @@ fn load(
             .single_value()
             .assume_not_null(),
     )
-    .otherwise(0i64.into_sql::<diesel::sql_types::BigInt>());
+    .otherwise(0i64.into_sql::<BigInt>());
     let mut query = tickets::table
         .left_join(customers::table)
         .left_join(users::table)

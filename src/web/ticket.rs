@@ -94,7 +94,7 @@ async fn show(
                 None => None,
             };
             let now = crate::db::now();
-            let last_24h = queue::events_since(conn, &[id], now - chrono::Duration::hours(24))?
+            let last_24h = queue::events_since(conn, &[id], now - queue::RECENT)?
                 .get(&id)
                 .copied()
                 .unwrap_or(0);
