@@ -400,6 +400,54 @@ pub fn resolve(
     Resolver::default().resolve(conn, clues, order)
 }
 
+/// The owners of the networks of one family and prefix length that start at `starts`.
+fn netblock_owners(
+    conn: &mut DbConn,
+    family: i32,
+    prefix: i32,
+    starts: &[Vec<u8>],
+) -> QueryResult<HashMap<Vec<u8>, CustomerId>> {
+    #[derive(QueryableByName)]
+    struct Owner {
+        #[diesel(sql_type = diesel::sql_types::Binary)]
+        range_start: Vec<u8>,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        customer_id: i64,
+    }
+    let rows: Vec<(Vec<u8>, CustomerId)> = match conn {
+        // A join, not `= ANY($3)`: Postgres tests an array parameter against every network
+        // of the prefix length, one comparison per element, which took a twentieth of an
+        // import's database time; joined, each start is one hash probe.
+        DbConn::Postgres(pg) => {
+            use diesel::sql_types::{Array, Binary, Integer};
+            diesel::sql_query(
+                "SELECT n.range_start, n.customer_id \
+                 FROM unnest($3::bytea[]) AS s (start) \
+                 JOIN customer_netblocks n \
+                   ON n.family = $1 AND n.prefix_len = $2 AND n.range_start = s.start",
+            )
+            .bind::<Integer, _>(family)
+            .bind::<Integer, _>(prefix)
+            .bind::<Array<Binary>, _>(starts)
+            .load::<Owner>(pg)?
+            .into_iter()
+            .map(|o| (o.range_start, CustomerId(o.customer_id)))
+            .collect()
+        }
+        // SQLite looks each element of the list up in the index.
+        DbConn::Sqlite(_) => customer_netblocks::table
+            .filter(customer_netblocks::family.eq(family))
+            .filter(customer_netblocks::prefix_len.eq(prefix))
+            .filter(customer_netblocks::range_start.eq_any(starts))
+            .select((
+                customer_netblocks::range_start,
+                customer_netblocks::customer_id,
+            ))
+            .load(conn)?,
+    };
+    Ok(rows.into_iter().collect())
+}
+
 /// Resolves many reports in a row (one ingest batch), remembering what it looked up: the
 /// same identities and domains come back again and again in a spam run.
 #[derive(Default)]
@@ -479,24 +527,14 @@ impl Resolver {
                 }
             }
         }
-        for ((family, prefix), mut starts) in wanted {
+        for ((family, prefix), starts) in &mut wanted {
             starts.sort();
             starts.dedup();
-            for chunk in starts.chunks(500) {
-                let found: HashMap<Vec<u8>, CustomerId> = customer_netblocks::table
-                    .filter(customer_netblocks::family.eq(family))
-                    .filter(customer_netblocks::prefix_len.eq(prefix))
-                    .filter(customer_netblocks::range_start.eq_any(chunk))
-                    .select((
-                        customer_netblocks::range_start,
-                        customer_netblocks::customer_id,
-                    ))
-                    .load::<(Vec<u8>, CustomerId)>(conn)?
-                    .into_iter()
-                    .collect();
+            for chunk in starts.chunks(CHUNK) {
+                let found = netblock_owners(conn, *family, *prefix, chunk)?;
                 for start in chunk {
-                    self.blocks
-                        .insert((family, prefix, start.clone()), found.get(start).copied());
+                    let owner = found.get(start).copied();
+                    self.blocks.insert((*family, *prefix, start.clone()), owner);
                 }
             }
         }
