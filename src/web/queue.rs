@@ -23,8 +23,9 @@ use crate::db::DbConn;
 
 /// Rows per page.
 const PAGE: i64 = 50;
-/// Tickets of the 24-hour ranking looked at by the first query of a page (doubling while the
-/// filter leaves the page short, up to the largest chunk), and at most per page.
+/// Tickets of the 24-hour ranking looked at by the first query of a page; by the next ones,
+/// as many as the filter's pass rate so far says will fill the page (quadrupling while
+/// nothing passes), up to the largest chunk; and at most per page.
 const RANK_FIRST: usize = PAGE as usize + 1;
 const RANK_CHUNK: usize = 2_000;
 const RANK_SCAN: usize = 20_000;
@@ -332,7 +333,6 @@ fn ranked_page(
             return Ok((rows, Some(Cursor { key: n, id }.encode())));
         }
         let chunk = &ranking[pos..(pos + chunk_len).min(ranking.len())];
-        chunk_len = (chunk_len * 4).min(RANK_CHUNK);
         let ids: Vec<TicketId> = chunk.iter().map(|(id, _)| *id).collect();
         let mut found: HashMap<TicketId, QueueRow> = queue::page(
             conn,
@@ -358,8 +358,23 @@ fn ranked_page(
         }
         pos += chunk.len();
         scanned += chunk.len();
+        chunk_len = next_chunk(chunk_len, rows.len(), scanned);
     }
     Ok((rows, None))
+}
+
+/// How many tickets of the ranking the next query of a page looks at, after `scanned` gave
+/// `found` rows: enough for the rows still missing at the filter's pass rate so far, with a
+/// quarter to spare, so that the usual filter (open tickets) needs one small query more
+/// rather than a large one; four times the last chunk while nothing has passed.
+fn next_chunk(last: usize, found: usize, scanned: usize) -> usize {
+    let missing = (PAGE as usize + 1).saturating_sub(found);
+    let wanted = if found == 0 {
+        last * 4
+    } else {
+        missing * scanned * 5 / (found * 4) + 4
+    };
+    wanted.clamp(missing.max(1), RANK_CHUNK)
 }
 
 async fn list(
@@ -449,6 +464,20 @@ pub fn csrf(session: &Session, pairs: &[(String, String)]) -> Result<(), WebErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_ranking_chunk_follows_the_filters_pass_rate() {
+        // 40 of the first 51 passed: 11 missing, at 40/51 about 14, with a quarter to spare.
+        assert_eq!(next_chunk(51, 40, 51), 21);
+        // One in a hundred passes: the missing 50 need about 5,000, capped.
+        assert_eq!(next_chunk(51, 1, 100), RANK_CHUNK);
+        // Nothing passed yet: four times the last chunk.
+        assert_eq!(next_chunk(51, 0, 51), 204);
+        assert_eq!(next_chunk(1_000, 0, 1_255), RANK_CHUNK);
+        // Never fewer than the rows still missing.
+        assert_eq!(next_chunk(51, 50, 51), 5);
+        assert!(next_chunk(51, 30, 31) >= 21);
+    }
 
     fn item(full: bool) -> QueueItem {
         let at =
