@@ -129,6 +129,10 @@ impl MailboxJob {
             &self.options,
             &mut |_| {},
         );
+        conn.record(&match &summary.error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        });
         match &summary.error {
             Some(error) => {
                 warn!(mailbox = %summary.mailbox, %error, "poll gave up until the next schedule")

@@ -89,7 +89,9 @@ impl AppState {
         let pool = self.pool.clone();
         web::block(move || {
             let mut conn = pool.get()?;
-            work(&mut conn)
+            let outcome = work(&mut conn);
+            conn.record(&outcome);
+            outcome
         })
         .await?
     }

@@ -417,3 +417,49 @@ fn one_live_ticket_per_customer_subject_and_class() {
         );
     }
 }
+
+/// The pool trusts a connection that has just answered, without asking the server again at
+/// checkout; once the server drops it, one unit of work fails and the next checkout replaces
+/// it.
+#[test]
+fn a_connection_the_server_dropped_fails_once_then_is_replaced() {
+    use abuse_desk::db::{connect_pool, DatabaseUrl};
+    use diesel::sql_types::Integer;
+
+    #[derive(QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = Integer)]
+        pid: i32,
+    }
+    let backend_pid = |conn: &mut DbConn| -> QueryResult<i32> {
+        diesel::sql_query("SELECT pg_backend_pid() AS pid")
+            .get_result::<Pid>(conn)
+            .map(|p| p.pid)
+    };
+    let Some(db) = support::postgres("a_connection_the_server_dropped_fails_once_then_is_replaced")
+    else {
+        return;
+    };
+    let pool = connect_pool(&DatabaseUrl::parse(&db.url).unwrap(), 1).unwrap();
+    let first = {
+        let mut conn = pool.get().unwrap();
+        let pid = backend_pid(&mut conn);
+        conn.record(&pid);
+        pid.unwrap()
+    };
+    let mut admin = db.connect();
+    diesel::sql_query(format!("SELECT pg_terminate_backend({first})"))
+        .execute(&mut admin)
+        .unwrap();
+
+    // Just vouched for, the dropped connection is handed out, and its work fails …
+    let mut conn = pool.get().unwrap();
+    let failed = backend_pid(&mut conn);
+    assert!(failed.is_err(), "{failed:?}");
+    conn.record(&failed);
+    drop(conn);
+    // … and the next checkout asks it, finds it dead and connects anew.
+    let mut conn = pool.get().unwrap();
+    let second = backend_pid(&mut conn).unwrap();
+    assert_ne!(second, first);
+}
