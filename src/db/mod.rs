@@ -198,7 +198,7 @@ impl ManageConnection for DbManager {
     /// Asks the server (`SELECT 1`) only when the connection has not answered within
     /// [`TRUSTED_FOR`] or its last work failed: under load a connection comes back to the
     /// pool every few milliseconds, and asking before each checkout took a round trip per
-    /// request (Postgres' `/tickets` served 9–22 % more requests without it). A connection
+    /// request (Postgres' `/tickets` served 4–13 % more requests without it). A connection
     /// the server dropped fails one unit of work at most, and is replaced at the checkout
     /// after.
     fn is_valid(&self, conn: &mut PoolConn) -> Result<(), DbError> {

@@ -276,8 +276,8 @@ async fn pages_cover_every_ticket_once_in_every_sort() {
             assert_eq!(seen.len(), 130, "{sort}: every ticket");
             assert_eq!(pages, 3, "{sort}");
         }
-        // A filter the ranking's chunks must look past: the 24-hour sort shows the same
-        // tickets as any other sort, in as many pages.
+        // Filters the ranking's chunks must look past: the 24-hour sort shows the same
+        // tickets as the sort by last seen, over all its pages.
         for filter in [
             "q=user1",
             "unresolved=1",
