@@ -412,7 +412,7 @@ fn netblock_owners(
         #[diesel(sql_type = diesel::sql_types::Binary)]
         range_start: Vec<u8>,
         #[diesel(sql_type = diesel::sql_types::BigInt)]
-        customer_id: i64,
+        customer_id: CustomerId,
     }
     let rows: Vec<(Vec<u8>, CustomerId)> = match conn {
         // A join, not `= ANY($3)`: Postgres tests an array parameter against every network
@@ -431,7 +431,7 @@ fn netblock_owners(
             .bind::<Array<Binary>, _>(starts)
             .load::<Owner>(pg)?
             .into_iter()
-            .map(|o| (o.range_start, CustomerId(o.customer_id)))
+            .map(|o| (o.range_start, o.customer_id))
             .collect()
         }
         // SQLite looks each element of the list up in the index.
@@ -527,14 +527,14 @@ impl Resolver {
                 }
             }
         }
-        for ((family, prefix), starts) in &mut wanted {
+        for ((family, prefix), mut starts) in wanted {
             starts.sort();
             starts.dedup();
             for chunk in starts.chunks(CHUNK) {
-                let found = netblock_owners(conn, *family, *prefix, chunk)?;
+                let found = netblock_owners(conn, family, prefix, chunk)?;
                 for start in chunk {
-                    let owner = found.get(start).copied();
-                    self.blocks.insert((*family, *prefix, start.clone()), owner);
+                    self.blocks
+                        .insert((family, prefix, start.clone()), found.get(start).copied());
                 }
             }
         }

@@ -162,11 +162,16 @@ impl PoolConn {
     /// while; an error (perhaps the server went away) makes the next checkout test it.
     pub fn record<T, E>(&mut self, outcome: &Result<T, E>) {
         if outcome.is_ok() {
-            self.answered = Instant::now();
-            self.suspect = false;
+            self.vouch();
         } else {
             self.suspect = true;
         }
+    }
+
+    /// The connection has just answered.
+    fn vouch(&mut self) {
+        self.answered = Instant::now();
+        self.suspect = false;
     }
 }
 
@@ -208,8 +213,7 @@ impl ManageConnection for DbManager {
         conn.conn
             .batch_execute("SELECT 1")
             .map_err(DbError::Query)?;
-        conn.answered = Instant::now();
-        conn.suspect = false;
+        conn.vouch();
         Ok(())
     }
 
