@@ -387,7 +387,7 @@ impl Search {
     /// trigrams. Each index is asked for at most `probe`, so a common text costs no more.
     fn candidates(&self, conn: &mut DbConn, probe: i64) -> QueryResult<Option<Vec<TicketId>>> {
         use diesel::dsl::sql;
-        use diesel::sql_types::{Bool, Text as SqlText};
+        use diesel::sql_types::Bool;
         if probe <= 0 || !holds_a_trigram(&self.text) {
             return Ok(None);
         }
@@ -407,13 +407,13 @@ impl Search {
                 .load(conn)?
         });
         if let Some(prefix) = &self.ip_prefix {
-            let (op, pattern) = ip_prefix_match(prefix, sqlite);
             answers.push(
                 ticket_source_ips::table
-                    .filter(
-                        sql::<Bool>(&format!("ticket_source_ips.source_ip {op} "))
-                            .bind::<SqlText, _>(pattern),
-                    )
+                    .filter(sql::<Bool>(&ip_prefix_match(
+                        "ticket_source_ips.source_ip",
+                        prefix,
+                        sqlite,
+                    )))
                     .select(ticket_source_ips::ticket_id)
                     .limit(probe)
                     .load::<TicketId>(conn)?,
@@ -440,14 +440,20 @@ impl Search {
     }
 }
 
-/// The operator and pattern matching source IPs that start with `prefix`, so that the source
-/// IP index finds them: GLOB on SQLite, LIKE on Postgres (`text_pattern_ops`). An IP prefix
-/// holds neither's wildcards.
-fn ip_prefix_match(prefix: &str, sqlite: bool) -> (&'static str, String) {
+/// The condition that `column` (a source IP) starts with `prefix`, in a form the source IP
+/// index answers: GLOB on SQLite, LIKE on Postgres (`text_pattern_ops`). The prefix is
+/// written into the statement rather than bound: SQLite plans a statement without looking at
+/// bound values (see `.cargo/config.toml`), and only a pattern it can read walks the index.
+/// That is safe because only an IP prefix's characters (hex digits, dots, colons: no quote,
+/// no wildcard) are ever written; any other text matches nothing.
+fn ip_prefix_match(column: &str, prefix: &str, sqlite: bool) -> String {
+    if !looks_like_ip_prefix(prefix) {
+        return "1 = 0".to_owned();
+    }
     if sqlite {
-        ("GLOB", format!("{prefix}*"))
+        format!("{column} GLOB '{prefix}*'")
     } else {
-        ("LIKE", format!("{prefix}%"))
+        format!("{column} LIKE '{prefix}%'")
     }
 }
 
@@ -508,10 +514,10 @@ type QueueSource = diesel::helper_types::LeftJoinQuerySource<
     users::table,
 >;
 
-/// A condition on a queue row, whatever its shape.
-type Condition<'a> = Box<
+/// A condition on a queue row of the query source `QS`, whatever its shape.
+type Condition<'a, QS> = Box<
     dyn BoxableExpression<
-            QueueSource,
+            QS,
             <DbConn as diesel::Connection>::Backend,
             SqlType = diesel::sql_types::Bool,
         > + 'a,
@@ -528,6 +534,105 @@ enum Text<'s> {
     Among(&'s [TicketId]),
 }
 
+/// The WHERE of a page on the query source `$source` (the tickets alone, or with their
+/// customer and assignee): `$filter` with free text treated as `$text`, after `$after` in
+/// `$sort` order. A macro, so that both sources take the same conditions, written once.
+macro_rules! conditions {
+    ($source:ty, $filter:expr, $sort:expr, $after:expr, $text:expr, $sqlite:expr) => {{
+        use diesel::dsl::sql;
+        use diesel::sql_types::{BigInt, Text as SqlText, Timestamp};
+        let mut all: Vec<Condition<'_, $source>> = Vec::new();
+        if let Some(status) = $filter.status {
+            all.push(Box::new(tickets::status.eq(status.as_str())));
+        }
+        if let Some(severity) = &$filter.severity {
+            all.push(Box::new(tickets::severity.eq(severity.clone())));
+        }
+        if let Some(class) = &$filter.class {
+            all.push(Box::new(tickets::class.eq(class.clone())));
+        }
+        if let Some(customer) = $filter.customer {
+            all.push(Box::new(tickets::customer_id.eq(customer).assume_not_null()));
+        }
+        if $filter.unresolved {
+            all.push(Box::new(tickets::customer_id.is_null()));
+        }
+        match $filter.assignee {
+            Some(Assignee::User(user)) => {
+                all.push(Box::new(tickets::assignee_id.eq(user).assume_not_null()))
+            }
+            Some(Assignee::Nobody) => all.push(Box::new(tickets::assignee_id.is_null())),
+            None => {}
+        }
+        if let Some(feed) = &$filter.feed {
+            let pattern = like_pattern(&feed.to_lowercase());
+            all.push(Box::new(diesel::dsl::exists(
+                events::table
+                    .filter(events::ticket_id.eq(tickets::id))
+                    .filter(lower(events::reporter).like(pattern).escape('\\')),
+            )));
+        }
+        // Free text: anywhere in subject, identity or outgoing user; at the start of any of the
+        // ticket's source IPs; or anywhere in the customer's name or external id.
+        match $text {
+            Text::Any => {}
+            Text::Among(ids) => all.push(Box::new(tickets::id.eq_any(ids.to_vec()))),
+            Text::Scan(search) => {
+                let mut matches: Condition<'_, $source> = if $sqlite {
+                    // Column by column: SQLite's LIKE ignores ASCII case by itself.
+                    let pattern = || search.pattern.clone();
+                    Box::new(
+                        sql::<Bool>("(tickets.subject LIKE ")
+                            .bind::<SqlText, _>(pattern())
+                            .sql(" ESCAPE '\\' OR tickets.identity LIKE ")
+                            .bind::<SqlText, _>(pattern())
+                            .sql(" ESCAPE '\\' OR tickets.outgoing_user LIKE ")
+                            .bind::<SqlText, _>(pattern())
+                            .sql(" ESCAPE '\\')"),
+                    )
+                } else {
+                    Box::new(search_text_like("tickets", &search.pattern))
+                };
+                if let Some(prefix) = &search.ip_prefix {
+                    matches = Box::new(matches.or(sql::<Bool>(&format!(
+                        "EXISTS (SELECT 1 FROM ticket_source_ips s WHERE s.ticket_id = tickets.id AND {})",
+                        ip_prefix_match("s.source_ip", prefix, $sqlite)
+                    ))));
+                }
+                if !search.customers.is_empty() {
+                    let list: Vec<String> = search.customers.iter().map(|c| c.0.to_string()).collect();
+                    matches = Box::new(matches.or(sql::<Bool>(&format!(
+                        "tickets.customer_id IN ({})",
+                        list.join(",")
+                    ))));
+                }
+                all.push(matches);
+            }
+        }
+        // Keyset: a row-value comparison `(key, id) < (k, i)`, which both planners turn into
+        // an index range starting right at the cursor (an OR of the two would make them scan
+        // every row sharing the key first).
+        if let Some(c) = $after {
+            let head = sql::<Bool>(&format!("({}, tickets.id) < (", sort_column($sort)));
+            all.push(match $sort {
+                Sort::Events => Box::new(
+                    head.bind::<BigInt, _>(c.key)
+                        .sql(", ")
+                        .bind::<BigInt, _>(c.id.0)
+                        .sql(")"),
+                ),
+                _ => Box::new(
+                    head.bind::<Timestamp, _>(from_micros(c.key))
+                        .sql(", ")
+                        .bind::<BigInt, _>(c.id.0)
+                        .sql(")"),
+                ),
+            });
+        }
+        all
+    }};
+}
+
 /// Runs the page query: `filter` with free text treated as `text`, in `sort` order after
 /// `after`, at most `limit` rows.
 fn load(
@@ -539,9 +644,29 @@ fn load(
     text: Text<'_>,
     limit: i64,
 ) -> QueryResult<Vec<QueueRow>> {
-    use diesel::dsl::sql;
-    use diesel::sql_types::{BigInt, Bool, Text as SqlText, Timestamp};
     let sqlite = conn_is_sqlite(conn);
+    // The 24-hour ranking's cursor counts events; the ranking is walked by the caller.
+    let after = after.filter(|_| sort != Sort::Events24h);
+    if let (Text::Scan(_), false, None) = (text, sqlite, only) {
+        // Postgres, common text: the page's ids first, by a walk of the sort order that tests
+        // each row on the index alone where the index holds the text (see the
+        // `queue_text_in_index` migration); then those few rows whole. Walking with the whole
+        // row would read a table page for every row the walk tests.
+        let mut ids = tickets::table
+            .select(tickets::id)
+            .order(order_by(sort))
+            .limit(limit)
+            .into_boxed();
+        for condition in conditions!(tickets::table, filter, sort, after, text, sqlite) {
+            ids = ids.filter(condition);
+        }
+        let ids: Vec<TicketId> = ids.load(conn)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let page = QueueFilter::default();
+        return load(conn, &page, sort, None, None, Text::Among(&ids), limit);
+    }
     // The 24-hour count is a subquery of the page query: run for the rows returned only,
     // without a second statement. Tickets fetched by id come from the 24-hour ranking, which
     // has their counts: for them the subquery is not run at all (0).
@@ -554,7 +679,7 @@ fn load(
             .single_value()
             .assume_not_null(),
     )
-    .otherwise(0i64.into_sql::<BigInt>());
+    .otherwise(0i64.into_sql::<diesel::sql_types::BigInt>());
     let mut query = tickets::table
         .left_join(customers::table)
         .left_join(users::table)
@@ -579,113 +704,20 @@ fn load(
         ))
         .limit(limit)
         .into_boxed();
-    if let Some(status) = filter.status {
-        query = query.filter(tickets::status.eq(status.as_str()));
-    }
-    if let Some(severity) = &filter.severity {
-        query = query.filter(tickets::severity.eq(severity.clone()));
-    }
-    if let Some(class) = &filter.class {
-        query = query.filter(tickets::class.eq(class.clone()));
-    }
-    if let Some(customer) = filter.customer {
-        query = query.filter(tickets::customer_id.eq(customer));
-    }
-    if filter.unresolved {
-        query = query.filter(tickets::customer_id.is_null());
-    }
-    match filter.assignee {
-        Some(Assignee::User(user)) => query = query.filter(tickets::assignee_id.eq(user)),
-        Some(Assignee::Nobody) => query = query.filter(tickets::assignee_id.is_null()),
-        None => {}
-    }
-    if let Some(feed) = &filter.feed {
-        let pattern = like_pattern(&feed.to_lowercase());
-        query = query.filter(diesel::dsl::exists(
-            events::table
-                .filter(events::ticket_id.eq(tickets::id))
-                .filter(lower(events::reporter).like(pattern).escape('\\')),
-        ));
-    }
-    // Free text: anywhere in subject, identity or outgoing user; at the start of any of the
-    // ticket's source IPs; or anywhere in the customer's name or external id.
-    match text {
-        Text::Any => {}
-        Text::Among(ids) => query = query.filter(tickets::id.eq_any(ids.to_vec())),
-        Text::Scan(search) => {
-            let mut matches: Condition<'_> = if sqlite {
-                // Column by column: SQLite's LIKE ignores ASCII case by itself.
-                let pattern = || search.pattern.clone();
-                Box::new(
-                    sql::<Bool>("(tickets.subject LIKE ")
-                        .bind::<SqlText, _>(pattern())
-                        .sql(" ESCAPE '\\' OR tickets.identity LIKE ")
-                        .bind::<SqlText, _>(pattern())
-                        .sql(" ESCAPE '\\' OR tickets.outgoing_user LIKE ")
-                        .bind::<SqlText, _>(pattern())
-                        .sql(" ESCAPE '\\')"),
-                )
-            } else {
-                Box::new(search_text_like("tickets", &search.pattern))
-            };
-            if let Some(prefix) = &search.ip_prefix {
-                let (op, pattern) = ip_prefix_match(prefix, sqlite);
-                matches = Box::new(
-                    matches.or(sql::<Bool>(&format!(
-                        "EXISTS (SELECT 1 FROM ticket_source_ips s WHERE s.ticket_id = tickets.id AND s.source_ip {op} "
-                    ))
-                    .bind::<SqlText, _>(pattern)
-                    .sql(")")),
-                );
-            }
-            if !search.customers.is_empty() {
-                let list: Vec<String> = search.customers.iter().map(|c| c.0.to_string()).collect();
-                matches = Box::new(matches.or(sql::<Bool>(&format!(
-                    "tickets.customer_id IN ({})",
-                    list.join(",")
-                ))));
-            }
-            query = query.filter(matches);
-        }
+    for condition in conditions!(QueueSource, filter, sort, after, text, sqlite) {
+        query = query.filter(condition);
     }
     if let Some(ids) = only {
-        query = query.filter(tickets::id.eq_any(ids.to_vec()));
-    }
-    // Keyset: a row-value comparison `(key, id) < (k, i)`, which both planners turn into
-    // an index range starting right at the cursor (an OR of the two would make them scan
-    // every row sharing the key first).
-    let column = sort_column(sort);
-    // The 24-hour ranking's cursor counts events; the ranking is walked by the caller.
-    if let Some(c) = after.filter(|_| sort != Sort::Events24h) {
-        let head = sql::<Bool>(&format!("({column}, tickets.id) < ("));
-        query = match sort {
-            Sort::Events => query.filter(
-                head.bind::<BigInt, _>(c.key)
-                    .sql(", ")
-                    .bind::<BigInt, _>(c.id.0)
-                    .sql(")"),
-            ),
-            _ => query.filter(
-                head.bind::<Timestamp, _>(from_micros(c.key))
-                    .sql(", ")
-                    .bind::<BigInt, _>(c.id.0)
-                    .sql(")"),
-            ),
-        };
-    }
-    if only.is_some() {
         // The caller orders these itself; an ORDER BY would tempt the planner to walk a sort
         // index past every other ticket instead of fetching the few ids.
-        return query.load(conn);
+        return query.filter(tickets::id.eq_any(ids.to_vec())).load(conn);
     }
-    query = match sort {
-        Sort::LastSeen | Sort::Events24h => {
-            query.order((tickets::last_seen.desc(), tickets::id.desc()))
-        }
-        Sort::FirstSeen => query.order((tickets::first_seen.desc(), tickets::id.desc())),
-        Sort::Events => query.order((tickets::event_count.desc(), tickets::id.desc())),
-    };
-    query.load(conn)
+    query.order(order_by(sort)).load(conn)
+}
+
+/// The ORDER BY of `sort`, newest (or most) first, ties broken by id.
+fn order_by(sort: Sort) -> diesel::expression::SqlLiteral<diesel::sql_types::BigInt> {
+    diesel::dsl::sql(&format!("{} DESC, tickets.id DESC", sort_column(sort)))
 }
 
 /// How many events each of `ids` received since `since`.
@@ -722,4 +754,43 @@ pub fn status_counts(conn: &mut DbConn) -> QueryResult<HashMap<String, i64>> {
         .select((tickets::status, diesel::dsl::count_star()))
         .load(conn)?;
     Ok(rows.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ip_prefix_match;
+
+    /// The prefix is written into the statement, so nothing but an IP prefix may ever be.
+    #[test]
+    fn only_an_ip_prefix_is_written_into_a_statement() {
+        assert_eq!(
+            ip_prefix_match("s.source_ip", "10.0.42.", true),
+            "s.source_ip GLOB '10.0.42.*'"
+        );
+        assert_eq!(
+            ip_prefix_match("s.source_ip", "2001:db8:", false),
+            "s.source_ip LIKE '2001:db8:%'"
+        );
+        for text in [
+            "10.0.' OR 1=1 --",
+            "10.0.*",
+            "10.0.%",
+            "10.0._",
+            "1.2 ",
+            "",
+            "..",
+            "cafe",
+        ] {
+            assert_eq!(
+                ip_prefix_match("s.source_ip", text, true),
+                "1 = 0",
+                "{text:?}"
+            );
+            assert_eq!(
+                ip_prefix_match("s.source_ip", text, false),
+                "1 = 0",
+                "{text:?}"
+            );
+        }
+    }
 }

@@ -147,6 +147,29 @@ async fn free_text_finds_the_same_tickets_by_index_and_row_by_row() {
                 assert_eq!(found(None, probe), given, "{text:?} probing {probe}");
             }
             assert_eq!(given.is_empty(), text == "nothing like this", "{text:?}");
+            // Page by page in each sort order, tested row by row (the way a common text
+            // walks the queue): every match once, in the sort's order.
+            for sort in [Sort::LastSeen, Sort::FirstSeen, Sort::Events] {
+                let (mut paged, mut keys, mut after) = (Vec::new(), Vec::new(), None);
+                loop {
+                    let rows = page_probing(&mut conn, &filter, sort, after, 4, None, 0).unwrap();
+                    let Some(last) = rows.last() else { break };
+                    after = Some(last.cursor(sort));
+                    keys.extend(rows.iter().map(|r| (r.cursor(sort).key, r.id.0)));
+                    paged.extend(rows.iter().map(|r| r.id.0));
+                }
+                let unique: BTreeSet<i64> = paged.iter().copied().collect();
+                assert_eq!(
+                    unique.len(),
+                    paged.len(),
+                    "{text:?} {sort:?}: a ticket twice"
+                );
+                assert_eq!(unique, given, "{text:?} {sort:?}");
+                assert!(
+                    keys.windows(2).all(|w| w[0] > w[1]),
+                    "{text:?} {sort:?}: {keys:?}"
+                );
+            }
         }
     }
 }
