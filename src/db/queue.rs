@@ -647,11 +647,8 @@ fn load(
     let sqlite = conn_is_sqlite(conn);
     // The 24-hour ranking's cursor counts events; the ranking is walked by the caller.
     let after = after.filter(|_| sort != Sort::Events24h);
-    if let (Text::Scan(_), false, None) = (text, sqlite, only) {
-        // Postgres, common text: the page's ids first, by a walk of the sort order that tests
-        // each row on the index alone where the index holds the text (see the
-        // `queue_text_in_index` migration); then those few rows whole. Walking with the whole
-        // row would read a table page for every row the walk tests.
+    if !sqlite && only.is_none() && ids_first(filter, sort, text, limit) {
+        // Postgres: the page's ids first, from the tickets alone; then those few rows whole.
         let mut ids = tickets::table
             .select(tickets::id)
             .order(order_by(sort))
@@ -713,6 +710,23 @@ fn load(
         return query.filter(tickets::id.eq_any(ids.to_vec())).load(conn);
     }
     query.order(order_by(sort)).load(conn)
+}
+
+/// Postgres: whether a page is found faster in two steps — the ids of its rows by a query of
+/// the tickets alone, then those rows whole with their customer, assignee and 24-hour count —
+/// than by one query. So it is where the one query would test or sort many rows for a page:
+/// - a common free text, or the unresolved filter, walking the last-seen order: the walk tests
+///   each row on the index entry alone (the last-seen indexes hold the searchable text and the
+///   customer, see the `queue_text_in_index` migration), where the one query reads a table page
+///   for every row it tests, because Postgres will not plan an index-only scan under the joins;
+/// - more candidate tickets from the search indexes than a page holds: the one query joins
+///   every candidate to its customer (hashing all customers) before it sorts and cuts.
+fn ids_first(filter: &QueueFilter, sort: Sort, text: Text<'_>, limit: i64) -> bool {
+    match text {
+        Text::Scan(_) => true,
+        Text::Among(ids) => ids.len() as i64 > limit,
+        Text::Any => filter.unresolved && sort == Sort::LastSeen,
+    }
 }
 
 /// The ORDER BY of `sort`, newest (or most) first, ties broken by id.

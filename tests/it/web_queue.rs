@@ -1,7 +1,7 @@
 //! The queue: every filter narrows to the right tickets, pages follow each other without gaps
 //! or repeats in every sort order, the counts per status and the "mine" view.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::support;
 use crate::web::{spawn_app, spec, TestApp};
@@ -147,31 +147,62 @@ async fn free_text_finds_the_same_tickets_by_index_and_row_by_row() {
                 assert_eq!(found(None, probe), given, "{text:?} probing {probe}");
             }
             assert_eq!(given.is_empty(), text == "nothing like this", "{text:?}");
-            // Page by page in each sort order, tested row by row (the way a common text
-            // walks the queue): every match once, in the sort's order.
+            // Page by page in each sort order, 4 rows at a time: tested row by row (the way a
+            // common text walks the queue), and among the tickets the indexes found (more
+            // than a page: on Postgres their page's ids are found first, then read whole).
+            // Each row whole (customer, assignee, 24-hour count), as one query reads it.
+            let whole = rows_by_id(matching(&mut conn, &filter));
             for sort in [Sort::LastSeen, Sort::FirstSeen, Sort::Events] {
-                let (mut paged, mut keys, mut after) = (Vec::new(), Vec::new(), None);
-                loop {
-                    let rows = page_probing(&mut conn, &filter, sort, after, 4, None, 0).unwrap();
-                    let Some(last) = rows.last() else { break };
-                    after = Some(last.cursor(sort));
-                    keys.extend(rows.iter().map(|r| (r.cursor(sort).key, r.id.0)));
-                    paged.extend(rows.iter().map(|r| r.id.0));
+                for probe in [0, 100_000] {
+                    let paged = page_through(&mut conn, &filter, sort, probe);
+                    assert_eq!(paged, whole, "{text:?} {sort:?} probing {probe}");
                 }
-                let unique: BTreeSet<i64> = paged.iter().copied().collect();
-                assert_eq!(
-                    unique.len(),
-                    paged.len(),
-                    "{text:?} {sort:?}: a ticket twice"
-                );
-                assert_eq!(unique, given, "{text:?} {sort:?}");
-                assert!(
-                    keys.windows(2).all(|w| w[0] > w[1]),
-                    "{text:?} {sort:?}: {keys:?}"
-                );
             }
+            assert_eq!(whole.keys().copied().collect::<BTreeSet<_>>(), given);
+        }
+        // The unresolved filter, walked on the index alone on Postgres, pages the same way.
+        let unresolved = QueueFilter {
+            unresolved: true,
+            ..QueueFilter::default()
+        };
+        let whole = rows_by_id(matching(&mut conn, &unresolved));
+        assert_eq!(whole.len(), 6, "the unresolved senders");
+        for sort in [Sort::LastSeen, Sort::FirstSeen, Sort::Events] {
+            assert_eq!(page_through(&mut conn, &unresolved, sort, 0), whole);
         }
     }
+}
+
+/// Queue rows by ticket id, each as the JSON API shows it.
+fn rows_by_id(rows: Vec<abuse_desk::db::queue::QueueRow>) -> BTreeMap<i64, serde_json::Value> {
+    rows.into_iter()
+        .map(|r| (r.id.0, serde_json::to_value(&r).unwrap()))
+        .collect()
+}
+
+/// Every ticket `filter` lets through, 4 at a time in `sort` order by keyset cursors, with free
+/// text asking its indexes for up to `probe` tickets. Asserts that each ticket comes once and
+/// that the keys descend strictly.
+fn page_through(
+    conn: &mut abuse_desk::db::DbConn,
+    filter: &abuse_desk::db::queue::QueueFilter,
+    sort: abuse_desk::db::queue::Sort,
+    probe: i64,
+) -> BTreeMap<i64, serde_json::Value> {
+    let (mut paged, mut keys, mut after) = (Vec::new(), Vec::new(), None);
+    loop {
+        let rows =
+            abuse_desk::db::queue::page_probing(conn, filter, sort, after, 4, None, probe).unwrap();
+        let Some(last) = rows.last() else { break };
+        after = Some(last.cursor(sort));
+        keys.extend(rows.iter().map(|r| (r.cursor(sort).key, r.id.0)));
+        paged.extend(rows);
+    }
+    let count = paged.len();
+    let unique = rows_by_id(paged);
+    assert_eq!(unique.len(), count, "{sort:?}: a ticket twice");
+    assert!(keys.windows(2).all(|w| w[0] > w[1]), "{sort:?}: {keys:?}");
+    unique
 }
 
 /// The sample that tells free text how common it is: the whole desk when it is small, and a
