@@ -6,8 +6,9 @@
 #
 #   benches/web/run.sh [sqlite|postgres|both]      (default both)
 #
-# Needs: oha (`cargo install oha`), curl; for Postgres a server at PG_URL (default
-# postgres://127.0.0.1:5432) with psql/createdb. Environment: TICKETS, EVENTS, DURATION (30s),
+# Needs: oha (`cargo install oha`), curl; for Postgres a server at PG_URL with psql. PG_URL's
+# default is the local server's Unix socket (postgres://%2Fvar%2Frun%2Fpostgresql), as a
+# server on the same host is reached; postgres://127.0.0.1:5432 measures TCP with TLS. Environment: TICKETS, EVENTS, DURATION (30s),
 # CONNECTIONS (16), OUT (/tmp/abuse-desk-web-bench), PORT (18080), ONLY (a regex: measure only
 # the URLs it matches, e.g. ONLY='q=' for the free-text searches).
 set -euo pipefail
@@ -19,7 +20,11 @@ DURATION=${DURATION:-30s}
 CONNECTIONS=${CONNECTIONS:-16}
 OUT=${OUT:-/tmp/abuse-desk-web-bench}
 PORT=${PORT:-18080}
-PG_URL=${PG_URL:-postgres://127.0.0.1:5432}
+if [[ -S /var/run/postgresql/.s.PGSQL.5432 ]]; then
+    PG_URL=${PG_URL:-postgres://%2Fvar%2Frun%2Fpostgresql}
+else
+    PG_URL=${PG_URL:-postgres://127.0.0.1:5432}
+fi
 WHICH=${1:-both}
 BASE="http://127.0.0.1:$PORT"
 
@@ -43,17 +48,22 @@ bench_backend() {
             url="sqlite://$OUT/bench.db" ;;
         postgres)
             psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS abuse_desk_web_bench WITH (FORCE)"
-            createdb -h 127.0.0.1 abuse_desk_web_bench
+            psql -q "$PG_URL/postgres" -c "CREATE DATABASE abuse_desk_web_bench"
             url="$PG_URL/abuse_desk_web_bench" ;;
     esac
     echo "== $backend: seeding $TICKETS tickets, $EVENTS events"
     "$SEED" "$url" "$TICKETS" "$EVENTS"
 
+    # Another server on the port would be measured instead of this one.
+    if curl -s -o /dev/null "$BASE/healthz"; then
+        echo "something already answers on port $PORT: stop it or set PORT" >&2; exit 1
+    fi
     ABUSE_DESK_WEB__SESSION_KEY=$(head -c 48 /dev/urandom | base64 -w0 | head -c 64) \
     ABUSE_DESK_LOG=warn DATABASE_URL="$url" ABUSE_DESK_DATABASE_POOL_SIZE=16 \
         "$BIN" serve --bind "127.0.0.1:$PORT" >"$OUT/serve-$backend.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 100); do curl -fs "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+    kill -0 "$server_pid" 2>/dev/null || { echo "the server did not start: $OUT/serve-$backend.log" >&2; cat "$OUT/serve-$backend.log" >&2; exit 1; }
 
     # Log in as an agent the way a browser does: the form's CSRF token, then the cookie.
     local jar="$OUT/cookies-$backend" token cookie
