@@ -215,6 +215,10 @@ where
     let finished = checkpoint.map(|checkpoint| checkpoint.finish(conn));
     let imported = imported?;
     finished.transpose()?;
+    // The import changed the tables a lot: the planner's statistics follow at once.
+    if let DbConn::Sqlite(sqlite) = conn {
+        crate::db::refresh_statistics(sqlite)?;
+    }
     Ok(imported)
 }
 

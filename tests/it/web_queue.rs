@@ -426,3 +426,26 @@ async fn mine_shows_what_i_claimed() {
             && html.contains("resolved <span class=\"count\">2</span>")
     );
 }
+
+/// A SQLite database has the planner's statistics without anyone running ANALYZE: a
+/// connection gathers them when it opens, for every table that has none (or has changed a
+/// lot), so the queue is planned knowing its indexes.
+#[actix_web::test]
+async fn sqlite_gathers_the_planner_statistics_itself() {
+    use diesel::prelude::*;
+    let app = spawn_app(support::sqlite()).await;
+    seed(&app);
+    let abuse_desk::db::DbConn::Sqlite(mut conn) = app.conn() else {
+        unreachable!("a SQLite test database")
+    };
+    let indexes_with_statistics: i64 =
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'tickets' AND idx IS NOT NULL)",
+        ))
+        .get_result(&mut conn)
+        .unwrap();
+    assert!(
+        indexes_with_statistics >= 5,
+        "the tickets' queue indexes analysed: {indexes_with_statistics}"
+    );
+}
