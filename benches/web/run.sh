@@ -8,9 +8,10 @@
 #
 # Needs: oha (`cargo install oha`), curl; for Postgres a server at PG_URL with psql. PG_URL's
 # default is the local server's Unix socket (postgres://%2Fvar%2Frun%2Fpostgresql), as a
-# server on the same host is reached; postgres://127.0.0.1:5432 measures TCP with TLS. Environment: TICKETS, EVENTS, DURATION (30s),
-# CONNECTIONS (16), OUT (/tmp/abuse-desk-web-bench), PORT (18080), ONLY (a regex: measure only
-# the URLs it matches, e.g. ONLY='q=' for the free-text searches).
+# server on the same host is reached; postgres://127.0.0.1:5432 measures TCP with TLS.
+# Environment: TICKETS, EVENTS, DURATION (30s), CONNECTIONS (16), OUT
+# (/tmp/abuse-desk-web-bench), PORT (18080), ONLY (a regex: measure only the URLs it matches,
+# e.g. ONLY='q=' for the free-text searches).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

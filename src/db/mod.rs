@@ -147,9 +147,10 @@ impl DatabaseUrl {
 /// SQLite: gathers the planner's statistics (`sqlite_stat1`) for every table that has none
 /// or has grown or shrunk a lot since, as SQLite recommends when a connection opens (`PRAGMA
 /// optimize` limits each analysis to a sample, so it is quick on any size). Without them the
-/// queue answered 13–25 % fewer requests per second, a deep page by events a third fewer. Pooled
-/// connections are replaced every half hour, so the statistics follow the data; an import
-/// refreshes them when it ends. Postgres keeps its own (autovacuum).
+/// queue answered 13–25 % fewer requests per second, a deep page by events a third fewer.
+/// Pooled connections are replaced every half hour (r2d2's default lifetime), so the
+/// statistics follow the data; an import refreshes them when it ends. Postgres keeps its own
+/// (autovacuum).
 pub fn refresh_statistics(conn: &mut SqliteConnection) -> QueryResult<()> {
     conn.batch_execute("PRAGMA optimize = 0x10002")
 }

@@ -714,7 +714,7 @@ fn load(
 
 /// Postgres: whether a page is found faster in two steps — the ids of its rows by a query of
 /// the tickets alone, then those rows whole with their customer, assignee and 24-hour count —
-/// than by one query. So it is where the one query would test or sort many rows for a page:
+/// than by one query. That is where the one query would test or sort many rows for a page:
 /// - a common free text, or the unresolved filter, walking the last-seen order: the walk tests
 ///   each row on the index entry alone (the last-seen indexes hold the searchable text and the
 ///   customer, see the `queue_text_in_index` migration), where the one query reads a table page
