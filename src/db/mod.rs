@@ -126,7 +126,7 @@ impl DatabaseUrl {
                 .map_err(DbError::Query)?;
                 conn.batch_execute(WAL_AUTOCHECKPOINT)
                     .map_err(DbError::Query)?;
-                refresh_statistics(&mut conn).map_err(DbError::Query)?;
+                refresh_statistics(&mut conn);
                 Ok(DbConn::Sqlite(conn))
             }
             Self::Postgres(url) => {
@@ -150,9 +150,12 @@ impl DatabaseUrl {
 /// queue answered 13–25 % fewer requests per second, a deep page by events a third fewer.
 /// Pooled connections are replaced every half hour (r2d2's default lifetime), so the
 /// statistics follow the data; an import refreshes them when it ends. Postgres keeps its own
-/// (autovacuum).
-pub fn refresh_statistics(conn: &mut SqliteConnection) -> QueryResult<()> {
-    conn.batch_execute("PRAGMA optimize = 0x10002")
+/// (autovacuum). Statistics only speed queries up: when they cannot be written (another
+/// process holding the write lock past the busy timeout), the connection goes on without.
+pub fn refresh_statistics(conn: &mut SqliteConnection) {
+    if let Err(e) = conn.batch_execute("PRAGMA optimize = 0x10002") {
+        tracing::warn!(error = %e, "SQLite statistics not refreshed");
+    }
 }
 
 /// How often a SQLite connection checkpoints the WAL itself after committing: every 8192

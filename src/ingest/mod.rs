@@ -217,7 +217,7 @@ where
     finished.transpose()?;
     // The import changed the tables a lot: the planner's statistics follow at once.
     if let DbConn::Sqlite(sqlite) = conn {
-        crate::db::refresh_statistics(sqlite)?;
+        crate::db::refresh_statistics(sqlite);
     }
     Ok(imported)
 }
