@@ -9,7 +9,7 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 
 use crate::support;
-use crate::web::{spawn_app, spec, TestApp, PASSWORD};
+use crate::web::{arriving_today, spawn_app, spec, TestApp, PASSWORD};
 use crate::web_ticket::hostile;
 
 /// A chromedriver child process, stopped (by its own id) when dropped.
@@ -244,7 +244,7 @@ async fn hostile_report_content_never_runs_in_the_browser() {
         return;
     };
     let app = spawn_app(support::sqlite()).await;
-    app.ingest(&[
+    let mut specs = [
         hostile(),
         spec(
             2,
@@ -252,7 +252,10 @@ async fn hostile_report_content_never_runs_in_the_browser() {
             "shop@bakery-mueller.example",
             "198.51.100.5",
         ),
-    ]);
+    ];
+    // The "today" reports below must hold the hostile report, also just after midnight.
+    arriving_today(&mut specs);
+    app.ingest(&specs);
     let c = browser(&driver).await;
     log_in(&c, &app, "agent").await;
     for page in [

@@ -4,7 +4,7 @@ use abuse_desk::db::schema::{actions, customers, tickets, users};
 use diesel::prelude::*;
 
 use crate::support;
-use crate::web::{location, spawn_app, spec};
+use crate::web::{arriving_today, location, spawn_app, spec};
 
 #[actix_web::test]
 async fn outgoing_report_groups_counts_and_locks() {
@@ -27,15 +27,7 @@ async fn outgoing_report_groups_counts_and_locks() {
                 "198.51.100.20",
             ));
         }
-        // Every event today (UTC), also when the test runs in the minutes after midnight.
-        let midnight = chrono::Utc::now()
-            .date_naive()
-            .and_hms_opt(0, 0, 0)
-            .unwrap()
-            .and_utc();
-        for spec in &mut specs {
-            spec.arrival = spec.arrival.max(midnight);
-        }
+        arriving_today(&mut specs);
         app.ingest(&specs);
         let agent = app.login("agent").await;
         let html = agent.text("/reports/outgoing?period=today").await;
