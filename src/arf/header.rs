@@ -160,6 +160,37 @@ const RESUMABLE: &[&str] = &[
 pub fn parse_header_block(bytes: &[u8]) -> (Vec<Field>, usize) {
     let mut fields: Vec<Field> = Vec::new();
     let mut in_field = false;
+    let body = walk_header_block(bytes, |line| match line {
+        HeaderLine::Field(field_line) => {
+            fold_or_start(&mut fields, &mut in_field, field_line, field_line, false)
+        }
+        HeaderLine::Folded(line) => fold_or_start(&mut fields, &mut in_field, line, line, true),
+        HeaderLine::Blank => in_field = false,
+    });
+    (fields, body)
+}
+
+/// Where the body after a message header block starts, as [`parse_header_block`] finds it,
+/// without collecting the fields.
+pub fn header_block_end(bytes: &[u8]) -> usize {
+    walk_header_block(bytes, |_| {})
+}
+
+/// A line of a header block, as [`walk_header_block`] hands it on.
+enum HeaderLine<'a> {
+    /// A line that starts a field if it is one (leading whitespace trimmed).
+    Field(&'a [u8]),
+    /// A continuation of the field before it.
+    Folded(&'a [u8]),
+    /// A blank line inside the block.
+    Blank,
+}
+
+/// Walks a header block line by line (the rules of [`parse_header_block`]) and returns the
+/// offset where the body starts.
+fn walk_header_block<'a>(bytes: &'a [u8], mut each: impl FnMut(HeaderLine<'a>)) -> usize {
+    let mut any_field = false;
+    let mut has_core = false;
     let mut first = true;
     let mut pending_blank: Option<usize> = None;
     for (line, next) in lines(bytes) {
@@ -168,25 +199,25 @@ pub fn parse_header_block(bytes: &[u8]) -> (Vec<Field>, usize) {
             continue;
         }
         if is_blank(line) {
-            if fields.is_empty() {
-                return (fields, next);
+            if !any_field {
+                return next;
             }
             if let Some(body_start) = pending_blank {
-                return (fields, body_start);
+                return body_start;
             }
             pending_blank = Some(next);
-            in_field = false;
+            each(HeaderLine::Blank);
             continue;
         }
         if let Some(body_start) = pending_blank.take() {
-            let has_core = fields.iter().any(|f| f.is("subject") || f.is("date"));
             let resumes = !has_core
                 && split_field(line).is_some_and(|(n, _)| {
-                    let n = String::from_utf8_lossy(n);
-                    RESUMABLE.iter().any(|r| n.eq_ignore_ascii_case(r))
+                    RESUMABLE
+                        .iter()
+                        .any(|r| n.eq_ignore_ascii_case(r.as_bytes()))
                 });
             if !resumes {
-                return (fields, body_start);
+                return body_start;
             }
         }
         let indented = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
@@ -196,18 +227,56 @@ pub fn parse_header_block(bytes: &[u8]) -> (Vec<Field>, usize) {
             && trim_start(line)
                 .get(..9)
                 .is_some_and(|p| p.eq_ignore_ascii_case(b"received:"));
-        fold_or_start(
-            &mut fields,
-            &mut in_field,
-            line,
-            trim_start(line),
-            indented && !pasted_hop,
-        );
+        if indented && !pasted_hop {
+            each(HeaderLine::Folded(line));
+            continue;
+        }
+        let field_line = trim_start(line);
+        if let Some((name, _)) = split_field(field_line) {
+            any_field = true;
+            has_core |= name.eq_ignore_ascii_case(b"subject") || name.eq_ignore_ascii_case(b"date");
+        }
+        each(HeaderLine::Field(field_line));
     }
-    (fields, pending_blank.unwrap_or(bytes.len()))
+    pending_blank.unwrap_or(bytes.len())
 }
 
 /// First value of the named field, if any.
 pub fn first<'a>(fields: &'a [Field], name: &str) -> Option<&'a str> {
     fields.iter().find(|f| f.is(name)).map(|f| f.value.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{header_block_end, parse_header_block};
+
+    #[test]
+    fn the_body_starts_where_the_parser_says_it_does() {
+        let blocks: &[&[u8]] = &[
+            b"Subject: a\r\nFrom: b\r\n\r\nbody\r\n",
+            b"From x@y Thu Jan 1 00:00:00 2015\nSubject: s\n\nbody\n",
+            // A stray blank line before the core fields: parsing resumes after it.
+            b"Received: from a\n\nFrom: b\nSubject: c\n\nbody\n",
+            // Once Subject is read, a blank line ends the block for good.
+            b"Subject: a\n\nFrom: b\n\nbody\n",
+            b"Received: from a\n  Received: from b\n\tfolded\nDate: now\n\nbody",
+            b"\nbody first",
+            b"not a header\n\nbody",
+            b"Subject: no body at all",
+            b"",
+        ];
+        for block in blocks {
+            let (_, body) = parse_header_block(block);
+            assert_eq!(
+                header_block_end(block),
+                body,
+                "{}",
+                String::from_utf8_lossy(block)
+            );
+        }
+        assert_eq!(
+            header_block_end(b"Received: from a\n\nFrom: b\nSubject: c\n\nbody\n"),
+            38
+        );
+    }
 }

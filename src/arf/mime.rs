@@ -13,7 +13,7 @@ use mail_parser::{
     Encoding, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 
-use super::header::{lines, parse_header_block};
+use super::header::{header_block_end, lines};
 
 /// What a part is to us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,7 +246,7 @@ fn original_headers(part: &[u8]) -> Option<&[u8]> {
         }
     }
     let original = part.get(start..)?;
-    let (_, body) = parse_header_block(original);
+    let body = header_block_end(original);
     let rest = original.get(body..).filter(|rest| !rest.is_empty())?;
     if contains_ignore_case(rest, b"feedback-report") {
         return None;
@@ -301,18 +301,52 @@ fn content_type(block: &[u8]) -> Option<(String, String, Option<String>)> {
     }
 }
 
+/// Whether `needle` occurs in `haystack`, ignoring ASCII case. The search is anchored on the
+/// needle's first byte that case cannot change (the `-` of `feedback-report`): such bytes are
+/// far rarer in text than any letter.
 fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, tail)) = needle.split_first() else {
-        return true;
-    };
-    memchr::memchr2_iter(
-        first.to_ascii_lowercase(),
-        first.to_ascii_uppercase(),
-        haystack,
-    )
-    .any(|i| {
+    let matches_at = |start: usize| {
         haystack
-            .get(i + 1..i + 1 + tail.len())
-            .is_some_and(|rest| rest.eq_ignore_ascii_case(tail))
-    })
+            .get(start..start + needle.len())
+            .is_some_and(|window| window.eq_ignore_ascii_case(needle))
+    };
+    match needle.iter().position(|b| !b.is_ascii_alphabetic()) {
+        Some(anchor) => memchr::memchr_iter(needle[anchor], haystack)
+            .any(|i| i.checked_sub(anchor).is_some_and(matches_at)),
+        None => {
+            let Some(&first) = needle.first() else {
+                return true;
+            };
+            memchr::memchr2_iter(
+                first.to_ascii_lowercase(),
+                first.to_ascii_uppercase(),
+                haystack,
+            )
+            .any(matches_at)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_ignore_case;
+
+    #[test]
+    fn finds_a_needle_in_any_case_wherever_its_anchor_falls() {
+        let needle = b"feedback-report";
+        assert!(contains_ignore_case(
+            b"Content-Type: message/Feedback-Report\r\n",
+            needle
+        ));
+        assert!(contains_ignore_case(b"FEEDBACK-REPORT", needle));
+        assert!(contains_ignore_case(b"- -feedback-report-", needle));
+        // The anchor `-` at the very start, and a match cut short by the end of the text.
+        assert!(!contains_ignore_case(b"-report and more", needle));
+        assert!(!contains_ignore_case(b"a feedback-repor", needle));
+        assert!(!contains_ignore_case(b"feedback report", needle));
+        // Needles without a caseless byte take the letter path.
+        assert!(contains_ignore_case(b"xx AbC", b"abc"));
+        assert!(!contains_ignore_case(b"xx AbD", b"abc"));
+        assert!(contains_ignore_case(b"anything", b""));
+    }
 }

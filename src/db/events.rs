@@ -10,8 +10,6 @@ use super::ids::{CustomerId, EventId, RawMessageId, TicketId};
 use super::schema::events;
 use super::DbConn;
 
-#[derive(Insertable)]
-#[diesel(table_name = events)]
 pub struct EventInsertForm<'a> {
     pub raw_message_id: RawMessageId,
     pub ticket_id: TicketId,
@@ -58,6 +56,12 @@ const INSERT_MANY_PG: &str = "INSERT INTO events (raw_message_id, ticket_id, cus
         unnest($13::timestamp[]), unnest($14::timestamp[]) \
     ON CONFLICT (dedup_key) DO NOTHING";
 
+/// SQLite takes one event per statement.
+const INSERT_ONE_SQLITE: &str = "INSERT INTO events (raw_message_id, ticket_id, customer_id, \
+    dedup_key, reporter, feedback_type, source_ip, original_mail_from, original_message_id, \
+    original_envelope_id, original_subject, identity, arrival_at, created_at) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING";
+
 /// Inserts events, skipping any whose dedup key the unique index already holds; returns how
 /// many were inserted.
 pub fn insert_many<'a>(conn: &mut DbConn, forms: &[EventInsertForm<'a>]) -> QueryResult<usize> {
@@ -103,14 +107,26 @@ pub fn insert_many<'a>(conn: &mut DbConn, forms: &[EventInsertForm<'a>]) -> Quer
                     .execute(pg)?;
             }
         }
-        // A cached statement per event in-process (diesel has no multi-row upsert of this
-        // width for SQLite, and it would save nothing there).
+        // One statement per event, in-process, with a fixed text: prepared once per
+        // connection, then only re-bound (diesel's insert builder walks its columns anew on
+        // every call).
         DbConn::Sqlite(c) => {
             for form in forms {
-                inserted += diesel::insert_into(events::table)
-                    .values(form)
-                    .on_conflict(events::dedup_key)
-                    .do_nothing()
+                inserted += diesel::sql_query(INSERT_ONE_SQLITE)
+                    .bind::<BigInt, _>(form.raw_message_id.0)
+                    .bind::<BigInt, _>(form.ticket_id.0)
+                    .bind::<Nullable<BigInt>, _>(form.customer_id.map(|c| c.0))
+                    .bind::<Text, _>(form.dedup_key)
+                    .bind::<Text, _>(form.reporter)
+                    .bind::<Text, _>(form.feedback_type)
+                    .bind::<Nullable<Text>, _>(form.source_ip)
+                    .bind::<Nullable<Text>, _>(form.original_mail_from)
+                    .bind::<Nullable<Text>, _>(form.original_message_id)
+                    .bind::<Nullable<Text>, _>(form.original_envelope_id)
+                    .bind::<Nullable<Text>, _>(form.original_subject)
+                    .bind::<Nullable<Text>, _>(form.identity)
+                    .bind::<Timestamp, _>(form.arrival_at)
+                    .bind::<Timestamp, _>(form.created_at)
                     .execute(c)?;
             }
         }

@@ -14,6 +14,7 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
+use diesel::Connection;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -236,26 +237,35 @@ where
     E: Send,
 {
     let workers = workers.max(1);
-    // Prepared messages queue up to a whole batch, so the workers keep going while the writer
-    // stores the previous one; raw input only needs to keep the workers fed.
-    let depth = 256;
-    let prepared_depth = ingestor.batch_size.max(depth);
+    // Messages travel between the threads in runs of CHUNK, numbered in input order: a thread
+    // that waits is woken once per run rather than once per message. Prepared messages queue
+    // up to a whole batch, so the workers keep going while the writer stores the previous one;
+    // raw input only needs to keep the workers fed.
+    let raw_depth = 256 / CHUNK;
+    let prepared_depth = ingestor.batch_size.max(256).div_ceil(CHUNK);
     thread::scope(|scope| {
-        let (raw_tx, raw_rx) = sync_channel::<(u64, Vec<u8>)>(depth);
-        let (prepared_tx, prepared_rx) = sync_channel::<(u64, Prepared)>(prepared_depth);
+        let (raw_tx, raw_rx) = sync_channel::<Run<Vec<u8>>>(raw_depth);
+        let (prepared_tx, prepared_rx) = sync_channel::<Run<Prepared>>(prepared_depth);
         let errors = scope.spawn(move || {
+            yield_to_writer();
             let mut errors = Vec::new();
             let mut sequence = 0;
+            let mut run = Vec::with_capacity(CHUNK);
             for message in messages {
                 match message {
-                    Ok(bytes) => {
-                        if raw_tx.send((sequence, bytes)).is_err() {
-                            break;
-                        }
-                        sequence += 1;
-                    }
+                    Ok(bytes) => run.push(bytes),
                     Err(e) => errors.push(e),
                 }
+                if run.len() == CHUNK {
+                    let full = std::mem::replace(&mut run, Vec::with_capacity(CHUNK));
+                    if raw_tx.send((sequence, full)).is_err() {
+                        return errors;
+                    }
+                    sequence += 1;
+                }
+            }
+            if !run.is_empty() {
+                let _ = raw_tx.send((sequence, run));
             }
             errors
         });
@@ -267,60 +277,117 @@ where
         drop(prepared_tx);
 
         let mut summary = Summary::default();
+        let mut incoming = InOrder {
+            runs: prepared_rx,
+            waiting: BTreeMap::new(),
+            next: 0,
+            current: Vec::new().into_iter(),
+        };
         let mut batch = Vec::with_capacity(ingestor.batch_size);
-        let mut write =
-            |batch: &mut Vec<Prepared>, summary: &mut Summary| -> Result<(), IngestError> {
-                let outcomes = store::store_batch(conn, ingestor, origin, batch)?;
-                if let Some(checkpoint) = checkpoint {
-                    checkpoint.bound(conn)?;
+        let mut finished = false;
+        while !finished {
+            // On error the receiver drops, which stops the workers and the reader.
+            conn.transaction(|conn| -> Result<(), IngestError> {
+                for _ in 0..BATCHES_PER_COMMIT {
+                    batch.extend(incoming.by_ref().take(ingestor.batch_size));
+                    if batch.len() < ingestor.batch_size {
+                        finished = true;
+                    }
+                    if batch.is_empty() {
+                        break;
+                    }
+                    let outcomes = store::store_in_transaction(conn, ingestor, origin, &batch)?;
+                    for (outcome, message) in outcomes.iter().zip(batch.iter()) {
+                        summary.add(outcome, message.size);
+                    }
+                    batch.clear();
+                    if finished {
+                        break;
+                    }
                 }
-                for (outcome, message) in outcomes.iter().zip(batch.iter()) {
-                    summary.add(outcome, message.size);
-                }
-                batch.clear();
-                progress(summary);
                 Ok(())
-            };
-        // Workers finish out of order; the writer takes messages in their input order, so
-        // the outcome (ticket ids, what the automatic rule sees) is the same on every run.
-        let mut waiting = BTreeMap::new();
-        let mut next = 0;
-        for (sequence, prepared) in prepared_rx.iter() {
-            waiting.insert(sequence, prepared);
-            while let Some(prepared) = waiting.remove(&next) {
-                next += 1;
-                batch.push(prepared);
-                if batch.len() >= ingestor.batch_size {
-                    // On error the receiver drops, which stops the workers and the reader.
-                    write(&mut batch, &mut summary)?;
-                }
+            })?;
+            if let Some(checkpoint) = checkpoint {
+                checkpoint.bound(conn)?;
             }
-        }
-        if !batch.is_empty() {
-            write(&mut batch, &mut summary)?;
+            progress(&summary);
         }
         let errors = errors.join().map_err(|_| IngestError::Workers)?;
         Ok((summary, errors))
     })
 }
 
+/// Messages handed from thread to thread at a time.
+const CHUNK: usize = 16;
+
+/// A run of messages: its number in input order, and the messages.
+type Run<T> = (u64, Vec<T>);
+
+/// Batches the import writer stores per transaction. A batch bounds the memory the writer
+/// holds; a commit writes every page the transaction touched to the log, and the indexes on
+/// random keys (sha256, dedup key) touch most of their pages in every transaction, so fewer,
+/// larger transactions write far less.
+const BATCHES_PER_COMMIT: usize = 4;
+
+/// The prepared messages in input order: workers finish runs out of order, and the writer
+/// takes them in sequence, so the outcome (ticket ids, what the automatic rule sees) is the
+/// same on every run.
+struct InOrder {
+    runs: Receiver<Run<Prepared>>,
+    waiting: BTreeMap<u64, Vec<Prepared>>,
+    next: u64,
+    current: std::vec::IntoIter<Prepared>,
+}
+
+impl Iterator for InOrder {
+    type Item = Prepared;
+
+    fn next(&mut self) -> Option<Prepared> {
+        loop {
+            if let Some(prepared) = self.current.next() {
+                return Some(prepared);
+            }
+            while !self.waiting.contains_key(&self.next) {
+                let (sequence, run) = self.runs.recv().ok()?;
+                self.waiting.insert(sequence, run);
+            }
+            let run = self.waiting.remove(&self.next)?;
+            self.next += 1;
+            self.current = run.into_iter();
+        }
+    }
+}
+
 fn prepare_worker(
     ingestor: &Ingestor,
-    rx: &Mutex<Receiver<(u64, Vec<u8>)>>,
-    tx: &std::sync::mpsc::SyncSender<(u64, Prepared)>,
+    rx: &Mutex<Receiver<Run<Vec<u8>>>>,
+    tx: &std::sync::mpsc::SyncSender<Run<Prepared>>,
 ) {
+    yield_to_writer();
     let mut compressor = Compressor::new();
     loop {
         let next = match rx.lock() {
             Ok(guard) => guard.recv(),
             Err(_) => return,
         };
-        let Ok((sequence, bytes)) = next else { return };
-        if tx
-            .send((sequence, ingestor.prepare_with(&mut compressor, &bytes)))
-            .is_err()
-        {
+        let Ok((sequence, run)) = next else { return };
+        let prepared = run
+            .iter()
+            .map(|bytes| ingestor.prepare_with(&mut compressor, bytes))
+            .collect();
+        if tx.send((sequence, prepared)).is_err() {
             return;
         }
+    }
+}
+
+/// Lowers the calling thread's scheduling priority: the reader and the parse workers run
+/// beside the writer, which is the import's bottleneck, and on a machine with few cores the
+/// scheduler otherwise keeps the writer waiting for a core while they take their turns. They
+/// still get every cycle the writer leaves.
+fn yield_to_writer() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
+        tracing::debug!(error = %e, "could not lower an ingest thread's priority");
     }
 }

@@ -2,7 +2,7 @@
 //! and mbox files, streamed one message at a time so memory stays flat however many there are.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Chain, Cursor, Read};
 use std::path::{Path, PathBuf};
 
 /// One message read from disk, with where it came from for error messages.
@@ -87,18 +87,37 @@ fn folder_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// loops deliver) stays one message; the parser skips that line.
 struct MboxReader {
     path: PathBuf,
-    reader: BufReader<File>,
+    /// The mbox's lines (its first bytes, read already, then the file); `None` for a file
+    /// that is one message.
+    reader: Option<BufReader<Chain<Cursor<Vec<u8>>, File>>>,
+    /// A file that is one message: its first bytes, read already, and the file for the rest.
+    single: Option<(Vec<u8>, File)>,
     index: usize,
     carry: Option<Vec<u8>>,
     done: bool,
 }
 
 impl MboxReader {
+    /// Opens `path` and reads its first bytes to tell a message from an mbox. A message (most
+    /// files) is then read straight into its own buffer, in one piece.
     fn open(path: &Path) -> std::io::Result<Self> {
-        let reader = BufReader::with_capacity(1 << 16, File::open(path)?);
+        let mut file = File::open(path)?;
+        let mut head = Vec::with_capacity(5);
+        file.by_ref().take(5).read_to_end(&mut head)?;
+        let (reader, single) = if head.starts_with(b"From ") {
+            let lines = BufReader::with_capacity(1 << 16, Cursor::new(head).chain(file));
+            (Some(lines), None)
+        } else {
+            let size = file.metadata().map_or(0, |m| m.len());
+            let mut bytes =
+                Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
+            bytes.extend_from_slice(&head);
+            (None, Some((bytes, file)))
+        };
         Ok(Self {
             path: path.to_owned(),
             reader,
+            single,
             index: 0,
             carry: None,
             done: false,
@@ -113,31 +132,22 @@ impl MboxReader {
             path: path.display().to_string(),
             source,
         };
-        if self.index == 0 {
-            // Peek: a file that does not start with "From " is one message, read whole.
-            let starts_with_from = match self.reader.fill_buf() {
-                Ok(buf) => buf.starts_with(b"From "),
-                Err(e) => return Some(Err(err(&self.path, e))),
-            };
-            if !starts_with_from {
-                self.done = true;
-                // Sized once from the file's length: no regrowing and copying as it is read.
-                let len = self.reader.get_ref().metadata().map_or(0, |m| m.len());
-                let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0) + 1);
-                return Some(match self.reader.read_to_end(&mut bytes) {
-                    Ok(_) => Ok(FileMessage {
-                        origin: self.path.display().to_string(),
-                        bytes,
-                    }),
-                    Err(e) => Err(err(&self.path, e)),
-                });
-            }
+        if let Some((mut bytes, mut file)) = self.single.take() {
+            self.done = true;
+            return Some(match file.read_to_end(&mut bytes) {
+                Ok(_) => Ok(FileMessage {
+                    origin: self.path.display().to_string(),
+                    bytes,
+                }),
+                Err(e) => Err(err(&self.path, e)),
+            });
         }
+        let reader = self.reader.as_mut()?;
         let mut message = self.carry.take().unwrap_or_default();
         let mut previous_blank = true;
         loop {
             let mut line = Vec::new();
-            match self.reader.read_until(b'\n', &mut line) {
+            match reader.read_until(b'\n', &mut line) {
                 Ok(0) => {
                     self.done = true;
                     break;

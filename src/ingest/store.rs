@@ -38,7 +38,17 @@ pub fn store_batch(
     origin: &Origin<'_>,
     batch: &[Prepared],
 ) -> QueryResult<Vec<Outcome>> {
-    conn.transaction(|conn| {
+    conn.transaction(|conn| store_in_transaction(conn, ingestor, origin, batch))
+}
+
+/// Stores a batch inside the caller's transaction; the outcomes hold once it commits.
+pub fn store_in_transaction(
+    conn: &mut DbConn,
+    ingestor: &Ingestor,
+    origin: &Origin<'_>,
+    batch: &[Prepared],
+) -> QueryResult<Vec<Outcome>> {
+    {
         let at = now();
         let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
         // The same bytes twice in one batch: the first is the message, the rest duplicates.
@@ -106,7 +116,7 @@ pub fn store_batch(
             .into_iter()
             .map(|o| o.unwrap_or(Outcome::Duplicate))
             .collect())
-    })
+    }
 }
 
 /// Runs a stored, quarantined message through the parser again; if it is now a report it
