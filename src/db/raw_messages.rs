@@ -29,7 +29,7 @@ impl ParseStatus {
     }
 }
 
-#[derive(Insertable)]
+#[derive(Insertable, Clone, Copy)]
 #[diesel(table_name = raw_messages, treat_none_as_default_value = false)]
 pub struct RawMessageInsertForm<'a> {
     pub sha256: &'a str,
@@ -54,6 +54,90 @@ const INSERT_NEW_PG: &str = "INSERT INTO raw_messages (sha256, compression, cont
         unnest($9::text[]), unnest($10::text[]), unnest($11::timestamp[]) \
     ON CONFLICT (sha256) DO NOTHING RETURNING id, sha256";
 
+/// Stores the messages of `chunk` whose sha256 is not known yet, on Postgres. The new ones go
+/// in by a binary COPY: unlike an INSERT of array columns, the server neither assembles nor
+/// takes apart an array of every message, and it writes the rows in bulk. COPY cannot skip
+/// a known sha256, so the known ones are looked up first; should another writer store one
+/// of the same messages meanwhile, the COPY fails under its savepoint and the chunk is stored
+/// by the INSERT that skips known rows.
+fn insert_new_pg(
+    pg: &mut diesel::PgConnection,
+    chunk: &[RawMessageInsertForm<'_>],
+) -> QueryResult<Vec<(String, RawMessageId)>> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let shas: Vec<&str> = chunk.iter().map(|f| f.sha256).collect();
+    let known: std::collections::HashSet<String> = raw_messages::table
+        .filter(raw_messages::sha256.eq_any(&shas))
+        .select(raw_messages::sha256)
+        .load::<String>(pg)?
+        .into_iter()
+        .collect();
+    let new: Vec<RawMessageInsertForm<'_>> = chunk
+        .iter()
+        .filter(|f| !known.contains(f.sha256))
+        .copied()
+        .collect();
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    let copied = pg.transaction(|pg| {
+        diesel::copy_from(raw_messages::table)
+            .from_insertable(&new)
+            .execute(pg)
+    });
+    match copied {
+        Ok(_) => {
+            let new_shas: Vec<&str> = new.iter().map(|f| f.sha256).collect();
+            raw_messages::table
+                .filter(raw_messages::sha256.eq_any(&new_shas))
+                .select((raw_messages::sha256, raw_messages::id))
+                .load(pg)
+        }
+        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            insert_new_skipping_known_pg(pg, &new)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The INSERT that skips known sha256s, with every column passed as an array.
+fn insert_new_skipping_known_pg<'a>(
+    pg: &mut diesel::PgConnection,
+    chunk: &[RawMessageInsertForm<'a>],
+) -> QueryResult<Vec<(String, RawMessageId)>> {
+    use diesel::sql_types::{Array, BigInt, Binary, Nullable, Text, Timestamp};
+    let column = |f: fn(&RawMessageInsertForm<'a>) -> Option<&'a str>| -> Vec<Option<&'a str>> {
+        chunk.iter().map(f).collect()
+    };
+    let rows: Vec<StoredId> = diesel::sql_query(INSERT_NEW_PG)
+        .bind::<Array<Text>, _>(chunk.iter().map(|f| f.sha256).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(chunk.iter().map(|f| f.compression).collect::<Vec<_>>())
+        .bind::<Array<Binary>, _>(chunk.iter().map(|f| f.content).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(chunk.iter().map(|f| f.size_bytes).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(chunk.iter().map(|f| f.source).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(column(|f| f.mailbox))
+        .bind::<Array<Timestamp>, _>(chunk.iter().map(|f| f.received_at).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(chunk.iter().map(|f| f.parse_status).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(column(|f| f.parse_error_kind))
+        .bind::<Array<Nullable<Text>>, _>(column(|f| f.parse_error))
+        .bind::<Array<Nullable<Timestamp>>, _>(
+            chunk.iter().map(|f| f.processed_at).collect::<Vec<_>>(),
+        )
+        .load(pg)?;
+    Ok(rows.into_iter().map(|r| (r.sha256, r.id)).collect())
+}
+
+/// SQLite stores one row per statement; a known sha256 inserts nothing.
+const INSERT_NEW_SQLITE: &str = "INSERT INTO raw_messages (sha256, compression, content, \
+    size_bytes, source, mailbox, received_at, parse_status, parse_error_kind, parse_error, \
+    processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING";
+
+#[derive(QueryableByName)]
+struct LastId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: RawMessageId,
+}
+
 #[derive(QueryableByName)]
 struct StoredId {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -68,53 +152,38 @@ pub fn insert_new<'a>(
     conn: &mut DbConn,
     forms: &[RawMessageInsertForm<'a>],
 ) -> QueryResult<HashMap<String, RawMessageId>> {
-    use diesel::sql_types::{Array, BigInt, Binary, Nullable, Text, Timestamp};
+    use diesel::sql_types::{BigInt, Binary, Nullable, Text, Timestamp};
     let mut stored = HashMap::with_capacity(forms.len());
     match conn {
         DbConn::Postgres(pg) => {
-            // Chunks bound the statement's size: each row carries a whole compressed message.
+            // Chunks bound the memory a statement takes: each row carries a whole message.
             for chunk in forms.chunks(1000) {
-                let column =
-                    |f: fn(&RawMessageInsertForm<'a>) -> Option<&'a str>| -> Vec<Option<&'a str>> {
-                        chunk.iter().map(f).collect()
-                    };
-                let rows: Vec<StoredId> = diesel::sql_query(INSERT_NEW_PG)
-                    .bind::<Array<Text>, _>(chunk.iter().map(|f| f.sha256).collect::<Vec<_>>())
-                    .bind::<Array<Text>, _>(chunk.iter().map(|f| f.compression).collect::<Vec<_>>())
-                    .bind::<Array<Binary>, _>(chunk.iter().map(|f| f.content).collect::<Vec<_>>())
-                    .bind::<Array<BigInt>, _>(
-                        chunk.iter().map(|f| f.size_bytes).collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Text>, _>(chunk.iter().map(|f| f.source).collect::<Vec<_>>())
-                    .bind::<Array<Nullable<Text>>, _>(column(|f| f.mailbox))
-                    .bind::<Array<Timestamp>, _>(
-                        chunk.iter().map(|f| f.received_at).collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Text>, _>(
-                        chunk.iter().map(|f| f.parse_status).collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Nullable<Text>>, _>(column(|f| f.parse_error_kind))
-                    .bind::<Array<Nullable<Text>>, _>(column(|f| f.parse_error))
-                    .bind::<Array<Nullable<Timestamp>>, _>(
-                        chunk.iter().map(|f| f.processed_at).collect::<Vec<_>>(),
-                    )
-                    .load(pg)?;
-                stored.extend(rows.into_iter().map(|r| (r.sha256, r.id)));
+                stored.extend(insert_new_pg(pg, chunk)?);
             }
         }
         // One row per statement: prepared once and re-bound, and (unlike a multi-row insert)
-        // without a statement journal copying each index page it touches.
+        // without a statement journal copying each page it touches. For the same reason the
+        // new id comes from `last_insert_rowid()`: SQLite runs a RETURNING clause as a trigger,
+        // and a statement with a trigger keeps a statement journal.
         DbConn::Sqlite(lite) => {
             for form in forms {
-                let id: Option<RawMessageId> = diesel::insert_into(raw_messages::table)
-                    .values(form)
-                    .on_conflict(raw_messages::sha256)
-                    .do_nothing()
-                    .returning(raw_messages::id)
-                    .get_result(lite)
-                    .optional()?;
-                if let Some(id) = id {
-                    stored.insert(form.sha256.to_owned(), id);
+                let inserted = diesel::sql_query(INSERT_NEW_SQLITE)
+                    .bind::<Text, _>(form.sha256)
+                    .bind::<Text, _>(form.compression)
+                    .bind::<Binary, _>(form.content)
+                    .bind::<BigInt, _>(form.size_bytes)
+                    .bind::<Text, _>(form.source)
+                    .bind::<Nullable<Text>, _>(form.mailbox)
+                    .bind::<Timestamp, _>(form.received_at)
+                    .bind::<Text, _>(form.parse_status)
+                    .bind::<Nullable<Text>, _>(form.parse_error_kind)
+                    .bind::<Nullable<Text>, _>(form.parse_error)
+                    .bind::<Nullable<Timestamp>, _>(form.processed_at)
+                    .execute(lite)?;
+                if inserted == 1 {
+                    let row: LastId =
+                        diesel::sql_query("SELECT last_insert_rowid() AS id").get_result(lite)?;
+                    stored.insert(form.sha256.to_owned(), row.id);
                 }
             }
         }

@@ -276,6 +276,62 @@ fn ticket_status(conn: &mut DbConn) -> (String, i64) {
         .unwrap()
 }
 
+/// Postgres stores a batch's new raw messages by COPY, which cannot skip a message stored
+/// since it looked: here another writer stores one of them in a transaction that commits only
+/// while the COPY waits on it. The message is still counted once, and the rest of the batch
+/// is stored.
+#[test]
+fn a_message_another_writer_stores_meanwhile_is_counted_once() {
+    let Some(db) = support::postgres("a_message_another_writer_stores_meanwhile_is_counted_once")
+    else {
+        return;
+    };
+    let ingestor = default_ingestor();
+    let origin = Origin {
+        source: "test",
+        mailbox: None,
+    };
+    let first = ingestor.prepare(&spamexperts_report("1AAAAA-000001-AA", 1));
+    let second = ingestor.prepare(&spamexperts_report("1AAAAA-000002-AA", 2));
+    let (stored, uncommitted) = std::sync::mpsc::channel();
+    let other_writer = {
+        let (db, ingestor, origin) = (&db, &ingestor, &origin);
+        let first = ingestor.prepare(&spamexperts_report("1AAAAA-000001-AA", 1));
+        move || {
+            let conn = &mut db.connect();
+            conn.transaction(|conn| {
+                let outcomes = ingest::store(conn, ingestor, origin, &[first]).unwrap();
+                stored.send(outcomes).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(700));
+                diesel::QueryResult::Ok(())
+            })
+            .unwrap();
+        }
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(other_writer);
+        let theirs = uncommitted.recv().unwrap();
+        assert!(
+            matches!(theirs[..], [ingest::Outcome::NewTicket(_)]),
+            "{theirs:?}"
+        );
+        let conn = &mut db.connect();
+        let ours = ingest::store(conn, &ingestor, &origin, &[first, second]).unwrap();
+        assert!(
+            matches!(
+                ours[..],
+                [
+                    ingest::Outcome::Duplicate,
+                    ingest::Outcome::UpdatedTicket(_)
+                ]
+            ),
+            "{ours:?}"
+        );
+        assert_eq!(counts(conn), (2, 0, 2));
+        assert_eq!(ticket_status(conn), ("open".into(), 2));
+    });
+}
+
 #[test]
 fn a_resolved_ticket_reopens_and_an_ignored_one_absorbs() {
     for db in support::backends("a_resolved_ticket_reopens_and_an_ignored_one_absorbs") {
