@@ -95,7 +95,8 @@ pub struct IngestSettings {
     pub severity: SeverityPolicy,
     /// The automatic temporary lock rule (off by default).
     pub auto_lock: AutoLock,
-    /// Messages per write transaction.
+    /// Messages per write batch: one transaction for IMAP and HTTP; an import commits every
+    /// few batches.
     pub batch_size: usize,
 }
 

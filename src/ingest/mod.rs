@@ -1,7 +1,8 @@
 //! The one ingest path every source uses (files, IMAP, HTTP): store the raw message
 //! (compressed, sha256-unique) → parse → identify → resolve the customer → dedup → event and
-//! ticket, one transaction per batch. Parsing and compression run in parallel on worker
-//! threads; one writer owns the database connection.
+//! ticket, in batches: a batch is one transaction for IMAP and HTTP, and an import commits
+//! every few batches. Parsing and compression run in parallel on worker threads; one writer
+//! owns the database connection.
 
 mod facts;
 pub mod reresolve;
