@@ -11,9 +11,10 @@ pub mod sources;
 pub mod store;
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use diesel::Connection;
 use serde::Serialize;
@@ -289,10 +290,16 @@ where
         while !finished {
             // On error the receiver drops, which stops the workers and the reader.
             conn.transaction(|conn| -> Result<(), IngestError> {
-                for _ in 0..BATCHES_PER_COMMIT {
-                    batch.extend(incoming.by_ref().take(ingestor.batch_size));
-                    if batch.len() < ingestor.batch_size {
-                        finished = true;
+                for stored in 0..BATCHES_PER_COMMIT {
+                    // Nothing is written before a transaction's first batch, which may wait on
+                    // the input. Once written, a transaction holds locks (on SQLite the
+                    // database's write lock): it goes on only while the input keeps coming,
+                    // and commits when it stalls (a slow disk, a stalled network mount).
+                    let patience = (stored > 0).then_some(INPUT_PATIENCE);
+                    match incoming.fill(&mut batch, ingestor.batch_size, patience) {
+                        Fill::Full => {}
+                        Fill::Stalled => break,
+                        Fill::Ended => finished = true,
                     }
                     if batch.is_empty() {
                         break;
@@ -330,32 +337,58 @@ type Run<T> = (u64, Vec<T>);
 /// larger transactions write far less.
 const BATCHES_PER_COMMIT: usize = 4;
 
+/// How long a transaction that has written waits for more input before it commits.
+const INPUT_PATIENCE: Duration = Duration::from_millis(100);
+
 /// The prepared messages in input order: workers finish runs out of order, and the writer
 /// takes them in sequence, so the outcome (ticket ids, what the automatic rule sees) is the
 /// same on every run.
 struct InOrder {
     runs: Receiver<Run<Prepared>>,
+    /// Runs received ahead of their turn.
     waiting: BTreeMap<u64, Vec<Prepared>>,
     next: u64,
     current: std::vec::IntoIter<Prepared>,
 }
 
-impl Iterator for InOrder {
-    type Item = Prepared;
+/// How [`InOrder::fill`] left a batch.
+enum Fill {
+    /// It holds its size.
+    Full,
+    /// No run came within the patience given; it holds what there was.
+    Stalled,
+    /// The input has ended; it holds the rest.
+    Ended,
+}
 
-    fn next(&mut self) -> Option<Prepared> {
-        loop {
+impl InOrder {
+    /// Fills `batch` up to `size` messages, waiting for the workers as long as it takes, or,
+    /// given a `patience`, at most that long for each run.
+    fn fill(&mut self, batch: &mut Vec<Prepared>, size: usize, patience: Option<Duration>) -> Fill {
+        while batch.len() < size {
             if let Some(prepared) = self.current.next() {
-                return Some(prepared);
+                batch.push(prepared);
+                continue;
             }
-            while !self.waiting.contains_key(&self.next) {
-                let (sequence, run) = self.runs.recv().ok()?;
-                self.waiting.insert(sequence, run);
+            if let Some(run) = self.waiting.remove(&self.next) {
+                self.next += 1;
+                self.current = run.into_iter();
+                continue;
             }
-            let run = self.waiting.remove(&self.next)?;
-            self.next += 1;
-            self.current = run.into_iter();
+            let received = match patience {
+                None => self.runs.recv().ok(),
+                Some(patience) => match self.runs.recv_timeout(patience) {
+                    Ok(run) => Some(run),
+                    Err(RecvTimeoutError::Timeout) => return Fill::Stalled,
+                    Err(RecvTimeoutError::Disconnected) => None,
+                },
+            };
+            let Some((sequence, run)) = received else {
+                return Fill::Ended;
+            };
+            self.waiting.insert(sequence, run);
         }
+        Fill::Full
     }
 }
 

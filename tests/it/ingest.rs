@@ -332,6 +332,67 @@ fn a_message_another_writer_stores_meanwhile_is_counted_once() {
     });
 }
 
+/// An import commits what it has stored before it waits on its input: while the input stalls
+/// (a slow disk, a stalled network mount), every whole batch read so far is on the ticket, and
+/// staff can work the ticket without waiting for the import (on SQLite, for the database's
+/// write lock; on Postgres, for the ticket's row). 48 reports fill the reader's runs of 16;
+/// in batches of 5 that is 9 whole batches, 45 reports, and 3 waiting for more.
+#[test]
+fn an_import_waiting_on_its_input_holds_no_transaction_open() {
+    for db in support::backends("an_import_waiting_on_its_input_holds_no_transaction_open") {
+        let mut ingestor = default_ingestor();
+        ingestor.batch_size = 5;
+        let origin = Origin {
+            source: "test",
+            mailbox: None,
+        };
+        let (stalled, stall) = std::sync::mpsc::channel();
+        let (resume, resumed) = std::sync::mpsc::channel::<()>();
+        let mut reports = (1..=52).map(|i| spamexperts_report(&format!("1AAAAA-{i:06}-AA"), i));
+        let mut read = 0;
+        let messages = std::iter::from_fn(move || {
+            if read == 48 {
+                stalled.send(()).unwrap();
+                resumed
+                    .recv_timeout(std::time::Duration::from_secs(30))
+                    .unwrap();
+            }
+            read += 1;
+            reports.next().map(Ok::<_, std::convert::Infallible>)
+        });
+        std::thread::scope(|scope| {
+            let importer = scope.spawn(|| {
+                let conn = &mut db.connect();
+                ingest::import(conn, &ingestor, &origin, messages, 2, |_| {}).unwrap()
+            });
+            stall.recv().unwrap();
+            let conn = &mut db.connect();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while tickets::table
+                .select(tickets::event_count)
+                .first::<i64>(conn)
+                .optional()
+                .unwrap()
+                != Some(45)
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{}: the whole batches read never showed while the input stalled",
+                    db.backend
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let id = tickets::table.select(tickets::id).first(conn).unwrap();
+            abuse_desk::db::tickets::set_status(conn, id, Status::Resolved, abuse_desk::db::now())
+                .unwrap();
+            resume.send(()).unwrap();
+            let (summary, _) = importer.join().unwrap();
+            assert_eq!((summary.new_tickets, summary.updated_tickets), (1, 51));
+            assert_eq!(ticket_status(conn), ("open".into(), 52), "{}", db.backend);
+        });
+    }
+}
+
 #[test]
 fn a_resolved_ticket_reopens_and_an_ignored_one_absorbs() {
     for db in support::backends("a_resolved_ticket_reopens_and_an_ignored_one_absorbs") {
