@@ -288,21 +288,28 @@ where
         let mut batch = Vec::with_capacity(ingestor.batch_size);
         let mut finished = false;
         while !finished {
+            // A transaction opens only once its first batch is at hand. Once written, it holds
+            // locks (on SQLite the database's write lock), so it takes in more batches only
+            // while the input keeps coming, and commits when the input stalls (a slow disk, a
+            // stalled network mount).
+            if let Fill::Ended = incoming.fill(&mut batch, ingestor.batch_size, None) {
+                finished = true;
+            }
+            if batch.is_empty() {
+                break;
+            }
             // On error the receiver drops, which stops the workers and the reader.
             conn.transaction(|conn| -> Result<(), IngestError> {
                 for stored in 0..BATCHES_PER_COMMIT {
-                    // Nothing is written before a transaction's first batch, which may wait on
-                    // the input. Once written, a transaction holds locks (on SQLite the
-                    // database's write lock): it goes on only while the input keeps coming,
-                    // and commits when it stalls (a slow disk, a stalled network mount).
-                    let patience = (stored > 0).then_some(INPUT_PATIENCE);
-                    match incoming.fill(&mut batch, ingestor.batch_size, patience) {
-                        Fill::Full => {}
-                        Fill::Stalled => break,
-                        Fill::Ended => finished = true,
-                    }
-                    if batch.is_empty() {
-                        break;
+                    if stored > 0 {
+                        match incoming.fill(&mut batch, ingestor.batch_size, Some(INPUT_PATIENCE)) {
+                            Fill::Full => {}
+                            Fill::Stalled => break,
+                            Fill::Ended => finished = true,
+                        }
+                        if batch.is_empty() {
+                            break;
+                        }
                     }
                     let outcomes = store::store_in_transaction(conn, ingestor, origin, &batch)?;
                     for (outcome, message) in outcomes.iter().zip(batch.iter()) {
