@@ -85,10 +85,10 @@ pub fn import(settings: &Settings, conn: &mut DbConn, args: &ImportArgs) -> Resu
 
 fn print_summary(summary: &Summary, json: bool, elapsed: Duration) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string(summary)?);
+        outln!("{}", serde_json::to_string(summary)?);
     } else {
         let secs = elapsed.as_secs_f64().max(1e-9);
-        println!(
+        outln!(
             "{} messages ({:.1} MB) in {:.1}s, {:.0} messages/s: {} reports, {} new tickets, {} updated tickets, {} duplicates, {} quarantined",
             summary.messages,
             summary.bytes as f64 / 1e6,
@@ -154,15 +154,15 @@ pub fn parse(settings: &Settings, args: &ParseArgs) -> Result<()> {
     match arf::parse_with(&bytes, &rules) {
         Ok(report) => {
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", as_text(&report)?);
+                out!("{}", as_text(&report)?);
             }
             Ok(())
         }
         Err(e) => {
             if args.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({"error": {"kind": e.kind(), "reason": e.reason()}})
                 );
@@ -185,9 +185,9 @@ pub fn reprocess(settings: &Settings, conn: &mut DbConn, args: &ReprocessArgs) -
         let started = Instant::now();
         let done = ingest::reresolve::unresolved_tickets(conn, &ingestor)?;
         if args.json {
-            println!("{}", serde_json::to_string(&done)?);
+            outln!("{}", serde_json::to_string(&done)?);
         } else {
-            println!(
+            outln!(
                 "{} unresolved tickets checked in {:.1}s: {} events moved to their customer, {} tickets merged",
                 done.tickets_checked,
                 started.elapsed().as_secs_f64(),

@@ -1,5 +1,15 @@
 //! The command line: each subcommand is a function here; `main.rs` only parses and calls.
 
+/// `print!` and `println!` for a command's output, which is often piped into another program
+/// (`abuse-desk tickets list | head`): once that program stops reading, the command ends
+/// quietly, as shell tools do, instead of panicking on the broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::write_out(format_args!($($arg)*)) };
+}
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 mod import;
 mod poll;
 
@@ -171,9 +181,9 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut conn = url.connect()?;
             let applied = db::run_migrations(&mut conn)?;
             if applied.is_empty() {
-                println!("{} database is up to date", url.backend());
+                outln!("{} database is up to date", url.backend());
             } else {
-                println!(
+                outln!(
                     "applied {} migration(s) to the {} database: {}",
                     applied.len(),
                     url.backend(),
@@ -182,8 +192,8 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::CheckConfig => {
-            println!("# settings are valid; effective values (secrets masked):");
-            print!("{}", settings.to_masked_toml());
+            outln!("# settings are valid; effective values (secrets masked):");
+            out!("{}", settings.to_masked_toml());
         }
         Command::Customers(CustomersCommand::Import { file, json }) => {
             let reader = std::fs::File::open(&file)
@@ -194,9 +204,9 @@ pub fn run(cli: Cli) -> Result<()> {
             let summary = customers::import(&mut conn, &records)
                 .with_context(|| format!("{} was not imported", file.display()))?;
             if json {
-                println!("{}", serde_json::to_string(&summary)?);
+                outln!("{}", serde_json::to_string(&summary)?);
             } else {
-                println!(
+                outln!(
                     "{} customers: {} created, {} updated, {} unchanged",
                     records.len(),
                     summary.created,
@@ -209,26 +219,36 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut conn = connect(&settings)?;
             let rows = customers::list(&mut conn)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                outln!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!(
+                outln!(
                     "{:<20} {:<30} {:<32} {:>10} {:>7} {:>9}",
-                    "EXTERNAL ID", "NAME", "EMAIL", "IDENTITIES", "DOMAINS", "NETBLOCKS"
+                    "EXTERNAL ID",
+                    "NAME",
+                    "EMAIL",
+                    "IDENTITIES",
+                    "DOMAINS",
+                    "NETBLOCKS"
                 );
                 for c in &rows {
-                    println!(
+                    outln!(
                         "{:<20} {:<30} {:<32} {:>10} {:>7} {:>9}",
-                        c.external_id, c.name, c.email, c.identities, c.domains, c.netblocks
+                        c.external_id,
+                        c.name,
+                        c.email,
+                        c.identities,
+                        c.domains,
+                        c.netblocks
                     );
                 }
-                println!("{} customer(s)", rows.len());
+                outln!("{} customer(s)", rows.len());
             }
         }
         Command::User(UserCommand::Add(add)) => {
             let password = read_password(add.password_stdin)?;
             let mut conn = connect(&settings)?;
             users::add(&mut conn, &add.name, add.role, &password)?;
-            println!(
+            outln!(
                 "user '{}' created with role {}",
                 add.name,
                 add.role.as_str()
@@ -242,9 +262,9 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut conn = connect(&settings)?;
             let rows = tickets::list(&mut conn, status, limit)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                outln!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!(
+                outln!(
                     "{:>7} {:<9} {:<10} {:<40} {:<20} {:<12} {:>7} {:<19}",
                     "ID",
                     "STATUS",
@@ -256,7 +276,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     "LAST SEEN"
                 );
                 for t in &rows {
-                    println!(
+                    outln!(
                         "{:>7} {:<9} {:<10} {:<40} {:<20} {:<12} {:>7} {:<19}",
                         t.id.0,
                         t.status,
@@ -268,7 +288,7 @@ pub fn run(cli: Cli) -> Result<()> {
                         t.last_seen.format("%Y-%m-%d %H:%M:%S")
                     );
                 }
-                println!("{} ticket(s)", rows.len());
+                outln!("{} ticket(s)", rows.len());
             }
         }
     }
@@ -335,4 +355,15 @@ fn read_password(from_stdin: bool) -> Result<String> {
         bail!("the two passwords differ");
     }
     Ok(first)
+}
+
+/// Writes a command's output; on a broken pipe the process ends with success (see [`out!`]).
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => panic!("failed printing to stdout: {e}"),
+    }
 }

@@ -89,13 +89,13 @@ pub fn poll(settings: Settings, args: &PollArgs) -> Result<()> {
 
 fn print(summaries: &[MailboxSummary], json: bool, seconds: f64) -> Result<()> {
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "mailboxes": summaries, "seconds": seconds })
         );
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<20} {:>8} {:>8} {:>7} {:>7} {:>6} {:>7} {:>6} {:>8} {:>7}",
         "MAILBOX",
         "MESSAGES",
@@ -110,7 +110,7 @@ fn print(summaries: &[MailboxSummary], json: bool, seconds: f64) -> Result<()> {
     );
     for s in summaries {
         let i = &s.ingest;
-        println!(
+        outln!(
             "{:<20} {:>8} {:>8} {:>7} {:>7} {:>6} {:>7} {:>6} {:>8} {:>7}",
             s.mailbox,
             i.messages,
@@ -124,15 +124,16 @@ fn print(summaries: &[MailboxSummary], json: bool, seconds: f64) -> Result<()> {
             s.flagged
         );
         if s.skipped {
-            println!("  {}: skipped, another poller is reading it", s.mailbox);
+            outln!("  {}: skipped, another poller is reading it", s.mailbox);
         }
         if let Some(error) = &s.error {
-            println!(
+            outln!(
                 "  {}: failed after {} attempt(s): {error}",
-                s.mailbox, s.attempts
+                s.mailbox,
+                s.attempts
             );
         }
     }
-    println!("{:.2}s", seconds);
+    outln!("{:.2}s", seconds);
     Ok(())
 }

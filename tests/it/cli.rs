@@ -242,3 +242,35 @@ fn tickets_list_on_an_empty_desk() {
         "[]"
     );
 }
+
+/// `abuse-desk customers list | head -1`: the reader stops after a line, and the command ends
+/// quietly with success instead of panicking on the broken pipe.
+#[test]
+fn a_listing_piped_into_a_reader_that_stops_ends_quietly() {
+    use std::io::BufRead;
+    let db = support::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("customers.csv");
+    write_customers_csv(&csv, 3000);
+    stdout(&abuse_desk(
+        &db,
+        &["customers", "import", csv.to_str().unwrap()],
+    ));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
+        .args(["customers", "list"])
+        .env("DATABASE_URL", &db.url)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
