@@ -49,75 +49,73 @@ pub fn store_in_transaction(
     origin: &Origin<'_>,
     batch: &[Prepared],
 ) -> QueryResult<Vec<Outcome>> {
-    {
-        let at = now();
-        let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
-        // The same bytes twice in one batch: the first is the message, the rest duplicates.
-        let mut firsts: Vec<usize> = Vec::with_capacity(batch.len());
-        let mut seen: HashSet<&str> = HashSet::with_capacity(batch.len());
-        for (i, message) in batch.iter().enumerate() {
-            if seen.insert(&message.sha256) {
-                firsts.push(i);
-            } else {
-                outcomes[i] = Some(Outcome::Duplicate);
-            }
+    let at = now();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
+    // The same bytes twice in one batch: the first is the message, the rest duplicates.
+    let mut firsts: Vec<usize> = Vec::with_capacity(batch.len());
+    let mut seen: HashSet<&str> = HashSet::with_capacity(batch.len());
+    for (i, message) in batch.iter().enumerate() {
+        if seen.insert(&message.sha256) {
+            firsts.push(i);
+        } else {
+            outcomes[i] = Some(Outcome::Duplicate);
         }
-        let errors: Vec<Option<(&str, String)>> = firsts
-            .iter()
-            .map(|&i| {
-                batch[i]
-                    .parsed
-                    .as_ref()
-                    .err()
-                    .map(|e| (e.kind(), e.reason()))
-            })
-            .collect();
-        let forms: Vec<RawMessageInsertForm<'_>> = firsts
-            .iter()
-            .zip(&errors)
-            .map(|(&i, error)| {
-                let message = &batch[i];
-                RawMessageInsertForm {
-                    sha256: &message.sha256,
-                    compression: message.compression,
-                    content: &message.compressed,
-                    size_bytes: message.size as i64,
-                    source: origin.source,
-                    mailbox: origin.mailbox,
-                    received_at: at,
-                    parse_status: if error.is_some() {
-                        ParseStatus::Quarantined
-                    } else {
-                        ParseStatus::Report
-                    }
-                    .as_str(),
-                    parse_error_kind: error.as_ref().map(|e| e.0),
-                    parse_error: error.as_ref().map(|e| e.1.as_str()),
-                    processed_at: Some(at),
-                }
-            })
-            .collect();
-        let stored = raw_messages::insert_new(conn, &forms)?;
-        let mut reports = Vec::new();
-        for &i in &firsts {
-            let message = &batch[i];
-            outcomes[i] = match (stored.get(&message.sha256), &message.parsed) {
-                (None, _) => Some(Outcome::Duplicate),
-                (Some(_), Err(e)) => Some(Outcome::Quarantined { reason: e.reason() }),
-                (Some(&raw_id), Ok(report)) => {
-                    reports.push((i, raw_id, report));
-                    None
-                }
-            };
-        }
-        for (i, outcome) in record_reports(conn, ingestor, &reports, at)? {
-            outcomes[i] = Some(outcome);
-        }
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or(Outcome::Duplicate))
-            .collect())
     }
+    let errors: Vec<Option<(&str, String)>> = firsts
+        .iter()
+        .map(|&i| {
+            batch[i]
+                .parsed
+                .as_ref()
+                .err()
+                .map(|e| (e.kind(), e.reason()))
+        })
+        .collect();
+    let forms: Vec<RawMessageInsertForm<'_>> = firsts
+        .iter()
+        .zip(&errors)
+        .map(|(&i, error)| {
+            let message = &batch[i];
+            RawMessageInsertForm {
+                sha256: &message.sha256,
+                compression: message.compression,
+                content: &message.compressed,
+                size_bytes: message.size as i64,
+                source: origin.source,
+                mailbox: origin.mailbox,
+                received_at: at,
+                parse_status: if error.is_some() {
+                    ParseStatus::Quarantined
+                } else {
+                    ParseStatus::Report
+                }
+                .as_str(),
+                parse_error_kind: error.as_ref().map(|e| e.0),
+                parse_error: error.as_ref().map(|e| e.1.as_str()),
+                processed_at: Some(at),
+            }
+        })
+        .collect();
+    let stored = raw_messages::insert_new(conn, &forms)?;
+    let mut reports = Vec::new();
+    for &i in &firsts {
+        let message = &batch[i];
+        outcomes[i] = match (stored.get(&message.sha256), &message.parsed) {
+            (None, _) => Some(Outcome::Duplicate),
+            (Some(_), Err(e)) => Some(Outcome::Quarantined { reason: e.reason() }),
+            (Some(&raw_id), Ok(report)) => {
+                reports.push((i, raw_id, report));
+                None
+            }
+        };
+    }
+    for (i, outcome) in record_reports(conn, ingestor, &reports, at)? {
+        outcomes[i] = Some(outcome);
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or(Outcome::Duplicate))
+        .collect())
 }
 
 /// Runs a stored, quarantined message through the parser again; if it is now a report it
