@@ -87,14 +87,18 @@ fn folder_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// loops deliver) stays one message; the parser skips that line.
 struct MboxReader {
     path: PathBuf,
-    /// The mbox's lines (its first bytes, read already, then the file); `None` for a file
-    /// that is one message.
-    reader: Option<BufReader<Chain<Cursor<Vec<u8>>, File>>>,
-    /// A file that is one message: its first bytes, read already, and the file for the rest.
-    single: Option<(Vec<u8>, File)>,
+    contents: Contents,
     index: usize,
     carry: Option<Vec<u8>>,
     done: bool,
+}
+
+/// What a file turned out to hold, once its first bytes are read.
+enum Contents {
+    /// One message: its first bytes, and the file for the rest.
+    Message(Vec<u8>, File),
+    /// An mbox's lines: its first bytes, then the file.
+    Mbox(BufReader<Chain<Cursor<Vec<u8>>, File>>),
 }
 
 impl MboxReader {
@@ -104,20 +108,21 @@ impl MboxReader {
         let mut file = File::open(path)?;
         let mut head = Vec::with_capacity(5);
         file.by_ref().take(5).read_to_end(&mut head)?;
-        let (reader, single) = if head.starts_with(b"From ") {
-            let lines = BufReader::with_capacity(1 << 16, Cursor::new(head).chain(file));
-            (Some(lines), None)
+        let contents = if head.starts_with(b"From ") {
+            Contents::Mbox(BufReader::with_capacity(
+                1 << 16,
+                Cursor::new(head).chain(file),
+            ))
         } else {
             let size = file.metadata().map_or(0, |m| m.len());
             let mut bytes =
                 Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
             bytes.extend_from_slice(&head);
-            (None, Some((bytes, file)))
+            Contents::Message(bytes, file)
         };
         Ok(Self {
             path: path.to_owned(),
-            reader,
-            single,
+            contents,
             index: 0,
             carry: None,
             done: false,
@@ -132,17 +137,20 @@ impl MboxReader {
             path: path.display().to_string(),
             source,
         };
-        if let Some((mut bytes, mut file)) = self.single.take() {
-            self.done = true;
-            return Some(match file.read_to_end(&mut bytes) {
-                Ok(_) => Ok(FileMessage {
-                    origin: self.path.display().to_string(),
-                    bytes,
-                }),
-                Err(e) => Err(err(&self.path, e)),
-            });
-        }
-        let reader = self.reader.as_mut()?;
+        let reader = match &mut self.contents {
+            Contents::Message(head, file) => {
+                self.done = true;
+                let mut bytes = std::mem::take(head);
+                return Some(match file.read_to_end(&mut bytes) {
+                    Ok(_) => Ok(FileMessage {
+                        origin: self.path.display().to_string(),
+                        bytes,
+                    }),
+                    Err(e) => Err(err(&self.path, e)),
+                });
+            }
+            Contents::Mbox(reader) => reader,
+        };
         let mut message = self.carry.take().unwrap_or_default();
         let mut previous_blank = true;
         loop {
