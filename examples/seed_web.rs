@@ -128,6 +128,7 @@ fn main() -> anyhow::Result<()> {
             let mut trows = Vec::new();
             let mut erows = Vec::new();
             let mut irows = Vec::new();
+            let mut reporters = std::collections::BTreeSet::new();
             for (t, &n) in counts.iter().enumerate().skip(start).take(chunk) {
                 let id = t as i64 + 1;
                 let customer = (rng.random_range(0..10) != 0).then(|| rng.random_range(1..=CUSTOMERS as i64));
@@ -166,13 +167,15 @@ fn main() -> anyhow::Result<()> {
                 irows.push((ticket_source_ips::ticket_id.eq(id), ticket_source_ips::source_ip.eq(ip.clone())));
                 for k in 0..n {
                     event_id += 1;
+                    let reporter = REPORTERS[event_id % 10 / 4];
+                    reporters.insert((abuse_desk::db::ids::TicketId(id), reporter.to_owned()));
                     let at = if k == 0 || n == 1 { last } else { first + Duration::seconds(rng.random_range(0..span.num_seconds().max(1))) };
                     erows.push((
                         events::raw_message_id.eq(raw_ids[event_id % raw_ids.len()]),
                         events::ticket_id.eq(id),
                         events::customer_id.eq(customer),
                         events::dedup_key.eq(format!("seed-{event_id}")),
-                        events::reporter.eq(REPORTERS[event_id % 10 / 4]),
+                        events::reporter.eq(reporter),
                         events::feedback_type.eq(class),
                         events::source_ip.eq(Some(ip.clone())),
                         events::original_mail_from.eq(Some(subject.clone())),
@@ -193,6 +196,8 @@ fn main() -> anyhow::Result<()> {
             for c in erows.chunks(2000) {
                 dispatch!(conn, c2 => diesel::insert_into(events::table).values(c).execute(c2))?;
             }
+            let reporters: Vec<_> = reporters.into_iter().collect();
+            abuse_desk::db::tickets::add_reporters(conn, &reporters)?;
             Ok(())
         })?;
         eprint!(

@@ -10,7 +10,9 @@ use diesel::sql_types::Bool;
 use serde::Serialize;
 
 use super::ids::{CustomerId, TicketId, UserId};
-use super::schema::{customers, events, ticket_source_ips, tickets, users};
+use super::schema::{
+    customers, events, reporters, ticket_reporters, ticket_source_ips, tickets, users,
+};
 use super::tickets::Status;
 use super::DbConn;
 
@@ -183,30 +185,48 @@ pub fn page(
     only: Option<&[TicketId]>,
     sample: Option<&TextSample>,
 ) -> QueryResult<Vec<QueueRow>> {
-    let probe = match filter.text.as_deref() {
-        Some(text) if only.is_none() => match sample {
-            Some(sample) => {
-                // The sample's highest ticket id saves a query; minutes old at most, it
-                // only steers how the page is found, never what it holds.
-                let probe = probe_limit(limit, sample.highest);
-                // 0 asks no index: the text is common.
-                if sample.estimate(text) >= probe {
-                    0
-                } else {
-                    probe
-                }
-            }
-            None => probe_limit(limit, highest_ticket_id(conn)?),
-        },
-        _ => 0,
-    };
+    let mut probe = Probe::each(0);
+    if only.is_none() && (filter.text.is_some() || filter.feed.is_some()) {
+        // The sample's highest ticket id saves a query; minutes old at most, it only steers
+        // how the page is found, never what it holds.
+        let highest = match sample {
+            Some(sample) => sample.highest,
+            None => highest_ticket_id(conn)?,
+        };
+        let limit = probe_limit(limit, highest);
+        // 0 asks no index: the text or feed is common.
+        probe.text = match (filter.text.as_deref(), sample) {
+            (Some(text), Some(sample)) if sample.estimate(text) >= limit => 0,
+            _ => limit,
+        };
+        probe.feed = match (filter.feed.as_deref(), sample) {
+            (Some(feed), Some(sample)) if sample.estimate_feed(feed) >= limit => 0,
+            _ => limit,
+        };
+    }
     page_probing(conn, filter, sort, after, limit, only, probe)
 }
 
-/// [`page`], with free text asking its indexes for at most `probe` tickets: fewer, and the
-/// page is taken from those; as many, and the text is common enough that walking the sort
-/// order and testing row by row fills the page sooner than fetching and sorting every match.
-/// A `probe` of 0 takes the text as common without asking.
+/// How many tickets the indexes of free text and of the feed filter are asked for at most
+/// (see [`page_probing`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Probe {
+    pub text: i64,
+    pub feed: i64,
+}
+
+impl Probe {
+    /// The same number for both.
+    pub fn each(n: i64) -> Self {
+        Self { text: n, feed: n }
+    }
+}
+
+/// [`page`], with free text and the feed filter each asking their indexes for at most as many
+/// tickets as `probe` says: fewer, and the page is taken from those; as many, and the text or
+/// feed is common enough that walking the sort order and testing row by row fills the page
+/// sooner than fetching and sorting every match. A probe of 0 takes it as common without
+/// asking.
 pub fn page_probing(
     conn: &mut DbConn,
     filter: &QueueFilter,
@@ -214,24 +234,94 @@ pub fn page_probing(
     after: Option<Cursor>,
     limit: i64,
     only: Option<&[TicketId]>,
-    probe: i64,
+    probe: Probe,
 ) -> QueryResult<Vec<QueueRow>> {
     let search = match filter.text.as_deref() {
         Some(text) => Some(Search::new(conn, text)?),
         None => None,
     };
-    let candidates = match (&search, only) {
-        (Some(search), None) => search.candidates(conn, probe)?,
-        _ => None,
+    let reporters = match filter.feed.as_deref() {
+        Some(feed) => Some(reporters_named(conn, feed)?),
+        None => None,
     };
-    let text = match (&search, &candidates) {
-        (None, _) => Text::Any,
-        (Some(_), Some(ids)) if ids.is_empty() => return Ok(Vec::new()),
-        (Some(_), Some(ids)) => Text::Among(ids),
-        // Common text, or a few given tickets: testing each is cheaper than any index.
-        (Some(search), None) => Text::Scan(search),
+    if reporters.as_ref().is_some_and(Vec::is_empty) {
+        // No reporter's name holds the feed's.
+        return Ok(Vec::new());
+    }
+    // What the indexes find where they find few tickets (a few given tickets are tested).
+    let (by_text, by_feed) = match only {
+        Some(_) => (None, None),
+        None => (
+            match &search {
+                Some(search) => search.candidates(conn, probe.text)?,
+                None => None,
+            },
+            match &reporters {
+                Some(reporters) => feed_candidates(conn, reporters, probe.feed)?,
+                None => None,
+            },
+        ),
     };
-    load(conn, filter, sort, after, only, text, limit)
+    let among: Option<Vec<TicketId>> = match (by_text.as_deref(), by_feed.as_deref()) {
+        (Some(text), Some(feed)) => {
+            let feed: std::collections::HashSet<&TicketId> = feed.iter().collect();
+            Some(
+                text.iter()
+                    .filter(|id| feed.contains(id))
+                    .copied()
+                    .collect(),
+            )
+        }
+        (Some(ids), None) | (None, Some(ids)) => Some(ids.to_vec()),
+        (None, None) => None,
+    };
+    if among.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let matching = Matching {
+        among: among.as_deref(),
+        // Common text or feed, or a few given tickets: testing each is cheaper than any index.
+        text: search.as_ref().filter(|_| by_text.is_none()),
+        reporters: reporters.as_deref().filter(|_| by_feed.is_none()),
+    };
+    load(conn, filter, sort, after, only, matching, limit)
+}
+
+/// The reporters whose name holds `feed`, ignoring case.
+fn reporters_named(conn: &mut DbConn, feed: &str) -> QueryResult<Vec<String>> {
+    reporters::table
+        .filter(
+            lower(reporters::reporter)
+                .like(like_pattern(&feed.to_lowercase()))
+                .escape('\\'),
+        )
+        .select(reporters::reporter)
+        .load(conn)
+}
+
+/// The tickets `reporters` reported on, or `None` where the index holds `probe` or more of
+/// them (a probe of 0 asks nothing).
+fn feed_candidates(
+    conn: &mut DbConn,
+    reporters: &[String],
+    probe: i64,
+) -> QueryResult<Option<Vec<TicketId>>> {
+    if probe <= 0 {
+        return Ok(None);
+    }
+    let mut found: Vec<TicketId> = ticket_reporters::table
+        .filter(ticket_reporters::reporter.eq_any(reporters))
+        .select(ticket_reporters::ticket_id)
+        .limit(probe)
+        .load(conn)?;
+    // A ticket several of the reporters reported on comes once for each: an answer that
+    // reached the limit is cut short all the same.
+    if found.len() as i64 >= probe {
+        return Ok(None);
+    }
+    found.sort_unstable();
+    found.dedup();
+    Ok(Some(found))
 }
 
 /// How many tickets a free-text search asks its indexes for before it calls the text common:
@@ -253,13 +343,16 @@ fn highest_ticket_id(conn: &mut DbConn) -> QueryResult<i64> {
 }
 
 /// A random sample of the tickets' searchable text (subject, identity and outgoing user,
-/// lower-cased), which tells how common a free text is before any index is asked: a text in
-/// one sampled ticket of twenty is in about one ticket of twenty. It is what a planner's
-/// statistics are to a query, and like them it may be minutes old.
+/// lower-cased) and of their reporters, which tells how common a free text or a feed is
+/// before any index is asked: a text in one sampled ticket of twenty is in about one ticket
+/// of twenty. It is what a planner's statistics are to a query, and like them it may be
+/// minutes old.
 pub struct TextSample {
     /// The sampled tickets' texts, each ended by a NUL (their columns separated by line
     /// breaks), in one string so that a search runs through it in one sweep.
     texts: String,
+    /// How many sampled tickets each reporter (lower-cased) reported on.
+    reporters: HashMap<String, usize>,
     /// How many ticket ids were drawn (an id with no ticket behind it counts as a ticket
     /// without the text).
     drawn: usize,
@@ -268,8 +361,8 @@ pub struct TextSample {
 }
 
 impl TextSample {
-    /// Draws up to `size` distinct ticket ids at random and reads their text; every ticket
-    /// where there are no more than `size`.
+    /// Draws up to `size` distinct ticket ids at random and reads their text and reporters;
+    /// every ticket where there are no more than `size`.
     pub fn take(conn: &mut DbConn, size: usize) -> QueryResult<Self> {
         use rand::seq::index;
         let highest = highest_ticket_id(conn)?;
@@ -282,7 +375,15 @@ impl TextSample {
                 .collect()
         };
         let mut texts = String::new();
+        let mut reporters: HashMap<String, usize> = HashMap::new();
         for chunk in ids.chunks(500) {
+            let names: Vec<String> = ticket_reporters::table
+                .filter(ticket_reporters::ticket_id.eq_any(chunk))
+                .select(ticket_reporters::reporter)
+                .load(conn)?;
+            for name in names {
+                *reporters.entry(name.to_lowercase()).or_default() += 1;
+            }
             let rows: Vec<(String, Option<String>, Option<String>)> = tickets::table
                 .filter(tickets::id.eq_any(chunk))
                 .select((tickets::subject, tickets::identity, tickets::outgoing_user))
@@ -299,9 +400,31 @@ impl TextSample {
         }
         Ok(Self {
             texts,
+            reporters,
             drawn: ids.len(),
             highest,
         })
+    }
+
+    /// About how many tickets a reporter whose name holds `feed` reported on (a ticket two
+    /// such reporters reported on counts twice).
+    pub fn estimate_feed(&self, feed: &str) -> i64 {
+        let feed = feed.to_lowercase();
+        let hits: usize = self
+            .reporters
+            .iter()
+            .filter(|(name, _)| name.contains(&feed))
+            .map(|(_, tickets)| tickets)
+            .sum();
+        self.scale(hits)
+    }
+
+    /// `hits` sampled tickets, scaled to all tickets.
+    fn scale(&self, hits: usize) -> i64 {
+        if self.drawn == 0 {
+            return 0;
+        }
+        (hits as f64 * self.highest as f64 / self.drawn as f64).round() as i64
     }
 
     /// About how many tickets hold `text` in their subject, identity or outgoing user.
@@ -322,7 +445,7 @@ impl TextSample {
                 None => break,
             };
         }
-        (hits as f64 * self.highest as f64 / self.drawn as f64).round() as i64
+        self.scale(hits)
     }
 }
 
@@ -523,22 +646,24 @@ type Condition<'a, QS> = Box<
         > + 'a,
 >;
 
-/// How a page's query treats free text.
-#[derive(Clone, Copy)]
-enum Text<'s> {
-    /// No text filter.
-    Any,
-    /// Tested on each candidate.
-    Scan(&'s Search),
-    /// Among these tickets, which the search indexes found.
-    Among(&'s [TicketId]),
+/// How a page's query treats free text and the feed filter: the tickets their indexes found,
+/// and what is left to test on each ticket.
+#[derive(Clone, Copy, Default)]
+struct Matching<'s> {
+    /// Only these tickets, which the indexes found.
+    among: Option<&'s [TicketId]>,
+    /// Free text, tested on each ticket.
+    text: Option<&'s Search>,
+    /// The reporters the feed filter names, of which each ticket must have one.
+    reporters: Option<&'s [String]>,
 }
 
 /// The WHERE of a page on the query source `$source` (the tickets alone, or with their
-/// customer and assignee): `$filter` with free text treated as `$text`, after `$after` in
-/// `$sort` order. A macro, so that both sources take the same conditions, written once.
+/// customer and assignee): `$filter` with free text and the feed filter as `$matching` says,
+/// after `$after` in `$sort` order. A macro, so that both sources take the same conditions,
+/// written once.
 macro_rules! conditions {
-    ($source:ty, $filter:expr, $sort:expr, $after:expr, $text:expr, $sqlite:expr) => {{
+    ($source:ty, $filter:expr, $sort:expr, $after:expr, $matching:expr, $sqlite:expr) => {{
         use diesel::dsl::sql;
         use diesel::sql_types::{BigInt, Text as SqlText, Timestamp};
         let mut all: Vec<Condition<'_, $source>> = Vec::new();
@@ -564,50 +689,49 @@ macro_rules! conditions {
             Some(Assignee::Nobody) => all.push(Box::new(tickets::assignee_id.is_null())),
             None => {}
         }
-        if let Some(feed) = &$filter.feed {
-            let pattern = like_pattern(&feed.to_lowercase());
+        let matching: Matching<'_> = $matching;
+        if let Some(ids) = matching.among {
+            all.push(Box::new(tickets::id.eq_any(ids.to_vec())));
+        }
+        if let Some(reporters) = matching.reporters {
             all.push(Box::new(diesel::dsl::exists(
-                events::table
-                    .filter(events::ticket_id.eq(tickets::id))
-                    .filter(lower(events::reporter).like(pattern).escape('\\')),
+                ticket_reporters::table
+                    .filter(ticket_reporters::ticket_id.eq(tickets::id))
+                    .filter(ticket_reporters::reporter.eq_any(reporters.to_vec())),
             )));
         }
         // Free text: anywhere in subject, identity or outgoing user; at the start of any of the
         // ticket's source IPs; or anywhere in the customer's name or external id.
-        match $text {
-            Text::Any => {}
-            Text::Among(ids) => all.push(Box::new(tickets::id.eq_any(ids.to_vec()))),
-            Text::Scan(search) => {
-                let mut matches: Condition<'_, $source> = if $sqlite {
-                    // Column by column: SQLite's LIKE ignores ASCII case by itself.
-                    let pattern = || search.pattern.clone();
-                    Box::new(
-                        sql::<Bool>("(tickets.subject LIKE ")
-                            .bind::<SqlText, _>(pattern())
-                            .sql(" ESCAPE '\\' OR tickets.identity LIKE ")
-                            .bind::<SqlText, _>(pattern())
-                            .sql(" ESCAPE '\\' OR tickets.outgoing_user LIKE ")
-                            .bind::<SqlText, _>(pattern())
-                            .sql(" ESCAPE '\\')"),
-                    )
-                } else {
-                    Box::new(search_text_like("tickets", &search.pattern))
-                };
-                if let Some(prefix) = &search.ip_prefix {
-                    matches = Box::new(matches.or(sql::<Bool>(&format!(
-                        "EXISTS (SELECT 1 FROM ticket_source_ips s WHERE s.ticket_id = tickets.id AND {})",
-                        ip_prefix_match("s.source_ip", prefix, $sqlite)
-                    ))));
-                }
-                if !search.customers.is_empty() {
-                    let list: Vec<String> = search.customers.iter().map(|c| c.0.to_string()).collect();
-                    matches = Box::new(matches.or(sql::<Bool>(&format!(
-                        "tickets.customer_id IN ({})",
-                        list.join(",")
-                    ))));
-                }
-                all.push(matches);
+        if let Some(search) = matching.text {
+            let mut matches: Condition<'_, $source> = if $sqlite {
+                // Column by column: SQLite's LIKE ignores ASCII case by itself.
+                let pattern = || search.pattern.clone();
+                Box::new(
+                    sql::<Bool>("(tickets.subject LIKE ")
+                        .bind::<SqlText, _>(pattern())
+                        .sql(" ESCAPE '\\' OR tickets.identity LIKE ")
+                        .bind::<SqlText, _>(pattern())
+                        .sql(" ESCAPE '\\' OR tickets.outgoing_user LIKE ")
+                        .bind::<SqlText, _>(pattern())
+                        .sql(" ESCAPE '\\')"),
+                )
+            } else {
+                Box::new(search_text_like("tickets", &search.pattern))
+            };
+            if let Some(prefix) = &search.ip_prefix {
+                matches = Box::new(matches.or(sql::<Bool>(&format!(
+                    "EXISTS (SELECT 1 FROM ticket_source_ips s WHERE s.ticket_id = tickets.id AND {})",
+                    ip_prefix_match("s.source_ip", prefix, $sqlite)
+                ))));
             }
+            if !search.customers.is_empty() {
+                let list: Vec<String> = search.customers.iter().map(|c| c.0.to_string()).collect();
+                matches = Box::new(matches.or(sql::<Bool>(&format!(
+                    "tickets.customer_id IN ({})",
+                    list.join(",")
+                ))));
+            }
+            all.push(matches);
         }
         // Keyset: a row-value comparison `(key, id) < (k, i)`, which both planners turn into
         // an index range starting right at the cursor (an OR of the two would make them scan
@@ -641,20 +765,20 @@ fn load(
     sort: Sort,
     after: Option<Cursor>,
     only: Option<&[TicketId]>,
-    text: Text<'_>,
+    matching: Matching<'_>,
     limit: i64,
 ) -> QueryResult<Vec<QueueRow>> {
     let sqlite = conn_is_sqlite(conn);
     // The 24-hour ranking's cursor counts events; the ranking is walked by the caller.
     let after = after.filter(|_| sort != Sort::Events24h);
-    if !sqlite && only.is_none() && ids_first(filter, sort, text, limit) {
+    if !sqlite && only.is_none() && ids_first(filter, sort, matching, limit) {
         // Postgres: the page's ids first, from the tickets alone; then those few rows whole.
         let mut ids = tickets::table
             .select(tickets::id)
             .order(order_by(sort))
             .limit(limit)
             .into_boxed();
-        for condition in conditions!(tickets::table, filter, sort, after, text, sqlite) {
+        for condition in conditions!(tickets::table, filter, sort, after, matching, sqlite) {
             ids = ids.filter(condition);
         }
         let ids: Vec<TicketId> = ids.load(conn)?;
@@ -662,7 +786,11 @@ fn load(
             return Ok(Vec::new());
         }
         let page = QueueFilter::default();
-        return load(conn, &page, sort, None, None, Text::Among(&ids), limit);
+        let matching = Matching {
+            among: Some(&ids),
+            ..Matching::default()
+        };
+        return load(conn, &page, sort, None, None, matching, limit);
     }
     // The 24-hour count is a subquery of the page query: run for the rows returned only,
     // without a second statement. Tickets fetched by id come from the 24-hour ranking, which
@@ -701,7 +829,7 @@ fn load(
         ))
         .limit(limit)
         .into_boxed();
-    for condition in conditions!(QueueSource, filter, sort, after, text, sqlite) {
+    for condition in conditions!(QueueSource, filter, sort, after, matching, sqlite) {
         query = query.filter(condition);
     }
     if let Some(ids) = only {
@@ -721,12 +849,10 @@ fn load(
 ///   for every row it tests, because Postgres will not plan an index-only scan under the joins;
 /// - more candidate tickets from the search indexes than a page holds: the one query joins
 ///   every candidate to its customer (hashing all customers) before it sorts and cuts.
-fn ids_first(filter: &QueueFilter, sort: Sort, text: Text<'_>, limit: i64) -> bool {
-    match text {
-        Text::Scan(_) => true,
-        Text::Among(ids) => ids.len() as i64 > limit,
-        Text::Any => filter.unresolved && sort == Sort::LastSeen,
-    }
+fn ids_first(filter: &QueueFilter, sort: Sort, matching: Matching<'_>, limit: i64) -> bool {
+    matching.text.is_some()
+        || matching.among.is_some_and(|ids| ids.len() as i64 > limit)
+        || (filter.unresolved && sort == Sort::LastSeen)
 }
 
 /// The ORDER BY of `sort`, newest (or most) first, ties broken by id.

@@ -117,6 +117,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    reporters (reporter) {
+        reporter -> Text,
+    }
+}
+
+diesel::table! {
+    ticket_reporters (ticket_id, reporter) {
+        ticket_id -> BigInt,
+        reporter -> Text,
+    }
+}
+
+diesel::table! {
     events (id) {
         id -> BigInt,
         raw_message_id -> BigInt,
@@ -231,6 +244,7 @@ diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(tickets -> customers (customer_id));
 diesel::joinable!(tickets -> users (assignee_id));
 diesel::joinable!(ticket_source_ips -> tickets (ticket_id));
+diesel::joinable!(ticket_reporters -> tickets (ticket_id));
 diesel::joinable!(events -> tickets (ticket_id));
 diesel::joinable!(events -> raw_messages (raw_message_id));
 diesel::joinable!(notes -> tickets (ticket_id));
@@ -249,6 +263,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     raw_messages,
     tickets,
     ticket_source_ips,
+    reporters,
+    ticket_reporters,
     events,
     notes,
     actions,

@@ -389,20 +389,47 @@ pub fn apply_events(conn: &mut DbConn, rows: &[TicketBatchUpdate<'_>]) -> QueryR
     Ok(())
 }
 
+/// Inserts `(ticket, value)` rows into the per-ticket table `$table` keyed by both, skipping
+/// the rows it holds already.
+macro_rules! add_per_ticket {
+    ($conn:expr, $table:ident, $value:ident, $pairs:expr) => {{
+        use super::schema::$table as t;
+        for chunk in $pairs.chunks(500) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|(id, value)| (t::ticket_id.eq(*id), t::$value.eq(value)))
+                .collect();
+            crate::dispatch!($conn, c => diesel::insert_into(t::table)
+                .values(&rows)
+                .on_conflict((t::ticket_id, t::$value))
+                .do_nothing()
+                .execute(c))?;
+        }
+    }};
+}
+
 /// Records the source IPs tickets were seen from (known pairs are skipped).
 pub fn add_source_ips(conn: &mut DbConn, pairs: &[(TicketId, String)]) -> QueryResult<()> {
-    use super::schema::ticket_source_ips as ips;
-    for chunk in pairs.chunks(500) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|(id, ip)| (ips::ticket_id.eq(*id), ips::source_ip.eq(ip)))
-            .collect();
-        crate::dispatch!(conn, c => diesel::insert_into(ips::table)
-            .values(&rows)
-            .on_conflict((ips::ticket_id, ips::source_ip))
+    add_per_ticket!(conn, ticket_source_ips, source_ip, pairs);
+    Ok(())
+}
+
+/// Records the reporters (feeds) that reported on tickets, and each reporter among those seen
+/// at all (known pairs and reporters are skipped).
+pub fn add_reporters(conn: &mut DbConn, pairs: &[(TicketId, String)]) -> QueryResult<()> {
+    use super::schema::reporters;
+    let mut names: Vec<&String> = pairs.iter().map(|(_, reporter)| reporter).collect();
+    names.sort_unstable();
+    names.dedup();
+    let rows: Vec<_> = names.iter().map(|r| reporters::reporter.eq(*r)).collect();
+    for chunk in rows.chunks(500) {
+        crate::dispatch!(conn, c => diesel::insert_into(reporters::table)
+            .values(chunk)
+            .on_conflict(reporters::reporter)
             .do_nothing()
             .execute(c))?;
     }
+    add_per_ticket!(conn, ticket_reporters, reporter, pairs);
     Ok(())
 }
 
@@ -442,7 +469,8 @@ pub fn move_events(
 }
 
 /// Recomputes a ticket's counters from the events it holds after events moved in or out:
-/// count, first and last seen, distinct source IPs, and the newest event's details.
+/// count, first and last seen, distinct source IPs and reporters, and the newest event's
+/// details.
 /// `incidents` is added to the stored incident total (negative for events moved out).
 /// Returns the new event count.
 pub fn recount(
@@ -451,7 +479,7 @@ pub fn recount(
     incidents: i64,
     at: NaiveDateTime,
 ) -> QueryResult<i64> {
-    use super::schema::{events as ev, ticket_source_ips as ips};
+    use super::schema::{events as ev, ticket_reporters, ticket_source_ips as ips};
     let (count, first, last): (i64, Option<NaiveDateTime>, Option<NaiveDateTime>) = ev::table
         .filter(ev::ticket_id.eq(id))
         .select((
@@ -475,6 +503,20 @@ pub fn recount(
     .execute(conn)?;
     let pairs: Vec<(TicketId, String)> = present.iter().map(|ip| (id, ip.clone())).collect();
     add_source_ips(conn, &pairs)?;
+    // And its reporters exactly its events' distinct reporters.
+    let reporters: Vec<String> = ev::table
+        .filter(ev::ticket_id.eq(id))
+        .select(ev::reporter)
+        .distinct()
+        .load(conn)?;
+    diesel::delete(
+        ticket_reporters::table
+            .filter(ticket_reporters::ticket_id.eq(id))
+            .filter(ticket_reporters::reporter.ne_all(&reporters)),
+    )
+    .execute(conn)?;
+    let pairs: Vec<(TicketId, String)> = reporters.into_iter().map(|r| (id, r)).collect();
+    add_reporters(conn, &pairs)?;
     let newest: Option<(Option<String>, Option<String>, Option<String>)> = ev::table
         .filter(ev::ticket_id.eq(id))
         .order((ev::arrival_at.desc(), ev::id.desc()))

@@ -226,6 +226,7 @@ fn record_reports(
         if let Some(ip) = &fact.source_ip {
             work.source_ips.insert((ticket_id, ip.clone()));
         }
+        work.reporters.insert((ticket_id, fact.reporter.clone()));
         let original = report.original.as_ref();
         forms.push(EventInsertForm {
             raw_message_id: raw_id,
@@ -262,6 +263,7 @@ fn record_reports(
 struct Batch {
     tickets: HashMap<String, Pending>,
     source_ips: HashSet<(TicketId, String)>,
+    reporters: HashSet<(TicketId, String)>,
 }
 
 /// A ticket touched by the batch: its stored state and what the batch added.
@@ -365,15 +367,19 @@ impl Batch {
         Ok(Self {
             tickets,
             source_ips: HashSet::new(),
+            reporters: HashSet::new(),
         })
     }
 
-    /// Writes what the batch changed: source IPs, then each ticket once, with its audit trail.
+    /// Writes what the batch changed: source IPs and reporters, then each ticket once, with its audit trail.
     fn flush(self, conn: &mut DbConn) -> QueryResult<()> {
         let at = now();
         let mut source_ips: Vec<_> = self.source_ips.into_iter().collect();
         source_ips.sort();
         tickets::add_source_ips(conn, &source_ips)?;
+        let mut reporters: Vec<_> = self.reporters.into_iter().collect();
+        reporters.sort();
+        tickets::add_reporters(conn, &reporters)?;
         let mut pending: Vec<Pending> = self
             .tickets
             .into_values()

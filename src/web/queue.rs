@@ -251,14 +251,16 @@ pub fn load_page(
     let (rows, scanned_to) = if sort == Sort::Events24h {
         ranked_page(conn, state, &filter, after, now - queue::RECENT)?
     } else {
-        let sample = match filter.text {
-            Some(_) => Some(
+        // The sample tells how common a text is, and how many tickets there are.
+        let sample = if filter.text.is_some() || filter.feed.is_some() {
+            Some(
                 state
                     .caches
                     .text_sample
                     .get_or_compute(|| TextSample::take(conn, TEXT_SAMPLE))?,
-            ),
-            None => None,
+            )
+        } else {
+            None
         };
         let rows = queue::page(
             conn,

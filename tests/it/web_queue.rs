@@ -83,7 +83,7 @@ fn matching(
 /// tickets.
 #[actix_web::test]
 async fn free_text_finds_the_same_tickets_by_index_and_row_by_row() {
-    use abuse_desk::db::queue::{page_probing, QueueFilter, Sort};
+    use abuse_desk::db::queue::{page_probing, Probe, QueueFilter, Sort};
     for db in support::backends("free_text_finds_the_same_tickets_by_index_and_row_by_row") {
         let app = spawn_app(db).await;
         seed(&app);
@@ -132,11 +132,19 @@ async fn free_text_finds_the_same_tickets_by_index_and_row_by_row() {
                 ..QueueFilter::default()
             };
             let mut found = |only: Option<&[_]>, probe: i64| -> BTreeSet<i64> {
-                page_probing(&mut conn, &filter, Sort::LastSeen, None, 1000, only, probe)
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.id.0)
-                    .collect()
+                page_probing(
+                    &mut conn,
+                    &filter,
+                    Sort::LastSeen,
+                    None,
+                    1000,
+                    only,
+                    Probe::each(probe),
+                )
+                .unwrap()
+                .iter()
+                .map(|r| r.id.0)
+                .collect()
             };
             // Tested row by row on given tickets; and through the indexes, whatever number
             // of matches makes the text common (0: common without asking them; 1: any match
@@ -154,7 +162,7 @@ async fn free_text_finds_the_same_tickets_by_index_and_row_by_row() {
             let whole = rows_by_id(matching(&mut conn, &filter));
             for sort in [Sort::LastSeen, Sort::FirstSeen, Sort::Events] {
                 for probe in [0, 100_000] {
-                    let paged = page_through(&mut conn, &filter, sort, probe);
+                    let paged = page_through(&mut conn, &filter, sort, Probe::each(probe));
                     assert_eq!(paged, whole, "{text:?} {sort:?} probing {probe}");
                 }
             }
@@ -168,7 +176,62 @@ async fn free_text_finds_the_same_tickets_by_index_and_row_by_row() {
         let whole = rows_by_id(matching(&mut conn, &unresolved));
         assert_eq!(whole.len(), 6, "the unresolved senders");
         for sort in [Sort::LastSeen, Sort::FirstSeen, Sort::Events] {
-            assert_eq!(page_through(&mut conn, &unresolved, sort, 0), whole);
+            assert_eq!(
+                page_through(&mut conn, &unresolved, sort, Probe::each(0)),
+                whole
+            );
+        }
+    }
+}
+
+/// The feed filter finds a rare feed's tickets through the per-ticket reporter index and tests
+/// a common one ticket by ticket. Both ways must find the same tickets, with free text too.
+#[actix_web::test]
+async fn the_feed_filter_finds_the_same_tickets_by_index_and_row_by_row() {
+    use abuse_desk::db::queue::{page_probing, Probe, QueueFilter, Sort};
+    for db in support::backends("the_feed_filter_finds_the_same_tickets_by_index_and_row_by_row") {
+        let app = spawn_app(db).await;
+        seed(&app);
+        let mut conn = app.conn();
+        let all: Vec<_> = matching(&mut conn, &QueueFilter::default())
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        for (feed, text, expected) in [
+            ("aol", None, 3),
+            ("AOL sc", None, 3),
+            ("spamexperts/", None, 127),
+            ("s", None, 130),
+            ("aol", Some("offers1"), 1),
+            ("aol", Some("2001:db8:5:"), 3),
+            ("spamexperts", Some("tailspin"), 0),
+            ("returnpath", None, 0),
+            ("100%", None, 0),
+        ] {
+            let filter = QueueFilter {
+                feed: Some(feed.to_owned()),
+                text: text.map(str::to_owned),
+                ..QueueFilter::default()
+            };
+            let mut found = |only: Option<&[_]>, probe: Probe| -> BTreeSet<i64> {
+                page_probing(&mut conn, &filter, Sort::LastSeen, None, 1000, only, probe)
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.id.0)
+                    .collect()
+            };
+            let given = found(Some(&all), Probe::each(0));
+            assert_eq!(given.len(), expected, "{feed:?} {text:?}");
+            // 0: common without asking the index; 1, 2: any ticket at all; 100,000: few.
+            for n in [0, 1, 2, 100_000] {
+                for probe in [Probe::each(n), Probe { text: 0, feed: n }] {
+                    assert_eq!(found(None, probe), given, "{feed:?} {text:?} {probe:?}");
+                }
+            }
+            for sort in [Sort::LastSeen, Sort::Events] {
+                let paged = page_through(&mut conn, &filter, sort, Probe::each(100_000));
+                assert_eq!(paged.keys().copied().collect::<BTreeSet<_>>(), given);
+            }
         }
     }
 }
@@ -181,13 +244,13 @@ fn rows_by_id(rows: Vec<abuse_desk::db::queue::QueueRow>) -> BTreeMap<i64, serde
 }
 
 /// Every ticket `filter` lets through, 4 at a time in `sort` order by keyset cursors, with free
-/// text asking its indexes for up to `probe` tickets. Asserts that each ticket comes once and
+/// text and feed asking their indexes for up to `probe` tickets. Asserts that each ticket comes once and
 /// that the keys descend strictly.
 fn page_through(
     conn: &mut abuse_desk::db::DbConn,
     filter: &abuse_desk::db::queue::QueueFilter,
     sort: abuse_desk::db::queue::Sort,
-    probe: i64,
+    probe: abuse_desk::db::queue::Probe,
 ) -> BTreeMap<i64, serde_json::Value> {
     let (mut paged, mut keys, mut after) = (Vec::new(), Vec::new(), None);
     loop {
@@ -233,6 +296,10 @@ async fn the_text_sample_estimates_how_many_tickets_hold_a_text() {
         assert_eq!(whole.estimate("northwind.example"), northwind);
         assert_eq!(whole.estimate("LOTTERY"), lottery, "any case");
         assert_eq!(whole.estimate("nothing like this"), 0);
+        // And how many tickets a feed reported on.
+        assert_eq!(whole.estimate_feed("AOL"), 3);
+        assert_eq!(whole.estimate_feed("spamexperts/"), 127);
+        assert_eq!(whole.estimate_feed("returnpath"), 0);
         // A third of the tickets drawn. Only ten tickets lack the text, so at least 35 of
         // the 45 drawn hold it, whichever they are: the estimate is 35 × 130 / 45 = 101 or
         // more, and at most every ticket.

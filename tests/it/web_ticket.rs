@@ -212,6 +212,14 @@ async fn notes_claims_status_and_audit_trail() {
 async fn merge_moves_events_and_counts() {
     for db in support::backends("merge_moves_events_and_counts") {
         let app = spawn_app(db).await;
+        // Ticket 2's one report comes from a third-party feed.
+        let mut from_aol = spec(
+            3,
+            Some("info@bakery-mueller.example"),
+            "info@bakery-mueller.example",
+            "198.51.100.6",
+        );
+        from_aol.feed = abuse_desk::web::demo::Feed::Aol;
         app.ingest(&[
             spec(
                 1,
@@ -225,14 +233,11 @@ async fn merge_moves_events_and_counts() {
                 "shop@bakery-mueller.example",
                 "198.51.100.5",
             ),
-            spec(
-                3,
-                Some("info@bakery-mueller.example"),
-                "info@bakery-mueller.example",
-                "198.51.100.6",
-            ),
+            from_aol,
         ]);
         let agent = app.login("agent").await;
+        let by_feed = |html: &str| crate::web_queue::ids(html);
+        assert_eq!(by_feed(&agent.text("/tickets?feed=aol").await), vec![2]);
         let res = agent.post_form("/tickets/2/merge", &[("into", "#1")]).await;
         assert_eq!(res.status(), 303);
         assert_eq!(location(&res), "/tickets/1");
@@ -272,6 +277,12 @@ async fn merge_moves_events_and_counts() {
         let html = agent.text("/tickets/1").await;
         assert!(html.contains("absorbed #2") && html.contains("198.51.100.6"));
         assert!(agent.text("/tickets/2").await.contains("merged into #1"));
+        // The feed filter finds the ticket the feed's report moved to.
+        assert_eq!(by_feed(&agent.text("/tickets?feed=aol").await), vec![1]);
+        assert_eq!(
+            by_feed(&agent.text("/tickets?feed=aol&status=all").await),
+            vec![1]
+        );
         // Refusals: into itself, into a merged ticket, a merged one again, a missing one.
         assert_eq!(
             agent

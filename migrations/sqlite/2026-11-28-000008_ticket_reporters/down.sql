@@ -1,0 +1,2 @@
+DROP TABLE ticket_reporters;
+DROP TABLE reporters;
