@@ -108,7 +108,7 @@ fn from_micros(m: i64) -> NaiveDateTime {
 }
 
 /// One row of the queue.
-#[derive(Queryable, Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct QueueRow {
     pub id: TicketId,
     pub customer_id: Option<CustomerId>,
@@ -631,16 +631,10 @@ fn looks_like_ip_prefix(text: &str) -> bool {
     (v4 || v6) && text.chars().any(|c| c.is_ascii_hexdigit())
 }
 
-/// The queue query's FROM: tickets with their customer and assignee.
-type QueueSource = diesel::helper_types::LeftJoinQuerySource<
-    diesel::helper_types::LeftJoinQuerySource<tickets::table, customers::table>,
-    users::table,
->;
-
-/// A condition on a queue row of the query source `QS`, whatever its shape.
-type Condition<'a, QS> = Box<
+/// A condition on a ticket, whatever its shape.
+type Condition<'a> = Box<
     dyn BoxableExpression<
-            QS,
+            tickets::table,
             <DbConn as diesel::Connection>::Backend,
             SqlType = diesel::sql_types::Bool,
         > + 'a,
@@ -658,107 +652,110 @@ struct Matching<'s> {
     reporters: Option<&'s [String]>,
 }
 
-/// The WHERE of a page on the query source `$source` (the tickets alone, or with their
-/// customer and assignee): `$filter` with free text and the feed filter as `$matching` says,
-/// after `$after` in `$sort` order. A macro, so that both sources take the same conditions,
-/// written once.
-macro_rules! conditions {
-    ($source:ty, $filter:expr, $sort:expr, $after:expr, $matching:expr, $sqlite:expr) => {{
-        use diesel::dsl::sql;
-        use diesel::sql_types::{BigInt, Text as SqlText, Timestamp};
-        let mut all: Vec<Condition<'_, $source>> = Vec::new();
-        if let Some(status) = $filter.status {
-            all.push(Box::new(tickets::status.eq(status.as_str())));
+/// The WHERE of a page: `filter` with free text and the feed filter as `matching` says, after
+/// `after` in `sort` order.
+fn conditions<'a>(
+    filter: &'a QueueFilter,
+    sort: Sort,
+    after: Option<Cursor>,
+    matching: Matching<'a>,
+    sqlite: bool,
+) -> Vec<Condition<'a>> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{BigInt, Text as SqlText, Timestamp};
+    let mut all: Vec<Condition<'a>> = Vec::new();
+    if let Some(status) = filter.status {
+        all.push(Box::new(tickets::status.eq(status.as_str())));
+    }
+    if let Some(severity) = &filter.severity {
+        all.push(Box::new(tickets::severity.eq(severity.clone())));
+    }
+    if let Some(class) = &filter.class {
+        all.push(Box::new(tickets::class.eq(class.clone())));
+    }
+    if let Some(customer) = filter.customer {
+        all.push(Box::new(
+            tickets::customer_id.eq(customer).assume_not_null(),
+        ));
+    }
+    if filter.unresolved {
+        all.push(Box::new(tickets::customer_id.is_null()));
+    }
+    match filter.assignee {
+        Some(Assignee::User(user)) => {
+            all.push(Box::new(tickets::assignee_id.eq(user).assume_not_null()))
         }
-        if let Some(severity) = &$filter.severity {
-            all.push(Box::new(tickets::severity.eq(severity.clone())));
+        Some(Assignee::Nobody) => all.push(Box::new(tickets::assignee_id.is_null())),
+        None => {}
+    }
+    if let Some(ids) = matching.among {
+        all.push(Box::new(tickets::id.eq_any(ids.to_vec())));
+    }
+    if let Some(reporters) = matching.reporters {
+        all.push(Box::new(diesel::dsl::exists(
+            ticket_reporters::table
+                .filter(ticket_reporters::ticket_id.eq(tickets::id))
+                .filter(ticket_reporters::reporter.eq_any(reporters.to_vec())),
+        )));
+    }
+    // Free text: anywhere in subject, identity or outgoing user; at the start of any of the
+    // ticket's source IPs; or anywhere in the customer's name or external id.
+    if let Some(search) = matching.text {
+        let mut matches: Condition<'a> = if sqlite {
+            // Column by column: SQLite's LIKE ignores ASCII case by itself.
+            let pattern = || search.pattern.clone();
+            Box::new(
+                sql::<Bool>("(tickets.subject LIKE ")
+                    .bind::<SqlText, _>(pattern())
+                    .sql(" ESCAPE '\\' OR tickets.identity LIKE ")
+                    .bind::<SqlText, _>(pattern())
+                    .sql(" ESCAPE '\\' OR tickets.outgoing_user LIKE ")
+                    .bind::<SqlText, _>(pattern())
+                    .sql(" ESCAPE '\\')"),
+            )
+        } else {
+            Box::new(search_text_like("tickets", &search.pattern))
+        };
+        if let Some(prefix) = &search.ip_prefix {
+            matches = Box::new(matches.or(sql::<Bool>(&format!(
+                "EXISTS (SELECT 1 FROM ticket_source_ips s WHERE s.ticket_id = tickets.id AND {})",
+                ip_prefix_match("s.source_ip", prefix, sqlite)
+            ))));
         }
-        if let Some(class) = &$filter.class {
-            all.push(Box::new(tickets::class.eq(class.clone())));
+        if !search.customers.is_empty() {
+            let list: Vec<String> = search.customers.iter().map(|c| c.0.to_string()).collect();
+            matches = Box::new(matches.or(sql::<Bool>(&format!(
+                "tickets.customer_id IN ({})",
+                list.join(",")
+            ))));
         }
-        if let Some(customer) = $filter.customer {
-            all.push(Box::new(tickets::customer_id.eq(customer).assume_not_null()));
-        }
-        if $filter.unresolved {
-            all.push(Box::new(tickets::customer_id.is_null()));
-        }
-        match $filter.assignee {
-            Some(Assignee::User(user)) => {
-                all.push(Box::new(tickets::assignee_id.eq(user).assume_not_null()))
-            }
-            Some(Assignee::Nobody) => all.push(Box::new(tickets::assignee_id.is_null())),
-            None => {}
-        }
-        let matching: Matching<'_> = $matching;
-        if let Some(ids) = matching.among {
-            all.push(Box::new(tickets::id.eq_any(ids.to_vec())));
-        }
-        if let Some(reporters) = matching.reporters {
-            all.push(Box::new(diesel::dsl::exists(
-                ticket_reporters::table
-                    .filter(ticket_reporters::ticket_id.eq(tickets::id))
-                    .filter(ticket_reporters::reporter.eq_any(reporters.to_vec())),
-            )));
-        }
-        // Free text: anywhere in subject, identity or outgoing user; at the start of any of the
-        // ticket's source IPs; or anywhere in the customer's name or external id.
-        if let Some(search) = matching.text {
-            let mut matches: Condition<'_, $source> = if $sqlite {
-                // Column by column: SQLite's LIKE ignores ASCII case by itself.
-                let pattern = || search.pattern.clone();
-                Box::new(
-                    sql::<Bool>("(tickets.subject LIKE ")
-                        .bind::<SqlText, _>(pattern())
-                        .sql(" ESCAPE '\\' OR tickets.identity LIKE ")
-                        .bind::<SqlText, _>(pattern())
-                        .sql(" ESCAPE '\\' OR tickets.outgoing_user LIKE ")
-                        .bind::<SqlText, _>(pattern())
-                        .sql(" ESCAPE '\\')"),
-                )
-            } else {
-                Box::new(search_text_like("tickets", &search.pattern))
-            };
-            if let Some(prefix) = &search.ip_prefix {
-                matches = Box::new(matches.or(sql::<Bool>(&format!(
-                    "EXISTS (SELECT 1 FROM ticket_source_ips s WHERE s.ticket_id = tickets.id AND {})",
-                    ip_prefix_match("s.source_ip", prefix, $sqlite)
-                ))));
-            }
-            if !search.customers.is_empty() {
-                let list: Vec<String> = search.customers.iter().map(|c| c.0.to_string()).collect();
-                matches = Box::new(matches.or(sql::<Bool>(&format!(
-                    "tickets.customer_id IN ({})",
-                    list.join(",")
-                ))));
-            }
-            all.push(matches);
-        }
-        // Keyset: a row-value comparison `(key, id) < (k, i)`, which both planners turn into
-        // an index range starting right at the cursor (an OR of the two would make them scan
-        // every row sharing the key first).
-        if let Some(c) = $after {
-            let head = sql::<Bool>(&format!("({}, tickets.id) < (", sort_column($sort)));
-            all.push(match $sort {
-                Sort::Events => Box::new(
-                    head.bind::<BigInt, _>(c.key)
-                        .sql(", ")
-                        .bind::<BigInt, _>(c.id.0)
-                        .sql(")"),
-                ),
-                _ => Box::new(
-                    head.bind::<Timestamp, _>(from_micros(c.key))
-                        .sql(", ")
-                        .bind::<BigInt, _>(c.id.0)
-                        .sql(")"),
-                ),
-            });
-        }
-        all
-    }};
+        all.push(matches);
+    }
+    // Keyset: a row-value comparison `(key, id) < (k, i)`, which both planners turn into
+    // an index range starting right at the cursor (an OR of the two would make them scan
+    // every row sharing the key first).
+    if let Some(c) = after {
+        let head = sql::<Bool>(&format!("({}, tickets.id) < (", sort_column(sort)));
+        all.push(match sort {
+            Sort::Events => Box::new(
+                head.bind::<BigInt, _>(c.key)
+                    .sql(", ")
+                    .bind::<BigInt, _>(c.id.0)
+                    .sql(")"),
+            ),
+            _ => Box::new(
+                head.bind::<Timestamp, _>(from_micros(c.key))
+                    .sql(", ")
+                    .bind::<BigInt, _>(c.id.0)
+                    .sql(")"),
+            ),
+        });
+    }
+    all
 }
 
-/// Runs the page query: `filter` with free text treated as `text`, in `sort` order after
-/// `after`, at most `limit` rows.
+/// Runs the page query: `filter` with free text and the feed filter as `matching` says, in
+/// `sort` order after `after`, at most `limit` rows.
 fn load(
     conn: &mut DbConn,
     filter: &QueueFilter,
@@ -771,14 +768,14 @@ fn load(
     let sqlite = conn_is_sqlite(conn);
     // The 24-hour ranking's cursor counts events; the ranking is walked by the caller.
     let after = after.filter(|_| sort != Sort::Events24h);
-    if !sqlite && only.is_none() && ids_first(filter, sort, matching, limit) {
-        // Postgres: the page's ids first, from the tickets alone; then those few rows whole.
+    if !sqlite && only.is_none() && ids_first(filter, sort, matching) {
+        // Postgres: the page's ids first, from an index alone; then those few rows whole.
         let mut ids = tickets::table
             .select(tickets::id)
             .order(order_by(sort))
             .limit(limit)
             .into_boxed();
-        for condition in conditions!(tickets::table, filter, sort, after, matching, sqlite) {
+        for condition in conditions(filter, sort, after, matching, sqlite) {
             ids = ids.filter(condition);
         }
         let ids: Vec<TicketId> = ids.load(conn)?;
@@ -805,14 +802,13 @@ fn load(
             .assume_not_null(),
     )
     .otherwise(0i64.into_sql::<diesel::sql_types::BigInt>());
+    // The tickets alone: their customers and assignees are read by id afterwards. Joined
+    // here, they cost Postgres more to plan and to run than the page's own rows did.
     let mut query = tickets::table
-        .left_join(customers::table)
-        .left_join(users::table)
         .select((
             tickets::id,
             tickets::customer_id,
-            customers::external_id.nullable(),
-            customers::name.nullable(),
+            tickets::assignee_id,
             tickets::subject_kind,
             tickets::subject,
             tickets::class,
@@ -824,35 +820,107 @@ fn load(
             tickets::identity,
             tickets::outgoing_user,
             tickets::last_source_ip,
-            users::username.nullable(),
             recent,
         ))
         .limit(limit)
         .into_boxed();
-    for condition in conditions!(QueueSource, filter, sort, after, matching, sqlite) {
+    for condition in conditions(filter, sort, after, matching, sqlite) {
         query = query.filter(condition);
     }
-    if let Some(ids) = only {
+    let rows: Vec<TicketRow> = match only {
         // The caller orders these itself; an ORDER BY would tempt the planner to walk a sort
         // index past every other ticket instead of fetching the few ids.
-        return query.filter(tickets::id.eq_any(ids.to_vec())).load(conn);
-    }
-    query.order(order_by(sort)).load(conn)
+        Some(ids) => query.filter(tickets::id.eq_any(ids.to_vec())).load(conn)?,
+        None => query.order(order_by(sort)).load(conn)?,
+    };
+    named(conn, rows)
 }
 
-/// Postgres: whether a page is found faster in two steps — the ids of its rows by a query of
-/// the tickets alone, then those rows whole with their customer, assignee and 24-hour count —
-/// than by one query. That is where the one query would test or sort many rows for a page:
-/// - a common free text, or the unresolved filter, walking the last-seen order: the walk tests
-///   each row on the index entry alone (the last-seen indexes hold the searchable text and the
-///   customer, see the `queue_text_in_index` migration), where the one query reads a table page
-///   for every row it tests, because Postgres will not plan an index-only scan under the joins;
-/// - more candidate tickets from the search indexes than a page holds: the one query joins
-///   every candidate to its customer (hashing all customers) before it sorts and cuts.
-fn ids_first(filter: &QueueFilter, sort: Sort, matching: Matching<'_>, limit: i64) -> bool {
-    matching.text.is_some()
-        || matching.among.is_some_and(|ids| ids.len() as i64 > limit)
-        || (filter.unresolved && sort == Sort::LastSeen)
+/// A queue row as the tickets table holds it: its customer and assignee by id.
+#[derive(Queryable)]
+struct TicketRow {
+    id: TicketId,
+    customer_id: Option<CustomerId>,
+    assignee_id: Option<UserId>,
+    subject_kind: String,
+    subject: String,
+    class: String,
+    severity: String,
+    status: String,
+    event_count: i64,
+    first_seen: NaiveDateTime,
+    last_seen: NaiveDateTime,
+    identity: Option<String>,
+    outgoing_user: Option<String>,
+    last_source_ip: Option<String>,
+    events_24h: i64,
+}
+
+/// The page's rows with their customers' and assignees' names, each read by id in one query
+/// (none where no row has a customer, or an assignee).
+fn named(conn: &mut DbConn, rows: Vec<TicketRow>) -> QueryResult<Vec<QueueRow>> {
+    let mut wanted: Vec<CustomerId> = rows.iter().filter_map(|r| r.customer_id).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let customers: HashMap<CustomerId, (String, String)> = if wanted.is_empty() {
+        HashMap::new()
+    } else {
+        customers::table
+            .filter(customers::id.eq_any(&wanted))
+            .select((customers::id, customers::external_id, customers::name))
+            .load::<(CustomerId, String, String)>(conn)?
+            .into_iter()
+            .map(|(id, external_id, name)| (id, (external_id, name)))
+            .collect()
+    };
+    let mut wanted: Vec<UserId> = rows.iter().filter_map(|r| r.assignee_id).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let assignees: HashMap<UserId, String> = if wanted.is_empty() {
+        HashMap::new()
+    } else {
+        users::table
+            .filter(users::id.eq_any(&wanted))
+            .select((users::id, users::username))
+            .load::<(UserId, String)>(conn)?
+            .into_iter()
+            .collect()
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let customer = r.customer_id.and_then(|id| customers.get(&id));
+            QueueRow {
+                id: r.id,
+                customer_id: r.customer_id,
+                customer_external_id: customer.map(|c| c.0.clone()),
+                customer_name: customer.map(|c| c.1.clone()),
+                subject_kind: r.subject_kind,
+                subject: r.subject,
+                class: r.class,
+                severity: r.severity,
+                status: r.status,
+                event_count: r.event_count,
+                first_seen: r.first_seen,
+                last_seen: r.last_seen,
+                identity: r.identity,
+                outgoing_user: r.outgoing_user,
+                last_source_ip: r.last_source_ip,
+                assignee: r.assignee_id.and_then(|id| assignees.get(&id).cloned()),
+                events_24h: r.events_24h,
+            }
+        })
+        .collect())
+}
+
+/// Postgres: whether a page is found faster in two steps — the ids of its rows by a query
+/// that reads an index alone, then those rows whole — than by one query, which reads a
+/// table page for every row it tests. That is where the query tests many rows for a page:
+/// a common free text, or the unresolved filter, walking the last-seen order. The walk tests
+/// each row on the index entry alone: the last-seen indexes hold the searchable text and the
+/// customer (see the `queue_text_in_index` migration).
+fn ids_first(filter: &QueueFilter, sort: Sort, matching: Matching<'_>) -> bool {
+    matching.text.is_some() || (filter.unresolved && sort == Sort::LastSeen)
 }
 
 /// The ORDER BY of `sort`, newest (or most) first, ties broken by id.
