@@ -90,6 +90,7 @@ bench_backend() {
         "/tickets?customer=cust-0042&status=all"
         "/tickets?unresolved=1"
         "/tickets?assignee=none&feed=AOL"
+        "/tickets?feed=ReturnPath"
         "/tickets?q=user4242%40"
         "/tickets?q=customer+1234&status=all"
         "/tickets?q=10.0.42."

@@ -127,9 +127,9 @@ pub struct Caches {
     /// Grouping a month of events takes a while on a big desk; a minute old is fine for a
     /// report (lock states are read fresh on every request).
     pub outgoing: CachedMap<OutgoingFigures>,
-    /// How common a free text is, estimated from a sample of the tickets; the share of
-    /// tickets holding a text changes slowly, so a sample serves for minutes and is not
-    /// dropped by writes.
+    /// How common a free text or a feed is, estimated from a sample of the tickets; the
+    /// share of tickets holding a text changes slowly, so a sample serves for minutes and is
+    /// not dropped by writes.
     pub text_sample: Cached<crate::db::queue::TextSample>,
 }
 
