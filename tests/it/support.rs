@@ -52,8 +52,12 @@ pub fn sqlite() -> TestDb {
     }
 }
 
+/// The server's `test` database, over TCP without TLS: libpq's OpenSSL frees its state in an
+/// exit handler while pool threads may still be connecting, which can crash the test binary
+/// as it exits.
 fn postgres_base() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://127.0.0.1:5432/test".into())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://127.0.0.1:5432/test?sslmode=disable".into())
 }
 
 /// A fresh Postgres database, or None (with a loud note) when no server answers outside CI.
