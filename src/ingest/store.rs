@@ -371,7 +371,8 @@ impl Batch {
         })
     }
 
-    /// Writes what the batch changed: source IPs and reporters, then each ticket once, with its audit trail.
+    /// Writes what the batch changed: source IPs and reporters, then each ticket once, with
+    /// its audit trail.
     fn flush(self, conn: &mut DbConn) -> QueryResult<()> {
         let at = now();
         let mut source_ips: Vec<_> = self.source_ips.into_iter().collect();

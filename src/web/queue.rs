@@ -251,7 +251,7 @@ pub fn load_page(
     let (rows, scanned_to) = if sort == Sort::Events24h {
         ranked_page(conn, state, &filter, after, now - queue::RECENT)?
     } else {
-        // The sample tells how common a text is, and how many tickets there are.
+        // The sample tells how common a text or a feed is, and how many tickets there are.
         let sample = if filter.text.is_some() || filter.feed.is_some() {
             Some(
                 state
