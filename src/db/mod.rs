@@ -12,6 +12,7 @@ pub mod locks;
 pub mod mailbox_state;
 pub mod netblock;
 pub mod outgoing;
+pub mod plans;
 pub mod queue;
 pub mod raw_messages;
 pub mod schema;

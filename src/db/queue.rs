@@ -10,6 +10,7 @@ use diesel::sql_types::Bool;
 use serde::Serialize;
 
 use super::ids::{CustomerId, TicketId, UserId};
+use super::plans::{Limited, Replanned, RowBefore, Written};
 use super::schema::{
     customers, events, reporters, ticket_reporters, ticket_source_ips, tickets, users,
 };
@@ -283,6 +284,7 @@ pub fn page_probing(
         // Common text or feed, or a few given tickets: testing each is cheaper than any index.
         text: search.as_ref().filter(|_| by_text.is_none()),
         reporters: reporters.as_deref().filter(|_| by_feed.is_none()),
+        among_one_page: false,
     };
     load(conn, filter, sort, after, only, matching, limit)
 }
@@ -646,6 +648,9 @@ type Condition<'a> = Box<
 struct Matching<'s> {
     /// Only these tickets, which the indexes found.
     among: Option<&'s [TicketId]>,
+    /// `among` is one page's ids, found by an earlier query: few enough that fetching them
+    /// by id is always the plan, which may then be kept.
+    among_one_page: bool,
     /// Free text, tested on each ticket.
     text: Option<&'s Search>,
     /// The reporters the feed filter names, of which each ticket must have one.
@@ -665,7 +670,7 @@ fn conditions<'a>(
     use diesel::sql_types::{BigInt, Text as SqlText, Timestamp};
     let mut all: Vec<Condition<'a>> = Vec::new();
     if let Some(status) = filter.status {
-        all.push(Box::new(tickets::status.eq(status.as_str())));
+        all.push(Box::new(tickets::status.eq(Written(status.as_str()))));
     }
     if let Some(severity) = &filter.severity {
         all.push(Box::new(tickets::severity.eq(severity.clone())));
@@ -689,7 +694,14 @@ fn conditions<'a>(
         None => {}
     }
     if let Some(ids) = matching.among {
-        all.push(Box::new(tickets::id.eq_any(ids.to_vec())));
+        let among = tickets::id.eq_any(ids.to_vec());
+        if matching.among_one_page {
+            all.push(Box::new(among));
+        } else {
+            // Planned for these ids each time: a few are fetched by id, thousands are better
+            // tested while walking the sort order.
+            all.push(Box::new(Replanned(among)));
+        }
     }
     if let Some(reporters) = matching.reporters {
         all.push(Box::new(diesel::dsl::exists(
@@ -731,24 +743,22 @@ fn conditions<'a>(
         }
         all.push(matches);
     }
-    // Keyset: a row-value comparison `(key, id) < (k, i)`, which both planners turn into
-    // an index range starting right at the cursor (an OR of the two would make them scan
-    // every row sharing the key first).
+    // Keyset: the rows after the cursor, its values bound so that the statement is prepared.
     if let Some(c) = after {
-        let head = sql::<Bool>(&format!("({}, tickets.id) < (", sort_column(sort)));
+        let column = sort_column(sort);
         all.push(match sort {
-            Sort::Events => Box::new(
-                head.bind::<BigInt, _>(c.key)
-                    .sql(", ")
-                    .bind::<BigInt, _>(c.id.0)
-                    .sql(")"),
-            ),
-            _ => Box::new(
-                head.bind::<Timestamp, _>(from_micros(c.key))
-                    .sql(", ")
-                    .bind::<BigInt, _>(c.id.0)
-                    .sql(")"),
-            ),
+            Sort::Events => Box::new(RowBefore::new(
+                column,
+                "tickets.id",
+                c.key.into_sql::<BigInt>(),
+                c.id.0,
+            )),
+            _ => Box::new(RowBefore::new(
+                column,
+                "tickets.id",
+                from_micros(c.key).into_sql::<Timestamp>(),
+                c.id.0,
+            )),
         });
     }
     all
@@ -770,21 +780,18 @@ fn load(
     let after = after.filter(|_| sort != Sort::Events24h);
     if !sqlite && only.is_none() && ids_first(filter, sort, matching) {
         // Postgres: the page's ids first, from an index alone; then those few rows whole.
-        let mut ids = tickets::table
-            .select(tickets::id)
-            .order(order_by(sort))
-            .limit(limit)
-            .into_boxed();
+        let mut ids = in_order(tickets::table.select(tickets::id).into_boxed(), sort);
         for condition in conditions(filter, sort, after, matching, sqlite) {
             ids = ids.filter(condition);
         }
-        let ids: Vec<TicketId> = ids.load(conn)?;
+        let ids: Vec<TicketId> = Limited::new(ids, limit).load(conn)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let page = QueueFilter::default();
         let matching = Matching {
             among: Some(&ids),
+            among_one_page: true,
             ..Matching::default()
         };
         return load(conn, &page, sort, None, None, matching, limit);
@@ -822,7 +829,6 @@ fn load(
             tickets::last_source_ip,
             recent,
         ))
-        .limit(limit)
         .into_boxed();
     for condition in conditions(filter, sort, after, matching, sqlite) {
         query = query.filter(condition);
@@ -830,8 +836,10 @@ fn load(
     let rows: Vec<TicketRow> = match only {
         // The caller orders these itself; an ORDER BY would tempt the planner to walk a sort
         // index past every other ticket instead of fetching the few ids.
-        Some(ids) => query.filter(tickets::id.eq_any(ids.to_vec())).load(conn)?,
-        None => query.order(order_by(sort)).load(conn)?,
+        Some(ids) => {
+            Limited::new(query.filter(tickets::id.eq_any(ids.to_vec())), limit).load(conn)?
+        }
+        None => Limited::new(in_order(query, sort), limit).load(conn)?,
     };
     named(conn, rows)
 }
@@ -923,9 +931,18 @@ fn ids_first(filter: &QueueFilter, sort: Sort, matching: Matching<'_>) -> bool {
     matching.text.is_some() || (filter.unresolved && sort == Sort::LastSeen)
 }
 
-/// The ORDER BY of `sort`, newest (or most) first, ties broken by id.
-fn order_by(sort: Sort) -> diesel::expression::SqlLiteral<diesel::sql_types::BigInt> {
-    diesel::dsl::sql(&format!("{} DESC, tickets.id DESC", sort_column(sort)))
+/// `query` in `sort` order, newest (or most) first, ties broken by id.
+fn in_order<'a, ST: 'a>(
+    query: tickets::BoxedQuery<'a, <DbConn as diesel::Connection>::Backend, ST>,
+    sort: Sort,
+) -> tickets::BoxedQuery<'a, <DbConn as diesel::Connection>::Backend, ST> {
+    match sort {
+        Sort::LastSeen | Sort::Events24h => {
+            query.order((tickets::last_seen.desc(), tickets::id.desc()))
+        }
+        Sort::FirstSeen => query.order((tickets::first_seen.desc(), tickets::id.desc())),
+        Sort::Events => query.order((tickets::event_count.desc(), tickets::id.desc())),
+    }
 }
 
 /// How many events each of `ids` received since `since`.

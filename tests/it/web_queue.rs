@@ -516,3 +516,85 @@ async fn sqlite_gathers_the_planner_statistics_itself() {
         "the tickets' queue indexes analysed: {indexes_with_statistics}"
     );
 }
+
+/// A statement Postgres holds prepared for this connection.
+#[derive(diesel::QueryableByName)]
+struct Prepared {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    statement: String,
+}
+
+/// On Postgres the page query of a queue without free text is prepared once per connection,
+/// so that it is not parsed and planned again on every request; a page among the tickets a
+/// search found is planned for them each time.
+#[actix_web::test]
+async fn postgres_prepares_the_page_query_once_and_plans_a_search_anew() {
+    use abuse_desk::db::queue::{page, QueueFilter, Sort};
+    use diesel::RunQueryDsl;
+    let Some(db) =
+        support::postgres("postgres_prepares_the_page_query_once_and_plans_a_search_anew")
+    else {
+        return;
+    };
+    let app = spawn_app(db).await;
+    seed(&app);
+    let mut conn = app.conn();
+    let prepared = |conn: &mut abuse_desk::db::DbConn| -> Vec<String> {
+        diesel::sql_query("SELECT statement FROM pg_prepared_statements")
+            .load::<Prepared>(conn)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.statement)
+            .filter(|s| s.contains("\"tickets\".\"subject_kind\""))
+            .collect()
+    };
+    let open = QueueFilter {
+        status: Some(abuse_desk::db::tickets::Status::Open),
+        ..QueueFilter::default()
+    };
+    let first = page(&mut conn, &open, Sort::LastSeen, None, 51, None, None).unwrap();
+    let again = page(&mut conn, &open, Sort::LastSeen, None, 51, None, None).unwrap();
+    assert_eq!(
+        first.iter().map(|r| r.id).collect::<Vec<_>>(),
+        again.iter().map(|r| r.id).collect::<Vec<_>>()
+    );
+    let statements = prepared(&mut conn);
+    assert_eq!(statements.len(), 1, "{statements:#?}");
+    assert!(statements[0].contains("'open'") && statements[0].ends_with("LIMIT 51"));
+
+    // The next page: the cursor's values bound, so one statement serves every page.
+    let after = Some(first[9].cursor(Sort::LastSeen));
+    let deeper = Some(first[20].cursor(Sort::LastSeen));
+    let next = page(&mut conn, &open, Sort::LastSeen, after, 5, None, None).unwrap();
+    let later = page(&mut conn, &open, Sort::LastSeen, deeper, 5, None, None).unwrap();
+    assert_eq!(next[0].id, first[10].id);
+    assert_eq!(later[0].id, first[21].id);
+    let statements = prepared(&mut conn);
+    assert_eq!(statements.len(), 2, "{statements:#?}");
+    assert!(statements.iter().any(|s| s.contains(") < ($")));
+
+    // Unresolved tickets: the page's ids from an index first, then those rows by id, a
+    // statement kept too (a page's ids are always fetched the same way).
+    let unresolved = QueueFilter {
+        unresolved: true,
+        ..open.clone()
+    };
+    let rows = page(&mut conn, &unresolved, Sort::LastSeen, None, 51, None, None).unwrap();
+    assert!(!rows.is_empty() && rows.iter().all(|r| r.customer_id.is_none()));
+    let statements = prepared(&mut conn);
+    assert_eq!(statements.len(), 3, "{statements:#?}");
+    assert!(statements.iter().any(|s| s.contains("= ANY($")));
+
+    // A search the indexes answer: its page is not kept prepared.
+    let search = QueueFilter {
+        text: Some("user7@".into()),
+        ..open.clone()
+    };
+    let found = page(&mut conn, &search, Sort::LastSeen, None, 51, None, None).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].identity.as_deref(),
+        Some("user7@northwind.example")
+    );
+    assert_eq!(prepared(&mut conn).len(), 3);
+}

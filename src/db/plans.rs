@@ -1,0 +1,180 @@
+//! Whether a statement is prepared once or planned afresh for its values.
+//!
+//! diesel keeps a prepared statement per connection for every statement whose SQL stays the
+//! same from call to call; Postgres plans it for its first five calls' values and then, if a
+//! plan made without looking at the values is estimated to cost no more, keeps that one plan
+//! for good. The queue's page query spent more of Postgres's time being parsed and planned
+//! (its table has a dozen indexes to weigh) than being run, so its parts are written here to
+//! be prepared and planned once:
+//! - a keyset condition with its values bound ([`RowBefore`]);
+//! - the page size and the status written into the statement ([`Limited`], [`Written`]): a
+//!   plan for an unknown LIMIT assumes a tenth of the rows are wanted, and one for an unknown
+//!   status a fifth of the tickets, so their estimates would never match the plans made for
+//!   51 rows of the open tickets, and every call would be planned again.
+//!
+//! Where the best plan does depend on the values (the tickets a search found: three ids are
+//! fetched by id, thousands are better tested while walking the sort order), [`Replanned`]
+//! asks for the statement to be planned every time.
+
+use diesel::backend::Backend;
+use diesel::expression::{is_aggregate, AppearsOnTable, Expression, SelectableExpression};
+use diesel::expression::{AsExpression, ValidGrouping};
+use diesel::query_builder::Query;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::{QueryResult, RunQueryDsl};
+
+/// `(column, id) < (key, id)`: the rows after a keyset cursor, as a row-value comparison that
+/// both planners turn into an index range starting right at the cursor (an OR of the two
+/// comparisons would make them scan every row sharing the key first). `column` is written
+/// into the statement, so it is only ever one of the caller's own column names; the values
+/// are bound.
+#[derive(Debug, Clone)]
+pub struct RowBefore<K> {
+    column: &'static str,
+    id_column: &'static str,
+    key: K,
+    id: diesel::dsl::AsExprOf<i64, BigInt>,
+}
+
+impl<K> RowBefore<K> {
+    pub fn new(column: &'static str, id_column: &'static str, key: K, id: i64) -> Self {
+        Self {
+            column,
+            id_column,
+            key,
+            id: AsExpression::<BigInt>::as_expression(id),
+        }
+    }
+}
+
+impl<K> Expression for RowBefore<K> {
+    type SqlType = Bool;
+}
+
+impl<K, QS> AppearsOnTable<QS> for RowBefore<K> {}
+
+impl<K, QS> SelectableExpression<QS> for RowBefore<K> {}
+
+impl<K> ValidGrouping<()> for RowBefore<K> {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl<K> QueryId for RowBefore<K> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<K, DB> QueryFragment<DB> for RowBefore<K>
+where
+    DB: Backend,
+    K: QueryFragment<DB>,
+    diesel::dsl::AsExprOf<i64, BigInt>: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("(");
+        out.push_sql(self.column);
+        out.push_sql(", ");
+        out.push_sql(self.id_column);
+        out.push_sql(") < (");
+        self.key.walk_ast(out.reborrow())?;
+        out.push_sql(", ");
+        self.id.walk_ast(out.reborrow())?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// An expression whose statement is planned for its values on every call, never prepared
+/// once for all.
+#[derive(Debug, Clone)]
+pub struct Replanned<T>(pub T);
+
+impl<T: Expression> Expression for Replanned<T> {
+    type SqlType = T::SqlType;
+}
+
+impl<T: AppearsOnTable<QS>, QS> AppearsOnTable<QS> for Replanned<T> {}
+
+impl<T: SelectableExpression<QS>, QS> SelectableExpression<QS> for Replanned<T> {}
+
+impl<T: ValidGrouping<()>> ValidGrouping<()> for Replanned<T> {
+    type IsAggregate = T::IsAggregate;
+}
+
+impl<T> QueryId for Replanned<T> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<T: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Replanned<T> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        self.0.walk_ast(out.reborrow())
+    }
+}
+
+/// A text constant of the program's own (a ticket status), written into the statement rather
+/// than bound.
+#[derive(Debug, Clone, Copy)]
+pub struct Written(pub &'static str);
+
+impl Expression for Written {
+    type SqlType = Text;
+}
+
+impl<QS> AppearsOnTable<QS> for Written {}
+
+impl<QS> SelectableExpression<QS> for Written {}
+
+impl ValidGrouping<()> for Written {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl QueryId for Written {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB: Backend> QueryFragment<DB> for Written {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("'");
+        out.push_sql(&self.0.replace('\'', "''"));
+        out.push_sql("'");
+        Ok(())
+    }
+}
+
+/// `query LIMIT n`, with `n` written into the statement.
+#[derive(Debug, Clone)]
+pub struct Limited<Q> {
+    query: Q,
+    limit: i64,
+}
+
+impl<Q> Limited<Q> {
+    /// `query`, which must have no LIMIT of its own, limited to `limit` rows.
+    pub fn new(query: Q, limit: i64) -> Self {
+        Self { query, limit }
+    }
+}
+
+impl<Q: Query> Query for Limited<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, Conn> RunQueryDsl<Conn> for Limited<Q> {}
+
+impl<Q> QueryId for Limited<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Limited<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.query.walk_ast(out.reborrow())?;
+        out.push_sql(" LIMIT ");
+        out.push_sql(&self.limit.max(0).to_string());
+        Ok(())
+    }
+}
