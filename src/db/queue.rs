@@ -284,7 +284,6 @@ pub fn page_probing(
         // Common text or feed, or a few given tickets: testing each is cheaper than any index.
         text: search.as_ref().filter(|_| by_text.is_none()),
         reporters: reporters.as_deref().filter(|_| by_feed.is_none()),
-        among_one_page: false,
     };
     load(conn, filter, sort, after, only, matching, limit)
 }
@@ -648,14 +647,16 @@ type Condition<'a> = Box<
 struct Matching<'s> {
     /// Only these tickets, which the indexes found.
     among: Option<&'s [TicketId]>,
-    /// `among` is one page's ids, found by an earlier query: few enough that fetching them
-    /// by id is always the plan, which may then be kept.
-    among_one_page: bool,
     /// Free text, tested on each ticket.
     text: Option<&'s Search>,
     /// The reporters the feed filter names, of which each ticket must have one.
     reporters: Option<&'s [String]>,
 }
+
+/// Up to how many given tickets a page's statement is kept prepared: this few are best fetched
+/// by id whatever else is asked (at most a few milliseconds), the plan Postgres keeps for a
+/// statement without looking at its values.
+pub const FETCHED_BY_ID: usize = 1000;
 
 /// The WHERE of a page: `filter` with free text and the feed filter as `matching` says, after
 /// `after` in `sort` order.
@@ -695,11 +696,11 @@ fn conditions<'a>(
     }
     if let Some(ids) = matching.among {
         let among = tickets::id.eq_any(ids.to_vec());
-        if matching.among_one_page {
+        if ids.len() <= FETCHED_BY_ID {
             all.push(Box::new(among));
         } else {
-            // Planned for these ids each time: a few are fetched by id, thousands are better
-            // tested while walking the sort order.
+            // Planned for these ids each time: thousands may be better tested while walking
+            // the sort order.
             all.push(Box::new(Replanned(among)));
         }
     }
@@ -791,7 +792,6 @@ fn load(
         let page = QueueFilter::default();
         let matching = Matching {
             among: Some(&ids),
-            among_one_page: true,
             ..Matching::default()
         };
         return load(conn, &page, sort, None, None, matching, limit);

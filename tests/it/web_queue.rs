@@ -522,32 +522,40 @@ async fn sqlite_gathers_the_planner_statistics_itself() {
 struct Prepared {
     #[diesel(sql_type = diesel::sql_types::Text)]
     statement: String,
+    /// How many times it was run.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    runs: i64,
 }
 
-/// On Postgres the page query of a queue without free text is prepared once per connection,
-/// so that it is not parsed and planned again on every request; a page among the tickets a
-/// search found is planned for them each time.
+/// On Postgres the page query is prepared once per connection, so that it is not parsed and
+/// planned again on every request; a page among more tickets than are surely best fetched by
+/// id is planned for them each time.
 #[actix_web::test]
-async fn postgres_prepares_the_page_query_once_and_plans_a_search_anew() {
-    use abuse_desk::db::queue::{page, QueueFilter, Sort};
+async fn postgres_prepares_the_page_query_once_and_plans_a_page_among_many_anew() {
+    use abuse_desk::db::queue::{page, page_probing, Probe, QueueFilter, Sort};
     use diesel::RunQueryDsl;
     let Some(db) =
-        support::postgres("postgres_prepares_the_page_query_once_and_plans_a_search_anew")
+        support::postgres("postgres_prepares_the_page_query_once_and_plans_a_page_among_many_anew")
     else {
         return;
     };
     let app = spawn_app(db).await;
     seed(&app);
     let mut conn = app.conn();
-    let prepared = |conn: &mut abuse_desk::db::DbConn| -> Vec<String> {
-        diesel::sql_query("SELECT statement FROM pg_prepared_statements")
-            .load::<Prepared>(conn)
-            .unwrap()
-            .into_iter()
-            .map(|p| p.statement)
-            .filter(|s| s.contains("\"tickets\".\"subject_kind\""))
-            .collect()
+    // The page statements prepared, and how often each ran.
+    let runs = |conn: &mut abuse_desk::db::DbConn| -> BTreeMap<String, i64> {
+        diesel::sql_query(
+            "SELECT statement, generic_plans + custom_plans AS runs FROM pg_prepared_statements",
+        )
+        .load::<Prepared>(conn)
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.statement.contains("\"tickets\".\"subject_kind\""))
+        .map(|p| (p.statement, p.runs))
+        .collect()
     };
+    let prepared =
+        |conn: &mut abuse_desk::db::DbConn| -> Vec<String> { runs(conn).into_keys().collect() };
     let open = QueueFilter {
         status: Some(abuse_desk::db::tickets::Status::Open),
         ..QueueFilter::default()
@@ -585,7 +593,7 @@ async fn postgres_prepares_the_page_query_once_and_plans_a_search_anew() {
     assert_eq!(statements.len(), 3, "{statements:#?}");
     assert!(statements.iter().any(|s| s.contains("= ANY($")));
 
-    // A search the indexes answer: its page is not kept prepared.
+    // A search the indexes answer with a few tickets: fetched by id, kept prepared too.
     let search = QueueFilter {
         text: Some("user7@".into()),
         ..open.clone()
@@ -596,5 +604,38 @@ async fn postgres_prepares_the_page_query_once_and_plans_a_search_anew() {
         found[0].identity.as_deref(),
         Some("user7@northwind.example")
     );
-    assert_eq!(prepared(&mut conn).len(), 3);
+    let statements = prepared(&mut conn);
+    assert_eq!(statements.len(), 4, "{statements:#?}");
+    let before = runs(&mut conn);
+
+    // More found tickets than are surely best fetched by id: planned for them every time.
+    let many = abuse_desk::db::queue::FETCHED_BY_ID as u64 + 1;
+    let bulk: Vec<_> = (0..many)
+        .map(|n| {
+            let identity = format!("bulk{n}@contoso.example");
+            spec(10_000 + n, Some(&identity), &identity, "203.0.113.80")
+        })
+        .collect();
+    app.ingest(&bulk);
+    let contoso = QueueFilter {
+        text: Some("contoso".into()),
+        ..open.clone()
+    };
+    let rows = page_probing(
+        &mut conn,
+        &contoso,
+        Sort::LastSeen,
+        None,
+        51,
+        None,
+        Probe::each(100_000),
+    )
+    .unwrap();
+    assert_eq!(rows.len(), 51);
+    assert!(rows.iter().all(|r| r
+        .identity
+        .as_deref()
+        .is_some_and(|i| i.ends_with("@contoso.example"))));
+    // Not one prepared statement ran for it: the page went as a statement of its own.
+    assert_eq!(runs(&mut conn), before);
 }
