@@ -26,19 +26,17 @@ use diesel::{QueryResult, RunQueryDsl};
 
 /// `(column, id) < (key, id)`: the rows after a keyset cursor, as a row-value comparison that
 /// both planners turn into an index range starting right at the cursor (an OR of the two
-/// comparisons would make them scan every row sharing the key first). `column` is written
-/// into the statement, so it is only ever one of the caller's own column names; the values
-/// are bound.
+/// comparisons would make them scan every row sharing the key first). The values are bound.
 #[derive(Debug, Clone)]
-pub struct RowBefore<K> {
-    column: &'static str,
-    id_column: &'static str,
+pub struct RowBefore<C, I, K> {
+    column: C,
+    id_column: I,
     key: K,
     id: diesel::dsl::AsExprOf<i64, BigInt>,
 }
 
-impl<K> RowBefore<K> {
-    pub fn new(column: &'static str, id_column: &'static str, key: K, id: i64) -> Self {
+impl<C, I, K> RowBefore<C, I, K> {
+    pub fn new(column: C, id_column: I, key: K, id: i64) -> Self {
         Self {
             column,
             id_column,
@@ -48,34 +46,42 @@ impl<K> RowBefore<K> {
     }
 }
 
-impl<K> Expression for RowBefore<K> {
+impl<C, I, K> Expression for RowBefore<C, I, K> {
     type SqlType = Bool;
 }
 
-impl<K, QS> AppearsOnTable<QS> for RowBefore<K> {}
+impl<C: AppearsOnTable<QS>, I: AppearsOnTable<QS>, K, QS> AppearsOnTable<QS>
+    for RowBefore<C, I, K>
+{
+}
 
-impl<K, QS> SelectableExpression<QS> for RowBefore<K> {}
+impl<C: AppearsOnTable<QS>, I: AppearsOnTable<QS>, K, QS> SelectableExpression<QS>
+    for RowBefore<C, I, K>
+{
+}
 
-impl<K> ValidGrouping<()> for RowBefore<K> {
+impl<C, I, K> ValidGrouping<()> for RowBefore<C, I, K> {
     type IsAggregate = is_aggregate::Never;
 }
 
-impl<K> QueryId for RowBefore<K> {
+impl<C, I, K> QueryId for RowBefore<C, I, K> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<K, DB> QueryFragment<DB> for RowBefore<K>
+impl<C, I, K, DB> QueryFragment<DB> for RowBefore<C, I, K>
 where
     DB: Backend,
+    C: QueryFragment<DB>,
+    I: QueryFragment<DB>,
     K: QueryFragment<DB>,
     diesel::dsl::AsExprOf<i64, BigInt>: QueryFragment<DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql("(");
-        out.push_sql(self.column);
+        self.column.walk_ast(out.reborrow())?;
         out.push_sql(", ");
-        out.push_sql(self.id_column);
+        self.id_column.walk_ast(out.reborrow())?;
         out.push_sql(") < (");
         self.key.walk_ast(out.reborrow())?;
         out.push_sql(", ");

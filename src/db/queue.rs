@@ -162,16 +162,6 @@ fn like_pattern(text: &str) -> String {
     out
 }
 
-/// The column `sort` orders by (the 24-hour ranking is cached; its pages are fetched by id,
-/// newest first).
-fn sort_column(sort: Sort) -> &'static str {
-    match sort {
-        Sort::LastSeen | Sort::Events24h => "tickets.last_seen",
-        Sort::FirstSeen => "tickets.first_seen",
-        Sort::Events => "tickets.event_count",
-    }
-}
-
 /// One page of tickets matching `filter`, in `sort` order, after `after`. With `only`, the
 /// page is restricted to those ticket ids (the caller then orders them itself and supplies
 /// their 24-hour counts). With a `sample` of the tickets' text, free text that the sample
@@ -746,19 +736,20 @@ fn conditions<'a>(
     }
     // Keyset: the rows after the cursor, its values bound so that the statement is prepared.
     if let Some(c) = after {
-        let column = sort_column(sort);
+        let id = c.id.0;
+        let time = || from_micros(c.key).into_sql::<Timestamp>();
         all.push(match sort {
+            Sort::LastSeen | Sort::Events24h => {
+                Box::new(RowBefore::new(tickets::last_seen, tickets::id, time(), id))
+            }
+            Sort::FirstSeen => {
+                Box::new(RowBefore::new(tickets::first_seen, tickets::id, time(), id))
+            }
             Sort::Events => Box::new(RowBefore::new(
-                column,
-                "tickets.id",
+                tickets::event_count,
+                tickets::id,
                 c.key.into_sql::<BigInt>(),
-                c.id.0,
-            )),
-            _ => Box::new(RowBefore::new(
-                column,
-                "tickets.id",
-                from_micros(c.key).into_sql::<Timestamp>(),
-                c.id.0,
+                id,
             )),
         });
     }
