@@ -11,5 +11,7 @@ pub mod imap;
 pub mod ingest;
 pub mod jobs;
 pub mod logging;
+pub mod net;
+pub mod secret;
 pub mod settings;
 pub mod web;

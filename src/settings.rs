@@ -11,43 +11,11 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::arf::{IdentityRule, IdentityRules};
+pub use crate::secret::Secret;
 use crate::db::customers::ResolveStep;
 use crate::db::DatabaseUrl;
 use crate::imap::MailboxSettings;
 use crate::ingest::rules::{AutoLock, SeverityPolicy};
-
-/// A value that must never reach a log or a terminal: `Debug`, `Display` and serialisation
-/// all print a mask.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "\"\""
-        } else {
-            "\"********\""
-        })
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(if self.0.is_empty() { "" } else { "********" })
-    }
-}
 
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -1,12 +1,11 @@
 //! One `[[mailboxes]]` table of the settings file: where to read feedback reports and what
 //! to do with a message once it is safely stored.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::settings::Secret;
+use crate::secret::Secret;
 
 /// How the connection to the IMAP server is protected.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -142,7 +141,7 @@ impl MailboxSettings {
         if self.port == Some(0) {
             return invalid("port", "must be between 1 and 65535");
         }
-        if self.tls == TlsMode::None && !is_loopback(&self.host) {
+        if self.tls == TlsMode::None && !crate::net::is_loopback_host(&self.host) {
             return invalid(
                 "tls",
                 "none is only allowed for a loopback host (127.0.0.1, ::1, localhost); use implicit or starttls",
@@ -207,12 +206,6 @@ impl MailboxSettings {
         }
         Ok(())
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn is_flag(flag: &str) -> bool {
