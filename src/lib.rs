@@ -7,6 +7,7 @@ pub mod arf;
 pub mod cli;
 pub mod customers;
 pub mod db;
+pub mod evidence;
 pub mod imap;
 pub mod ingest;
 pub mod jobs;

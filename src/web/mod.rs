@@ -7,7 +7,6 @@ mod cache;
 mod customers;
 pub mod demo;
 pub mod error;
-mod evidence;
 mod login;
 mod outgoing;
 mod queue;
@@ -31,7 +30,6 @@ use minijinja::Value;
 use crate::db::{self, DbConn, Pool};
 use crate::settings::Settings;
 pub use error::WebError;
-pub use evidence::{evidence_of, Evidence};
 
 /// Everything handlers share, built once from the settings.
 pub struct AppState {

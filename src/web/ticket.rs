@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::auth::{Agent, Viewer};
 use super::error::WebError;
-use super::evidence::{evidence_of, Evidence};
+use crate::evidence::{evidence_of, Evidence};
 use super::AppState;
 use crate::db::events::Event;
 use crate::db::ids::{EventId, TicketId};
