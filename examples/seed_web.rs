@@ -17,8 +17,8 @@ use rand::{Rng, SeedableRng};
 use abuse_desk::db::schema::{events, ticket_source_ips, tickets};
 use abuse_desk::db::users::{self, Role};
 use abuse_desk::db::{self, raw_messages, DatabaseUrl};
+use abuse_desk::demo::{self, Feed, Spec};
 use abuse_desk::dispatch;
-use abuse_desk::web::demo::{self, Feed, Spec};
 
 const CUSTOMERS: usize = 2000;
 const RAW: usize = 1000;
@@ -145,7 +145,7 @@ fn main() -> anyhow::Result<()> {
                 let last: NaiveDateTime = now - Duration::seconds(rng.random_range(0..30 * 86400));
                 let span = Duration::seconds(rng.random_range(0..(30 * 86400 - (now - last).num_seconds()).max(1)));
                 let first = last - span;
-                let open_key = (status != "closed").then(|| format!("{}|{subject}|{class}", customer.unwrap_or(0)));
+                let open_key = (status != "closed").then(|| abuse_desk::tickets::key::open_key(customer.map(abuse_desk::db::ids::CustomerId), &subject, class));
                 trows.push((
                     tickets::id.eq(id),
                     tickets::customer_id.eq(customer),
@@ -197,7 +197,7 @@ fn main() -> anyhow::Result<()> {
                 dispatch!(conn, c2 => diesel::insert_into(events::table).values(c).execute(c2))?;
             }
             let reporters: Vec<_> = reporters.into_iter().collect();
-            abuse_desk::db::tickets::add_reporters(conn, &reporters)?;
+            abuse_desk::tickets::add_reporters(conn, &reporters)?;
             Ok(())
         })?;
         eprint!(

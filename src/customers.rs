@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use crate::db::netblock::Netblock;
+use crate::netblock::Netblock;
 
 /// One customer as the CSV describes it, every value normalised.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +90,12 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<CustomerRecord>, CsvError> {
         records.push(record);
     }
     Ok(records)
+}
+
+/// One customer from its six CSV fields (as an edit form gives them, lists `;`-separated),
+/// checked as a line of the file would be.
+pub fn parse_fields(fields: [&str; 6]) -> Result<CustomerRecord, String> {
+    parse_row(1, &csv::StringRecord::from(fields.to_vec()))
 }
 
 fn parse_row(line: u64, row: &csv::StringRecord) -> Result<CustomerRecord, String> {

@@ -4,15 +4,21 @@
 #![forbid(unsafe_code)]
 
 pub mod arf;
+pub mod cache;
 pub mod cli;
 pub mod customers;
 pub mod db;
+pub mod demo;
 pub mod evidence;
+pub mod hex;
 pub mod imap;
 pub mod ingest;
+pub mod invalid;
 pub mod jobs;
 pub mod logging;
 pub mod net;
+pub mod netblock;
 pub mod secret;
 pub mod settings;
+pub mod tickets;
 pub mod web;

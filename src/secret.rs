@@ -36,3 +36,10 @@ impl Serialize for Secret {
         s.serialize_str(if self.0.is_empty() { "" } else { "********" })
     }
 }
+
+/// 32 random bytes as lower-case hex: session CSRF tokens, API tokens, passwords made for
+/// the demo.
+pub fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    crate::hex::hex(&bytes)
+}

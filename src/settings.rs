@@ -3,19 +3,17 @@
 //! environment last. `validate` stops start-up with a message naming the setting.
 
 use std::fmt;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
-use crate::arf::{IdentityRule, IdentityRules};
-pub use crate::secret::Secret;
-use crate::db::customers::ResolveStep;
 use crate::db::DatabaseUrl;
 use crate::imap::MailboxSettings;
-use crate::ingest::rules::{AutoLock, SeverityPolicy};
+use crate::ingest::IngestSettings;
+pub use crate::secret::Secret;
+use crate::web::WebSettings;
 
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -33,61 +31,13 @@ pub struct Settings {
     pub log: String,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebSettings {
-    /// Address the web queue listens on.
-    pub bind: String,
-    /// Public base URL, used in links sent to customers.
-    pub public_url: String,
-    /// Key for signing and encrypting session cookies (at least 64 characters); a random
-    /// key is made at start when empty, which logs everyone out on restart.
-    pub session_key: Secret,
-    /// How long a login lasts, in hours (fractions allowed).
-    pub session_hours: f64,
-    /// Directory of templates overriding the built-in ones.
-    pub templates_dir: Option<PathBuf>,
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct IngestSettings {
-    /// Order of the customer resolution chain.
-    pub resolve_order: Vec<ResolveStep>,
-    /// Identification rules, tried in order: a header name and an optional regex with one
-    /// capture group, like the filter's "identification header" setting.
-    pub identification: Vec<IdentityRule>,
-    /// User-Agent prefixes of our own outgoing filter's reports (they start at severity abuse).
-    pub own_filter_user_agents: Vec<String>,
-    /// Severity thresholds by event count, with per-class overrides.
-    pub severity: SeverityPolicy,
-    /// The automatic temporary lock rule (off by default).
-    pub auto_lock: AutoLock,
-    /// Messages per write batch: one transaction for IMAP and HTTP; an import commits every
-    /// few batches.
-    pub batch_size: usize,
-}
-
 impl Default for Settings {
     fn default() -> Self {
         Self {
             database_url: "sqlite://abuse-desk.db".into(),
             database_pool_size: 8,
-            web: WebSettings {
-                bind: "127.0.0.1:8080".into(),
-                public_url: "http://127.0.0.1:8080".into(),
-                session_key: Secret::default(),
-                session_hours: 12.0,
-                templates_dir: None,
-            },
-            ingest: IngestSettings {
-                resolve_order: ResolveStep::DEFAULT_ORDER.to_vec(),
-                identification: IdentityRules::default_rules(),
-                own_filter_user_agents: vec!["SpamExperts".into()],
-                severity: SeverityPolicy::default(),
-                auto_lock: AutoLock::default(),
-                batch_size: 2000,
-            },
+            web: WebSettings::default(),
+            ingest: IngestSettings::default(),
             mailboxes: Vec::new(),
             log: "info".into(),
         }
@@ -154,65 +104,14 @@ impl Settings {
         if self.database_pool_size == 0 {
             return invalid("database_pool_size", "must be at least 1".into());
         }
-        if self.web.bind.parse::<SocketAddr>().is_err() {
-            return invalid(
-                "web.bind",
-                format!(
-                    "'{}' is not an address:port such as 127.0.0.1:8080",
-                    self.web.bind
-                ),
-            );
-        }
-        if !(self.web.public_url.starts_with("http://")
-            || self.web.public_url.starts_with("https://"))
-        {
-            return invalid(
-                "web.public_url",
-                format!(
-                    "'{}' must start with http:// or https://",
-                    self.web.public_url
-                ),
-            );
-        }
-        let key_len = self.web.session_key.expose().len();
-        if key_len != 0 && key_len < 64 {
-            return invalid(
-                "web.session_key",
-                format!("must be at least 64 characters (has {key_len})"),
-            );
-        }
-        if !(self.web.session_hours > 0.0 && self.web.session_hours <= 24.0 * 366.0) {
-            return invalid(
-                "web.session_hours",
-                "must be more than 0 and at most a year".into(),
-            );
-        }
-        if self.ingest.resolve_order.is_empty() {
-            return invalid("ingest.resolve_order", "must name at least one step".into());
-        }
-        if let Err(e) = IdentityRules::compile(&self.ingest.identification) {
-            return invalid("ingest.identification", e.to_string());
-        }
-        let lock = &self.ingest.auto_lock;
-        if lock.enabled && (lock.events < 1 || lock.within_minutes < 1 || lock.lock_hours < 1) {
-            return invalid(
-                "ingest.auto_lock",
-                "events, within_minutes and lock_hours must each be at least 1".into(),
-            );
-        }
-        for (class, t) in std::iter::once((&"(default)".to_owned(), &self.ingest.severity.default))
-            .chain(&self.ingest.severity.classes)
-        {
-            if t.abuse_after < 1 || t.escalation_after < t.abuse_after {
-                return invalid(
-                    "ingest.severity",
-                    format!("{class}: need 1 <= abuse_after <= escalation_after"),
-                );
-            }
-        }
-        if self.ingest.batch_size == 0 {
-            return invalid("ingest.batch_size", "must be at least 1".into());
-        }
+        self.web.validate().map_err(|e| SettingsError::Invalid {
+            setting: e.key,
+            reason: e.reason,
+        })?;
+        self.ingest.validate().map_err(|e| SettingsError::Invalid {
+            setting: e.key,
+            reason: e.reason,
+        })?;
         let mut names = std::collections::HashSet::new();
         for (i, mailbox) in self.mailboxes.iter().enumerate() {
             let named = |key, reason| SettingsError::Mailbox {

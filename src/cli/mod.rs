@@ -12,6 +12,7 @@ macro_rules! outln {
 
 mod import;
 mod poll;
+mod serve;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -19,8 +20,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use crate::db::{self, customers, tickets, users};
+use crate::db::{self, customers, users};
 use crate::settings::Settings;
+use crate::tickets::{self, queue};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -63,7 +65,7 @@ pub enum Command {
     Parse(import::ParseArgs),
     /// Serve the web queue (default http://127.0.0.1:8080, see `web.bind`) and, unless
     /// --no-jobs, poll the mailboxes of the settings on their schedules beside it.
-    Serve(ServeArgs),
+    Serve(serve::ServeArgs),
     /// Work stored reports again: after a parser upgrade, quarantined messages that now
     /// parse become events (--quarantined); after a customer import, events of unresolved
     /// tickets that now resolve move to their customer's ticket (--unresolved). Without a
@@ -74,22 +76,6 @@ pub enum Command {
     /// With --once, one poll per mailbox and a summary; without, poll on each mailbox's
     /// schedule (and IDLE) until interrupted.
     Poll(poll::PollArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct ServeArgs {
-    /// Listen here instead of `web.bind`, e.g. 0.0.0.0:8080.
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub bind: Option<String>,
-    /// On an empty database, load a sample (customers and a few hundred generated reports)
-    /// and create an `admin` account whose password is printed once. A database that holds
-    /// data already is served as it is.
-    #[arg(long)]
-    pub demo: bool,
-    /// Serve the web queue only, without polling the mailboxes (for extra web instances
-    /// beside one that runs the jobs).
-    #[arg(long)]
-    pub no_jobs: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -175,7 +161,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Import(args) => import::import(&settings, &mut connect(&settings)?, &args)?,
         Command::Reprocess(args) => import::reprocess(&settings, &mut connect(&settings)?, &args)?,
         Command::Poll(args) => poll::poll(settings, &args)?,
-        Command::Serve(args) => serve(settings, &args)?,
+        Command::Serve(args) => serve::serve(settings, &args)?,
         Command::Migrate => {
             let url = settings.database()?;
             let mut conn = url.connect()?;
@@ -260,7 +246,19 @@ pub fn run(cli: Cli) -> Result<()> {
             json,
         }) => {
             let mut conn = connect(&settings)?;
-            let rows = tickets::list(&mut conn, status, limit)?;
+            let filter = queue::QueueFilter {
+                status,
+                ..Default::default()
+            };
+            let rows = queue::page(
+                &mut conn,
+                &filter,
+                queue::Sort::LastSeen,
+                None,
+                limit,
+                None,
+                None,
+            )?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
@@ -293,39 +291,6 @@ pub fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Runs the web queue on actix's runtime until it is stopped.
-fn serve(mut settings: Settings, args: &ServeArgs) -> Result<()> {
-    if let Some(bind) = &args.bind {
-        settings.web.bind = bind.clone();
-        settings.validate()?;
-    }
-    if args.demo {
-        let mut conn = connect(&settings)?;
-        match crate::web::demo::prepare(&mut conn, &settings)? {
-            Some(password) => {
-                println!("demo data loaded into {}", crate::settings::mask_url_password(&settings.database_url));
-                println!("log in at {}/login as admin with password: {password}", login_base(&settings));
-                println!("(shown only now; add accounts with `abuse-desk user add`)");
-            }
-            None => println!("the database holds data already; serving it as it is (the demo admin's password was shown at the first start)"),
-        }
-    }
-    actix_web::rt::System::new().block_on(crate::web::serve(settings, !args.no_jobs))
-}
-
-/// Where staff open the queue: `web.public_url` when it is set, else the address the server
-/// listens on (`--bind` may have moved it from the default).
-fn login_base(settings: &Settings) -> String {
-    if settings.web.public_url != Settings::default().web.public_url {
-        return settings.web.public_url.clone();
-    }
-    match settings.web.bind.split_once(':') {
-        // Every interface: this machine reaches it on loopback.
-        Some(("0.0.0.0", port)) => format!("http://127.0.0.1:{port}"),
-        _ => format!("http://{}", settings.web.bind),
-    }
 }
 
 /// `text` cut to `width` characters for a table column, marked with … when cut.

@@ -5,34 +5,49 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use super::column::column_enum;
+
 use super::ids::{ActionId, CustomerId, TicketId, UserId};
 use super::schema::actions;
 use super::DbConn;
 
-/// What an action does upstream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActionKind {
-    LockIdentity,
-    LockOutgoingUser,
-    SuspendAccount,
-    UnlockIdentity,
-    UnlockOutgoingUser,
-}
-
-impl ActionKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::LockIdentity => "lock_identity",
-            Self::LockOutgoingUser => "lock_outgoing_user",
-            Self::SuspendAccount => "suspend_account",
-            Self::UnlockIdentity => "unlock_identity",
-            Self::UnlockOutgoingUser => "unlock_outgoing_user",
-        }
+column_enum! {
+    /// What an action does upstream.
+    pub enum ActionKind ("action") {
+        LockIdentity => "lock_identity",
+        LockOutgoingUser => "lock_outgoing_user",
+        SuspendAccount => "suspend_account",
+        UnlockIdentity => "unlock_identity",
+        UnlockOutgoingUser => "unlock_outgoing_user",
     }
 }
 
-/// An action to record as pending.
+impl ActionKind {
+    /// Whether the action lifts a lock rather than setting one.
+    pub fn is_unlock(self) -> bool {
+        matches!(self, Self::UnlockIdentity | Self::UnlockOutgoingUser)
+    }
+
+    /// The action as staff read it: "lock identity".
+    pub fn label(self) -> String {
+        self.as_str().replace('_', " ")
+    }
+}
+
+column_enum! {
+    /// Where an action is on its way upstream.
+    pub enum ActionState ("action state") {
+        Pending => "pending",
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+}
+
+/// An action to record as pending. The idempotency key makes a request that may be made
+/// twice (a rule re-run on the same events) count once; [`fresh_key`] makes one for a
+/// request that is meant each time it is made.
 #[derive(Debug, Clone)]
 pub struct ActionRequest<'a> {
     pub ticket_id: Option<TicketId>,
@@ -45,6 +60,16 @@ pub struct ActionRequest<'a> {
     pub requested_by: Option<UserId>,
 }
 
+/// A key no other request has: staff pressing a button twice mean it twice (the form's CSRF
+/// token already stops replays from elsewhere).
+pub fn fresh_key(origin: &str, at: NaiveDateTime) -> String {
+    format!(
+        "{origin}-{}-{:016x}",
+        at.and_utc().timestamp_micros(),
+        rand::random::<u64>()
+    )
+}
+
 /// Records the action as pending; `None` if an action with the same idempotency key exists.
 pub fn request(
     conn: &mut DbConn,
@@ -55,10 +80,10 @@ pub fn request(
         .values((
             actions::ticket_id.eq(req.ticket_id),
             actions::customer_id.eq(req.customer_id),
-            actions::kind.eq(req.kind.as_str()),
+            actions::kind.eq(req.kind),
             actions::target.eq(req.target),
             actions::reason.eq(req.reason),
-            actions::state.eq("pending"),
+            actions::state.eq(ActionState::Pending),
             actions::attempts.eq(0),
             actions::next_attempt_at.eq(Some(at)),
             actions::expires_at.eq(req.expires_at),
@@ -84,13 +109,13 @@ pub fn lock_in_force(
 ) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         actions::table
-            .filter(actions::kind.eq(kind.as_str()))
+            .filter(actions::kind.eq(kind))
             .filter(actions::target.eq(target))
             .filter(
                 actions::state
-                    .eq_any(["pending", "running"])
+                    .eq_any([ActionState::Pending, ActionState::Running])
                     .or(actions::state
-                        .eq("succeeded")
+                        .eq(ActionState::Succeeded)
                         .and(actions::expires_at.is_null().or(actions::expires_at.gt(at)))),
             ),
     ))
@@ -102,10 +127,10 @@ pub fn lock_in_force(
 pub struct Action {
     pub id: ActionId,
     pub ticket_id: Option<TicketId>,
-    pub kind: String,
+    pub kind: ActionKind,
     pub target: String,
     pub reason: String,
-    pub state: String,
+    pub state: ActionState,
     pub expires_at: Option<NaiveDateTime>,
     pub requested_by: Option<UserId>,
     pub created_at: NaiveDateTime,

@@ -3,7 +3,7 @@
 //!
 //! Every page a transaction writes goes to the WAL first and is copied into the database by a
 //! checkpoint. Left to SQLite, the connection that commits does that copying (and the fsync
-//! after it) itself, which took a fifth of the import writer's time. Here a thread copies
+//! after it) itself, a good part of the import writer's time. Here a thread copies
 //! committed pages while the writer builds its next batch. A checkpoint that runs beside a
 //! writer never catches up completely, and the log only starts over once one has, so the
 //! writer finishes the checkpoint itself whenever the log has grown past [`LOG_BOUND`]: by then
@@ -125,7 +125,9 @@ impl BackgroundCheckpoint {
     fn stop_thread(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            if thread.join().is_err() {
+                tracing::error!("the background WAL checkpoint thread panicked");
+            }
         }
     }
 }

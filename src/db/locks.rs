@@ -8,23 +8,15 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use super::actions::{ActionKind, ActionState};
 use super::schema::actions;
 use super::DbConn;
-
-/// The action kinds that lock or unlock something.
-const LOCK_KINDS: [&str; 5] = [
-    "lock_identity",
-    "unlock_identity",
-    "lock_outgoing_user",
-    "unlock_outgoing_user",
-    "suspend_account",
-];
 
 /// A lock that holds (or is on its way upstream).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Lock {
-    /// `lock_identity`, `lock_outgoing_user` or `suspend_account`.
-    pub kind: String,
+    /// A lock or suspension (never an unlock).
+    pub kind: ActionKind,
     /// True until the upstream adapter has carried it out.
     pub pending: bool,
     pub reason: String,
@@ -39,9 +31,14 @@ pub fn in_force(
 ) -> QueryResult<HashMap<String, Lock>> {
     let mut latest: HashMap<(String, &'static str), Option<Lock>> = HashMap::new();
     for chunk in targets.chunks(500) {
-        let rows: Vec<(String, String, String, String, Option<NaiveDateTime>)> = actions::table
+        let rows: Vec<(
+            String,
+            ActionKind,
+            ActionState,
+            String,
+            Option<NaiveDateTime>,
+        )> = actions::table
             .filter(actions::target.eq_any(chunk))
-            .filter(actions::kind.eq_any(LOCK_KINDS))
             .order(actions::id)
             .select((
                 actions::target,
@@ -53,18 +50,19 @@ pub fn in_force(
             .load(conn)?;
         for (target, kind, state, reason, expires_at) in rows {
             // Identity and outgoing-user locks are separate switches; suspension stands alone.
-            let family = if kind.ends_with("identity") {
-                "identity"
-            } else if kind.ends_with("outgoing_user") {
-                "outgoing_user"
-            } else {
-                "account"
+            let family = match kind {
+                ActionKind::LockIdentity | ActionKind::UnlockIdentity => "identity",
+                ActionKind::LockOutgoingUser | ActionKind::UnlockOutgoingUser => "outgoing_user",
+                ActionKind::SuspendAccount => "account",
             };
-            let holds = !kind.starts_with("unlock")
-                && matches!(state.as_str(), "pending" | "running" | "succeeded")
+            let holds = !kind.is_unlock()
+                && matches!(
+                    state,
+                    ActionState::Pending | ActionState::Running | ActionState::Succeeded
+                )
                 && expires_at.is_none_or(|e| e > at);
             let lock = holds.then(|| Lock {
-                pending: state != "succeeded",
+                pending: state != ActionState::Succeeded,
                 kind,
                 reason,
                 expires_at,

@@ -54,6 +54,11 @@ pub fn get(conn: &mut DbConn, mailbox: &str) -> QueryResult<MailboxState> {
         .first(conn)
 }
 
+/// The mailbox's row, if it was ever polled.
+pub fn find(conn: &mut DbConn, mailbox: &str) -> QueryResult<Option<MailboxState>> {
+    get(conn, mailbox).optional()
+}
+
 /// Every mailbox's row, by name (for status pages and tests).
 pub fn list(conn: &mut DbConn) -> QueryResult<Vec<MailboxState>> {
     mailbox_state::table

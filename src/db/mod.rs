@@ -5,22 +5,17 @@
 pub mod actions;
 pub mod audit;
 pub mod checkpoint;
+pub(crate) mod column;
 pub mod customers;
 pub mod events;
 pub mod ids;
 pub mod locks;
 pub mod mailbox_state;
-pub mod netblock;
 pub mod outgoing;
 pub mod plans;
-pub mod queue;
 pub mod raw_messages;
 pub mod schema;
-mod sqlite_batch;
-pub mod ticket_view;
-pub mod tickets;
 pub mod users;
-pub mod work;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -108,13 +103,10 @@ impl DatabaseUrl {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
                 // The busy timeout first: another process opening the database at the same
                 // moment holds its lock briefly, and the other pragmas must wait for it.
-                // 16 KB pages for a new database (an existing one keeps its own): most
-                // compressed messages then fit one or two pages instead of three or four,
-                // which made a 100k-message import 12% faster. WAL lets the web queue read
-                // while the ingest writer commits; NORMAL sync is durable across process
-                // crashes in WAL mode; a large page cache keeps the ticket indexes hot during
-                // big imports; statement journals and temporary sorts stay in memory rather
-                // than in files.
+                // 16 KB pages (for a new database) hold most compressed messages in one or
+                // two; WAL lets the queue read while the writer commits; NORMAL sync is
+                // durable across process crashes in WAL mode; the page cache keeps the ticket
+                // indexes hot (docs/performance.md).
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 10000;
                      PRAGMA page_size = 16384;
@@ -133,10 +125,8 @@ impl DatabaseUrl {
             Self::Postgres(url) => {
                 let mut conn = PgConnection::establish(url)?;
                 // Plan for pages in memory or on SSD, as the queue's indexes and recent
-                // tickets are: with the default random page cost of 4 (made for spinning
-                // disks), the planner joins a page of tickets fetched by id to their
-                // customers by reading all customers into a hash table rather than looking
-                // each one up, which cost a free-text search a tenth of its database time.
+                // tickets are: the default random page cost (for spinning disks) joins a
+                // page of tickets to their customers by reading every customer.
                 conn.batch_execute("SET random_page_cost = 1.1")
                     .map_err(DbError::Query)?;
                 Ok(DbConn::Postgres(conn))
@@ -147,9 +137,8 @@ impl DatabaseUrl {
 
 /// SQLite: gathers the planner's statistics (`sqlite_stat1`) for every table that has none
 /// or has grown or shrunk a lot since, as SQLite recommends when a connection opens (`PRAGMA
-/// optimize` limits each analysis to a sample, so it is quick on any size). Without them the
-/// queue answered 13–25 % fewer requests per second, a deep page by events a third fewer.
-/// Pooled connections are replaced every half hour (r2d2's default lifetime), so the
+/// optimize` limits each analysis to a sample, so it is quick on any size); the queue's plans
+/// depend on them. Pooled connections are replaced every half hour (r2d2's default lifetime), so the
 /// statistics follow the data; an import refreshes them when it ends. Postgres keeps its own
 /// (autovacuum). Statistics only speed queries up: when they cannot be written (another
 /// process holding the write lock past the busy timeout), the connection goes on without.
@@ -229,7 +218,7 @@ impl ManageConnection for DbManager {
     /// Asks the server (`SELECT 1`) only when the connection has not answered within
     /// [`TRUSTED_FOR`] or its last work failed: under load a connection comes back to the
     /// pool every few milliseconds, and asking before each checkout took a round trip per
-    /// request (Postgres' `/tickets` served 4–13 % more requests without it). A connection
+    /// request. A connection
     /// the server dropped fails one unit of work at most, and is replaced at the checkout
     /// after.
     fn is_valid(&self, conn: &mut PoolConn) -> Result<(), DbError> {
@@ -296,6 +285,11 @@ impl MigrationSource for PgConnection {
 }
 fn migrations_for<C: MigrationSource>(_conn: &C) -> EmbeddedMigrations {
     C::migrations()
+}
+
+/// Asks the server whether the connection still works.
+pub fn ping(conn: &mut DbConn) -> QueryResult<()> {
+    conn.batch_execute("SELECT 1")
 }
 
 /// The current time as stored in the database: UTC, without zone, to the microsecond

@@ -41,6 +41,26 @@ pub struct Group {
     pub events: i64,
 }
 
+/// The `limit` biggest groups of `$source`'s events in `[from, to)` (of `class` when given),
+/// grouped by `$group`, each row `($key, $label, count)`.
+macro_rules! biggest {
+    ($conn:expr, $source:expr, $group:expr, ($key:expr, $label:expr), ($from:expr, $to:expr, $class:expr, $limit:expr)) => {{
+        let count = diesel::dsl::count_star();
+        let mut q = $source
+            .filter(events::arrival_at.ge($from))
+            .filter(events::arrival_at.lt($to))
+            .group_by($group)
+            .select(($key, $label, count))
+            .order(count.desc())
+            .limit($limit)
+            .into_boxed();
+        if let Some(class) = $class {
+            q = q.filter(events::feedback_type.eq(class.to_owned()));
+        }
+        q.load($conn)?
+    }};
+}
+
 /// The `limit` biggest groups of events in `[from, to)`, of `class` when given.
 pub fn groups(
     conn: &mut DbConn,
@@ -50,68 +70,36 @@ pub fn groups(
     class: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<Group>> {
-    let count = diesel::dsl::count_star();
+    use diesel::sql_types::{Nullable, Text};
+    let no_label = || None::<String>.into_sql::<Nullable<Text>>();
     let rows: Vec<(Option<String>, Option<String>, i64)> = match by {
-        GroupBy::Identity => {
-            let mut q = events::table
-                .filter(events::arrival_at.ge(from))
-                .filter(events::arrival_at.lt(to))
-                .filter(events::identity.is_not_null())
-                .group_by(events::identity)
-                .select((
-                    events::identity,
-                    None::<String>
-                        .into_sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(),
-                    count,
-                ))
-                .order(count.desc())
-                .limit(limit)
-                .into_boxed();
-            if let Some(class) = class {
-                q = q.filter(events::feedback_type.eq(class.to_owned()));
-            }
-            q.load(conn)?
-        }
-        GroupBy::Customer => {
-            let mut q = events::table
-                .inner_join(customers::table.on(events::customer_id.eq(customers::id.nullable())))
-                .filter(events::arrival_at.ge(from))
-                .filter(events::arrival_at.lt(to))
-                .group_by((customers::external_id, customers::name))
-                .select((
-                    customers::external_id.nullable(),
-                    customers::name.nullable(),
-                    count,
-                ))
-                .order(count.desc())
-                .limit(limit)
-                .into_boxed();
-            if let Some(class) = class {
-                q = q.filter(events::feedback_type.eq(class.to_owned()));
-            }
-            q.load(conn)?
-        }
-        GroupBy::OutgoingUser => {
-            let mut q = events::table
+        GroupBy::Identity => biggest!(
+            conn,
+            events::table.filter(events::identity.is_not_null()),
+            events::identity,
+            (events::identity, no_label()),
+            (from, to, class, limit)
+        ),
+        GroupBy::Customer => biggest!(
+            conn,
+            events::table
+                .inner_join(customers::table.on(events::customer_id.eq(customers::id.nullable()))),
+            (customers::external_id, customers::name),
+            (
+                customers::external_id.nullable(),
+                customers::name.nullable()
+            ),
+            (from, to, class, limit)
+        ),
+        GroupBy::OutgoingUser => biggest!(
+            conn,
+            events::table
                 .inner_join(tickets::table)
-                .filter(events::arrival_at.ge(from))
-                .filter(events::arrival_at.lt(to))
-                .filter(tickets::outgoing_user.is_not_null())
-                .group_by(tickets::outgoing_user)
-                .select((
-                    tickets::outgoing_user,
-                    None::<String>
-                        .into_sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(),
-                    count,
-                ))
-                .order(count.desc())
-                .limit(limit)
-                .into_boxed();
-            if let Some(class) = class {
-                q = q.filter(events::feedback_type.eq(class.to_owned()));
-            }
-            q.load(conn)?
-        }
+                .filter(tickets::outgoing_user.is_not_null()),
+            tickets::outgoing_user,
+            (tickets::outgoing_user, no_label()),
+            (from, to, class, limit)
+        ),
     };
     Ok(rows
         .into_iter()
@@ -141,4 +129,51 @@ pub fn per_day(
         out.push((start.date(), q.get_result(conn)?));
     }
     Ok(out)
+}
+
+/// One report's figures: the groups and the events per day.
+pub type Figures = (Vec<Group>, Vec<(chrono::NaiveDate, i64)>);
+
+/// A report as its page shows it: the groups, each with the lock holding on it, and the
+/// events per day.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub groups: Vec<(Group, Option<super::locks::Lock>)>,
+    pub per_day: Vec<(chrono::NaiveDate, i64)>,
+}
+
+/// The report of `days` days from `first`, grouped `by`, of `class` when given. Grouping a
+/// month of events takes a while on a big desk, so the figures come from `cache` when they
+/// are there (a minute old is fine for a report); lock states are read fresh every time.
+pub fn report(
+    conn: &mut DbConn,
+    cache: &crate::cache::CachedMap<Figures>,
+    by: GroupBy,
+    first: chrono::NaiveDate,
+    days: i64,
+    class: Option<&str>,
+) -> QueryResult<Report> {
+    let from = first.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let to = from + chrono::Duration::days(days);
+    let key = format!("{}|{from}|{days}|{}", by.as_str(), class.unwrap_or(""));
+    let figures = match cache.get(&key) {
+        Some(f) => f,
+        None => cache.put(
+            key,
+            (
+                groups(conn, by, from, to, class, 200)?,
+                per_day(conn, from, days, class)?,
+            ),
+        ),
+    };
+    let keys: Vec<&str> = figures.0.iter().map(|g| g.key.as_str()).collect();
+    let held = super::locks::in_force(conn, &keys, super::now())?;
+    Ok(Report {
+        groups: figures
+            .0
+            .iter()
+            .map(|g| (g.clone(), held.get(&g.key).cloned()))
+            .collect(),
+        per_day: figures.1.clone(),
+    })
 }

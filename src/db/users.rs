@@ -3,36 +3,21 @@
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use serde::Serialize;
 
 use super::ids::UserId;
 use super::schema::users;
 use super::{now, DbConn};
 
-/// What a user may do: viewers read, agents work tickets, admins also manage users,
-/// customers and settings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Viewer,
-    Agent,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Viewer => "viewer",
-            Self::Agent => "agent",
-            Self::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Viewer, Self::Agent, Self::Admin]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+super::column::column_enum! {
+    /// What a user may do: viewers read, agents work tickets, admins also manage users,
+    /// customers and settings. Ordered: a role can do all that the ones before it can.
+    #[derive(PartialOrd, Ord, clap::ValueEnum)]
+    pub enum Role ("role") {
+        Viewer => "viewer",
+        Agent => "agent",
+        Admin => "admin",
     }
 }
 
@@ -56,7 +41,7 @@ pub struct User {
     pub id: UserId,
     pub username: String,
     pub password_hash: String,
-    pub role: String,
+    pub role: Role,
     pub disabled: bool,
     pub created_at: chrono::NaiveDateTime,
     pub last_login_at: Option<chrono::NaiveDateTime>,
@@ -93,7 +78,7 @@ pub fn add(
             .values((
                 users::username.eq(username),
                 users::password_hash.eq(&hash),
-                users::role.eq(role.as_str()),
+                users::role.eq(role),
                 users::disabled.eq(false),
                 users::created_at.eq(now()),
             ))
@@ -129,4 +114,73 @@ fn password_matches(hash: &str, password: &str) -> bool {
             .verify_password(password.as_bytes(), &parsed)
             .is_ok()
     })
+}
+
+/// Records a successful login.
+pub fn touch_login(conn: &mut DbConn, id: UserId) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::last_login_at.eq(Some(now())))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// An enabled account's name and role, as every request checks it.
+pub fn enabled(conn: &mut DbConn, id: UserId) -> QueryResult<Option<(String, Role)>> {
+    users::table
+        .find(id)
+        .filter(users::disabled.eq(false))
+        .select((users::username, users::role))
+        .first(conn)
+        .optional()
+}
+
+/// Whose an API token is: the account's id, name and role, and the token's expiry.
+pub type TokenOwner = (UserId, String, Role, Option<NaiveDateTime>);
+
+/// The enabled account an API token belongs to, with the token's expiry, by the token's hash.
+pub fn by_token_hash(conn: &mut DbConn, hash: &str) -> QueryResult<Option<TokenOwner>> {
+    use super::schema::api_tokens;
+    api_tokens::table
+        .inner_join(users::table)
+        .filter(api_tokens::token_hash.eq(hash))
+        .filter(users::disabled.eq(false))
+        .select((
+            users::id,
+            users::username,
+            users::role,
+            api_tokens::expires_at,
+        ))
+        .first(conn)
+        .optional()
+}
+
+/// A staff account as the users page lists it.
+#[derive(Queryable, Debug, Clone, serde::Serialize)]
+pub struct UserRow {
+    pub name: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub last_login_at: Option<NaiveDateTime>,
+}
+
+/// Every account, by name.
+pub fn list(conn: &mut DbConn) -> QueryResult<Vec<UserRow>> {
+    users::table
+        .order(users::username)
+        .select((
+            users::username,
+            users::role,
+            users::disabled,
+            users::last_login_at,
+        ))
+        .load(conn)
+}
+
+/// The id of the account named `name`.
+pub fn id_of(conn: &mut DbConn, name: &str) -> QueryResult<Option<UserId>> {
+    users::table
+        .filter(users::username.eq(name))
+        .select(users::id)
+        .first(conn)
+        .optional()
 }

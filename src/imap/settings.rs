@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::invalid::Invalid;
 use crate::secret::Secret;
 
 /// How the connection to the IMAP server is protected.
@@ -76,13 +77,6 @@ fn every_minute() -> String {
 pub enum DoneAction<'a> {
     Move(&'a str),
     Flag(&'a str),
-}
-
-/// A setting of one mailbox that is wrong, and why.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Invalid {
-    pub key: &'static str,
-    pub reason: String,
 }
 
 impl MailboxSettings {
@@ -278,10 +272,10 @@ mod tests {
     #[test]
     fn loopback_hosts() {
         for host in ["127.0.0.1", "::1", "[::1]", "localhost", "127.1.2.3"] {
-            assert!(is_loopback(host), "{host}");
+            assert!(crate::net::is_loopback_host(host), "{host}");
         }
         for host in ["10.0.0.1", "imap.example.net", "localhost.example.net"] {
-            assert!(!is_loopback(host), "{host}");
+            assert!(!crate::net::is_loopback_host(host), "{host}");
         }
     }
 

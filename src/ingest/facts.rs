@@ -5,13 +5,13 @@ use chrono::NaiveDateTime;
 use sha2::{Digest, Sha256};
 
 use crate::arf::FeedbackReport;
-use crate::db::tickets::SubjectKind;
+use crate::tickets::{Class, SubjectKind};
 
 /// What the ticket and event are built from, derived once per report.
 pub(crate) struct Facts<'a> {
     pub(crate) report: &'a FeedbackReport,
     pub(crate) reporter: String,
-    pub(crate) class: String,
+    pub(crate) class: Class,
     pub(crate) identity: Option<String>,
     pub(crate) outgoing_user: Option<String>,
     pub(crate) sender: Option<String>,
@@ -35,7 +35,7 @@ impl<'a> Facts<'a> {
         Facts {
             report,
             reporter: reporter(report),
-            class: report.feedback_type.clone(),
+            class: Class::of(&report.feedback_type),
             identity: report.identity.as_ref().map(|i| i.value.to_lowercase()),
             outgoing_user: report.outgoing_user.as_ref().map(|u| match &u.domain {
                 Some(domain) => format!("{}@{}", u.user, domain).to_lowercase(),
@@ -96,7 +96,7 @@ impl<'a> Facts<'a> {
             .unwrap_or_default();
         for part in [
             self.reporter.as_str(),
-            &self.class,
+            self.class.as_str(),
             original,
             self.source_ip.as_deref().unwrap_or(""),
             &arrival,
@@ -104,7 +104,7 @@ impl<'a> Facts<'a> {
             hash.update(part.as_bytes());
             hash.update([0]);
         }
-        hex(&hash.finalize())
+        crate::hex::hex(&hash.finalize())
     }
 }
 
@@ -140,11 +140,6 @@ fn address_of(from: &str) -> Option<String> {
         .trim()
         .trim_matches(|c| c == '"' || c == '\'' || c == ',');
     address.contains('@').then(|| address.to_owned())
-}
-
-/// Lowercase hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

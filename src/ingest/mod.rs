@@ -6,7 +6,7 @@
 
 mod facts;
 pub mod reresolve;
-pub mod rules;
+mod settings;
 pub mod sources;
 pub mod store;
 
@@ -25,7 +25,7 @@ use crate::db::checkpoint::BackgroundCheckpoint;
 use crate::db::customers::ResolveStep;
 use crate::db::ids::TicketId;
 use crate::db::DbConn;
-use crate::settings::IngestSettings;
+pub use settings::IngestSettings;
 pub use store::Origin;
 
 /// The ingest policies, compiled from settings once.
@@ -33,8 +33,8 @@ pub use store::Origin;
 pub struct Ingestor {
     pub rules: IdentityRules,
     pub resolve_order: Vec<ResolveStep>,
-    pub severity: rules::SeverityPolicy,
-    pub auto_lock: rules::AutoLock,
+    pub severity: crate::tickets::SeverityPolicy,
+    pub auto_lock: crate::tickets::AutoLock,
     pub own_filter_user_agents: Vec<String>,
     pub batch_size: usize,
 }
@@ -81,7 +81,7 @@ impl Ingestor {
 
     /// [`Ingestor::prepare`] reusing a worker's compression context.
     pub fn prepare_with(&self, compressor: &mut Compressor, bytes: &[u8]) -> Prepared {
-        let sha256 = facts::hex(&Sha256::digest(bytes));
+        let sha256 = crate::hex::hex(&Sha256::digest(bytes));
         let (compression, compressed) = compressor.compress(bytes);
         Prepared {
             sha256,
@@ -94,9 +94,9 @@ impl Ingestor {
 }
 
 /// LZ4: compressing before the writer saves it far more I/O than it costs the workers (every
-/// blob goes to the WAL and again to the database at checkpoint). zstd at level 1 stores a
-/// quarter less but took half of a worker's time per message, more than parsing, and capped
-/// the import rate; LZ4 takes a third of that. Rows stored as zstd earlier stay readable.
+/// blob goes to the WAL and again to the database at checkpoint); zstd costs the workers
+/// several times more and capped the import rate (docs/performance.md). Rows stored as zstd
+/// earlier stay readable.
 #[derive(Debug, Default)]
 pub struct Compressor;
 

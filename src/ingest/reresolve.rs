@@ -13,15 +13,14 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::facts::Facts;
-use super::rules::SEVERITIES;
 use super::{IngestError, Ingestor};
 use crate::arf::{self, OutgoingUser};
 use crate::db::audit::{self, Actor};
 use crate::db::customers::Resolver;
 use crate::db::ids::{CustomerId, EventId, RawMessageId, TicketId};
 use crate::db::schema::{events, tickets};
-use crate::db::tickets::{self as ticket_store, SubjectKind, TicketKey};
 use crate::db::{now, raw_messages, DbConn};
+use crate::tickets::{merge, store, Class, Severity, SubjectKind, TicketKey};
 
 /// What a run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -38,10 +37,10 @@ pub struct Reresolved {
 #[derive(Queryable)]
 struct Unresolved {
     id: TicketId,
-    subject_kind: String,
+    subject_kind: SubjectKind,
     subject: String,
-    class: String,
-    severity: String,
+    class: Class,
+    severity: Severity,
 }
 
 /// The events of one ticket bound for one customer.
@@ -136,26 +135,22 @@ fn reresolve_ticket(
         let ids = &moving.events;
         let key = TicketKey {
             customer_id: Some(*customer),
-            subject_kind: SubjectKind::parse(&ticket.subject_kind).unwrap_or(SubjectKind::Sender),
+            subject_kind: ticket.subject_kind,
             subject: ticket.subject.clone(),
             class: ticket.class.clone(),
         };
-        let (target, _) = ticket_store::live_or_create(conn, &key, &ticket.severity, at)?;
-        ticket_store::move_events(conn, ids, target, Some(*customer))?;
-        let count = ticket_store::recount(conn, target, moving.incidents, at)?;
+        let (target, _) = store::live_or_create(conn, &key, ticket.severity, at)?;
+        merge::move_events(conn, ids, target, Some(*customer))?;
+        let count = merge::recount(conn, target, moving.incidents, at)?;
         if let Some((arrival, user)) = &moving.newest {
-            ticket_store::set_outgoing_user_if_newest(conn, target, *arrival, user.as_ref())?;
+            merge::set_outgoing_user_if_newest(conn, target, *arrival, user.as_ref())?;
         }
         // The higher of the two tickets' severities, raised further by the new count.
-        let held_by_target: String = tickets::table
+        let held_by_target: Severity = tickets::table
             .find(target)
             .select(tickets::severity)
             .first(conn)?;
-        let higher = SEVERITIES
-            .into_iter()
-            .rev()
-            .find(|s| *s == held_by_target || *s == ticket.severity)
-            .unwrap_or("info");
+        let higher = held_by_target.max(ticket.severity);
         let severity = ingestor
             .severity
             .severity(&ticket.class, count, false, higher);
@@ -194,9 +189,9 @@ fn reresolve_ticket(
         return Ok((0, false));
     };
     let incidents_out: i64 = moves.values().map(|m| m.incidents).sum();
-    let left = ticket_store::recount(conn, ticket.id, -incidents_out, at)?;
+    let left = merge::recount(conn, ticket.id, -incidents_out, at)?;
     if left == 0 {
-        ticket_store::mark_merged(conn, ticket.id, target, at)?;
+        merge::mark_merged(conn, ticket.id, target, at)?;
         audit::record(
             conn,
             at,

@@ -55,7 +55,10 @@ pub async fn run_until(
                 Job::new_async(mailbox.schedule.as_str(), move |_, _| {
                     let job = Arc::clone(&scheduled);
                     Box::pin(async move {
-                        let _ = tokio::task::spawn_blocking(move || job.run_once()).await;
+                        let name = job.mailbox.name.clone();
+                        if let Err(e) = tokio::task::spawn_blocking(move || job.run_once()).await {
+                            tracing::error!(mailbox = %name, error = %e, "a poll did not finish");
+                        }
                     })
                 })
                 .with_context(|| format!("mailboxes[{}].schedule", mailbox.name))?,
@@ -152,6 +155,25 @@ impl MailboxJob {
         Some(summary)
     }
 
+    /// The highest UID stored from the mailbox, for IDLE to wait past; 0 (any message wakes
+    /// it, and the poll then finds nothing new) when it cannot be read, which is logged.
+    fn last_uid(&self) -> u32 {
+        let stored = self
+            .pool
+            .get()
+            .map_err(|e| e.to_string())
+            .and_then(|mut conn| {
+                mailbox_state::find(&mut conn, &self.mailbox.name).map_err(|e| e.to_string())
+            });
+        match stored {
+            Ok(state) => state.map_or(0, |s| u32::try_from(s.last_uid).unwrap_or(0)),
+            Err(error) => {
+                warn!(mailbox = %self.mailbox.name, %error, "mailbox state unreadable; IDLE waits for any message");
+                0
+            }
+        }
+    }
+
     /// Polls, then waits with IDLE for new mail, and again, until `stop` is set. A failed
     /// wait is retried after a growing pause; the schedule keeps polling meanwhile.
     pub fn idle_loop(&self, stop: &AtomicBool) {
@@ -162,12 +184,7 @@ impl MailboxJob {
                 // A scheduled poll is running (or the database is away): let it finish.
                 std::thread::sleep(Duration::from_secs(1));
             }
-            let last_uid = self
-                .pool
-                .get()
-                .ok()
-                .and_then(|mut conn| mailbox_state::get(&mut conn, &self.mailbox.name).ok())
-                .map_or(0, |s| u32::try_from(s.last_uid).unwrap_or(0));
+            let last_uid = self.last_uid();
             match imap::wait_for_mail(&self.mailbox, last_uid, IDLE_WAIT, self.options.timeout) {
                 Ok(mail) => {
                     poll_now = mail;

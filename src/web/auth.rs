@@ -11,15 +11,13 @@ use std::time::{Duration, Instant};
 
 use actix_session::{Session, SessionExt};
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
-use diesel::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::error::WebError;
 use super::AppState;
 use crate::db::ids::UserId;
-use crate::db::schema::{api_tokens, users};
-use crate::db::users::Role;
+use crate::db::users::{self, Role};
 
 /// Session keys.
 pub(crate) const USER_ID: &str = "uid";
@@ -82,16 +80,8 @@ pub fn check_csrf(session: &Session, given: &str) -> Result<(), WebError> {
     }
 }
 
-/// 32 random bytes as hex.
-pub fn random_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    hex(&bytes)
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::hex::hex;
+pub use crate::secret::random_token;
 
 fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -114,27 +104,14 @@ async fn identify(req: &HttpRequest) -> Result<Staff, WebError> {
         if let Some(token) = bearer(req) {
             let hash = hex(&Sha256::digest(token.as_bytes()));
             let found = state
-                .db(move |conn| {
-                    Ok(api_tokens::table
-                        .inner_join(users::table)
-                        .filter(api_tokens::token_hash.eq(hash))
-                        .filter(users::disabled.eq(false))
-                        .select((
-                            users::id,
-                            users::username,
-                            users::role,
-                            api_tokens::expires_at,
-                        ))
-                        .first::<(UserId, String, String, Option<chrono::NaiveDateTime>)>(conn)
-                        .optional()?)
-                })
+                .db(move |conn| Ok(users::by_token_hash(conn, &hash)?))
                 .await?;
             let now = crate::db::now();
             return match found {
                 Some((id, name, role, expires)) if expires.is_none_or(|e| e > now) => Ok(Staff {
                     id,
                     name,
-                    role: Role::parse(&role).unwrap_or(Role::Viewer),
+                    role,
                     csrf: String::new(),
                 }),
                 _ => Err(login()),
@@ -154,14 +131,7 @@ async fn identify(req: &HttpRequest) -> Result<Staff, WebError> {
     // The account is read on every request, so disabling a user or changing a role takes
     // effect at once, not when the cookie runs out.
     let user = state
-        .db(move |conn| {
-            Ok(users::table
-                .find(UserId(uid))
-                .filter(users::disabled.eq(false))
-                .select((users::username, users::role))
-                .first::<(String, String)>(conn)
-                .optional()?)
-        })
+        .db(move |conn| Ok(users::enabled(conn, UserId(uid))?))
         .await?;
     let Some((name, role)) = user else {
         session.purge();
@@ -170,7 +140,7 @@ async fn identify(req: &HttpRequest) -> Result<Staff, WebError> {
     Ok(Staff {
         id: UserId(uid),
         name,
-        role: Role::parse(&role).unwrap_or(Role::Viewer),
+        role,
         csrf: csrf_token(&session)?,
     })
 }

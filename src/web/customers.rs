@@ -5,18 +5,19 @@
 use actix_multipart::Multipart;
 use actix_session::Session;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
-use diesel::prelude::*;
 use futures_util::StreamExt;
 use minijinja::context;
 use serde::Deserialize;
 
 use super::auth::{check_csrf, Admin, Viewer};
 use super::error::WebError;
-use super::queue::{load_page, QueueParams};
+use super::forms::CsrfForm;
+use super::queue::{item_values, QueueParams};
 use super::AppState;
-use crate::db::customers::{self as store, Customer};
+use crate::customers::CustomerRecord;
+use crate::db::customers as store;
 use crate::db::ids::CustomerId;
-use crate::db::schema::customers;
+use crate::tickets::queue::{load_page, QueueRequest};
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.route("/customers", web::get().to(list))
@@ -60,26 +61,29 @@ async fn list(
 async fn show(
     Viewer(staff): Viewer,
     state: web::Data<AppState>,
-    path: web::Path<i64>,
+    path: web::Path<CustomerId>,
 ) -> Result<HttpResponse, WebError> {
-    let id = CustomerId(path.into_inner());
-    let (st, me) = (state.clone(), staff.id);
+    let id = path.into_inner();
+    let st = state.clone();
     let loaded = state
         .db(move |conn| {
-            let customer: Customer = customers::table
-                .find(id)
-                .select(Customer::as_select())
-                .first(conn)
-                .optional()?
-                .ok_or(WebError::NotFound)?;
+            let customer = store::get(conn, id)?.ok_or(WebError::NotFound)?;
             let children = store::children_of(conn, &[id])?.remove(&id).unwrap_or_default();
-            let params = QueueParams {
-                status: Some("all".into()),
+            let req = QueueRequest {
+                status: None,
                 customer: Some(customer.external_id.clone()),
-                ..Default::default()
+                ..QueueRequest::default()
             };
-            let page = load_page(conn, &st, &params, me)?;
-            Ok(context! { c => customer, children => children, tickets => super::queue::QueueItem::values(page.items), more_url => page.next.map(|_| params.with(&[])) })
+            let page = load_page(conn, &st.caches.queue, &req)?;
+            let more_url = page.next.as_ref().map(|_| {
+                QueueParams {
+                    status: Some("all".into()),
+                    customer: Some(customer.external_id.clone()),
+                    ..Default::default()
+                }
+                .with(&[])
+            });
+            Ok(context! { c => customer, children => children, tickets => item_values(page.items), more_url => more_url })
         })
         .await?;
     state.page(
@@ -91,7 +95,6 @@ async fn show(
 
 #[derive(Deserialize)]
 struct EditForm {
-    csrf_token: String,
     name: String,
     email: String,
     #[serde(default)]
@@ -102,8 +105,9 @@ struct EditForm {
     netblocks: String,
 }
 
-/// One CSV line from the form's values (lists one per line or `;`-separated).
-fn csv_line(external_id: &str, f: &EditForm) -> Result<String, WebError> {
+/// The customer `external_id` as the form describes it (lists one per line or separated by
+/// `;` or `,`), checked as a line of the customers CSV would be.
+fn record_of(external_id: &str, f: &EditForm) -> Result<CustomerRecord, WebError> {
     let list = |s: &str| {
         s.split(['\n', ';', ','])
             .map(str::trim)
@@ -111,73 +115,39 @@ fn csv_line(external_id: &str, f: &EditForm) -> Result<String, WebError> {
             .collect::<Vec<_>>()
             .join(";")
     };
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let header = [
-        "external_id",
-        "name",
-        "email",
-        "identities",
-        "domains",
-        "netblocks",
-    ];
-    let row = [
-        external_id.to_owned(),
-        f.name.trim().to_owned(),
-        f.email.trim().to_owned(),
-        list(&f.identities),
-        list(&f.domains),
-        list(&f.netblocks),
-    ];
-    w.write_record(header)
-        .and_then(|_| w.write_record(&row))
-        .map_err(|e| WebError::BadRequest(e.to_string()))?;
-    let bytes = w
-        .into_inner()
-        .map_err(|e| WebError::BadRequest(e.to_string()))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    let (identities, domains, netblocks) =
+        (list(&f.identities), list(&f.domains), list(&f.netblocks));
+    crate::customers::parse_fields([
+        external_id,
+        f.name.trim(),
+        f.email.trim(),
+        &identities,
+        &domains,
+        &netblocks,
+    ])
+    .map_err(WebError::BadRequest)
 }
 
-/// Parses and imports a customers CSV in one transaction; a refusal names the line.
-fn import_csv(conn: &mut crate::db::DbConn, csv: &str) -> Result<store::ImportSummary, WebError> {
-    let records = crate::customers::parse_csv(csv.as_bytes())
-        .map_err(|e| WebError::BadRequest(e.to_string()))?;
-    store::import(conn, &records).map_err(|e| match e {
+/// A refused import is the user's to fix; a database failure is ours.
+fn refused(e: store::CustomerError) -> WebError {
+    match e {
         store::CustomerError::Query(e) => WebError::Query(e),
         other => WebError::BadRequest(other.to_string()),
-    })
+    }
 }
 
 async fn edit(
     Admin(staff): Admin,
     state: web::Data<AppState>,
-    session: Session,
-    path: web::Path<i64>,
-    form: web::Form<EditForm>,
+    path: web::Path<CustomerId>,
+    CsrfForm(form): CsrfForm<EditForm>,
 ) -> Result<HttpResponse, WebError> {
-    check_csrf(&session, &form.csrf_token)?;
-    let id = CustomerId(path.into_inner());
-    let form = form.into_inner();
+    let id = path.into_inner();
     state
         .db(move |conn| {
-            let external: String = customers::table
-                .find(id)
-                .select(customers::external_id)
-                .first(conn)
-                .optional()?
-                .ok_or(WebError::NotFound)?;
-            let csv = csv_line(&external, &form)?;
-            import_csv(conn, &csv)?;
-            let detail = format!("edited customer {external}");
-            crate::db::audit::record(
-                conn,
-                crate::db::now(),
-                staff.actor(),
-                "customer_edited",
-                None,
-                Some(id),
-                &detail,
-            )?;
-            Ok(())
+            let customer = store::get(conn, id)?.ok_or(WebError::NotFound)?;
+            let record = record_of(&customer.external_id, &form)?;
+            store::edit(conn, id, &record, staff.actor()).map_err(refused)
         })
         .await?;
     Ok(HttpResponse::SeeOther()
@@ -251,24 +221,11 @@ async fn import(
 ) -> Result<HttpResponse, WebError> {
     let form = import_form(&req, payload).await?;
     check_csrf(&session, &form.csrf_token)?;
-    let csv = form.csv;
     let summary = state
         .db(move |conn| {
-            let summary = import_csv(conn, &csv)?;
-            let detail = format!(
-                "{} created, {} updated, {} unchanged",
-                summary.created, summary.updated, summary.unchanged
-            );
-            crate::db::audit::record(
-                conn,
-                crate::db::now(),
-                staff.actor(),
-                "customers_imported",
-                None,
-                None,
-                &detail,
-            )?;
-            Ok(summary)
+            let records = crate::customers::parse_csv(form.csv.as_bytes())
+                .map_err(|e| WebError::BadRequest(e.to_string()))?;
+            store::import_as(conn, &records, staff.actor()).map_err(refused)
         })
         .await?;
     let done = format!(

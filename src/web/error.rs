@@ -4,8 +4,8 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::db::work::WorkError;
 use crate::db::DbError;
+use crate::tickets::WorkError;
 
 /// Errors of the web layer.
 #[derive(Debug, thiserror::Error)]

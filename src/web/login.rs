@@ -4,14 +4,12 @@
 
 use actix_session::Session;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
 use minijinja::context;
 use serde::Deserialize;
 
 use super::auth::{self, check_csrf, csrf_token, Viewer};
 use super::error::WebError;
 use super::AppState;
-use crate::db::schema::users;
 use crate::db::users as user_store;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
@@ -103,9 +101,7 @@ async fn login(
         .db(move |conn| {
             let user = user_store::verify(conn, &name, &form.password)?;
             if let Some(user) = &user {
-                diesel::update(users::table.find(user.id))
-                    .set(users::last_login_at.eq(Some(crate::db::now())))
-                    .execute(conn)?;
+                user_store::touch_login(conn, user.id)?;
             }
             Ok(user)
         })

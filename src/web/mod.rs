@@ -3,13 +3,13 @@
 //! [`AppState`] through `web::Data`; there is no global state.
 
 pub mod auth;
-mod cache;
 mod customers;
-pub mod demo;
 pub mod error;
+mod forms;
 mod login;
 mod outgoing;
 mod queue;
+mod settings;
 mod templates;
 mod ticket;
 mod users;
@@ -27,16 +27,42 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use minijinja::Value;
 
+use crate::cache::CachedMap;
 use crate::db::{self, DbConn, Pool};
-use crate::settings::Settings;
+use crate::tickets::queue::QueueCaches;
 pub use error::WebError;
+pub use settings::WebSettings;
+
+/// Figures fine to show a little old, kept between requests.
+#[derive(Default)]
+pub(crate) struct Caches {
+    pub queue: QueueCaches,
+    pub outgoing: OutgoingCache,
+}
+
+/// Outgoing Reports' figures by period, grouping and class: a minute old is fine for a
+/// report (lock states are read fresh on every request).
+pub(crate) struct OutgoingCache(CachedMap<crate::db::outgoing::Figures>);
+
+impl Default for OutgoingCache {
+    fn default() -> Self {
+        Self(CachedMap::new(Duration::from_secs(60), 256))
+    }
+}
+
+impl std::ops::Deref for OutgoingCache {
+    type Target = CachedMap<crate::db::outgoing::Figures>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
 
 /// Everything handlers share, built once from the settings.
 pub struct AppState {
     pub pool: Pool,
     templates: templates::Templates,
     limiter: auth::LoginLimiter,
-    caches: cache::Caches,
+    caches: Caches,
     /// Storage work runs a few units at a time, in the order requests asked for it (see
     /// [`concurrent_storage_work`]).
     turns: tokio::sync::Semaphore,
@@ -45,33 +71,29 @@ pub struct AppState {
 }
 
 /// `web.session_hours` in whole seconds (at least one).
-fn session_seconds(settings: &Settings) -> i64 {
-    ((settings.web.session_hours * 3600.0) as i64).max(1)
+fn session_seconds(settings: &WebSettings) -> i64 {
+    ((settings.session_hours * 3600.0) as i64).max(1)
 }
 
 /// How many units of storage work run at once: two per core, and no more than the pool has
 /// connections (a unit beyond that would only wait for one, and not in turn). Queries are
 /// CPU-bound, so more at once only share the cores, and every one of them takes longer; the
 /// rest wait their turn first come, first served (the semaphore is fair). Under load that
-/// keeps the slowest answers close to the typical one: measured on the 1,000,000-event queue
-/// with 16 clients, the 99th percentile of a common free-text search fell from 64 to 51 ms
-/// (SQLite) and from 99 to 80 ms (Postgres).
+/// keeps the slowest answers close to the typical one (figures in `docs/performance.md`).
 fn concurrent_storage_work(pool_size: u32) -> usize {
     let per_cores = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
     per_cores.min(pool_size as usize).max(1)
 }
 
 impl AppState {
-    pub fn new(settings: &Settings, pool: Pool) -> Self {
+    pub fn new(settings: &WebSettings, pool: Pool) -> Self {
         Self {
+            turns: tokio::sync::Semaphore::new(concurrent_storage_work(pool.max_size())),
             pool,
-            templates: templates::Templates::new(settings.web.templates_dir.clone()),
+            templates: templates::Templates::new(settings.templates_dir.clone()),
             // Five failed logins per username and address in 15 minutes, as most desks do.
             limiter: auth::LoginLimiter::new(5, Duration::from_secs(15 * 60)),
-            caches: cache::Caches::default(),
-            turns: tokio::sync::Semaphore::new(concurrent_storage_work(
-                settings.database_pool_size,
-            )),
+            caches: Caches::default(),
             session_seconds: session_seconds(settings),
         }
     }
@@ -131,28 +153,21 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects the pool (running migrations) and binds `web.bind`.
-    pub fn build(settings: &Settings) -> Result<Self, StartError> {
-        let pool = db::connect_pool(&settings.database()?, settings.database_pool_size)?;
-        Self::build_with_pool(settings, pool)
-    }
-
-    /// Binds `web.bind` and serves from an existing pool.
-    pub fn build_with_pool(settings: &Settings, pool: Pool) -> Result<Self, StartError> {
-        let listener =
-            TcpListener::bind(&settings.web.bind).map_err(|source| StartError::Bind {
-                addr: settings.web.bind.clone(),
-                source,
-            })?;
+    /// Binds `web.bind` and serves from `pool` (whose migrations have run).
+    pub fn build(settings: &WebSettings, pool: Pool) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?;
         let port = listener
             .local_addr()
             .map_err(|source| StartError::Bind {
-                addr: settings.web.bind.clone(),
+                addr: settings.bind.clone(),
                 source,
             })?
             .port();
         let key = session_key(settings)?;
-        let secure = settings.web.public_url.starts_with("https://");
+        let secure = settings.public_url.starts_with("https://");
         let ttl = actix_web::cookie::time::Duration::seconds(session_seconds(settings));
         let state = web::Data::new(AppState::new(settings, pool));
         let server = HttpServer::new(move || {
@@ -166,14 +181,14 @@ impl Application {
                 .build();
             App::new()
                 .app_data(state.clone())
-                .app_data(web::FormConfig::default().limit(4 << 20))
+                .app_data(web::FormConfig::default().limit(forms::FORM_LIMIT))
                 .wrap(sessions)
                 .wrap(security_headers())
                 .configure(routes)
         })
         .listen(listener)
         .map_err(|source| StartError::Bind {
-            addr: settings.web.bind.clone(),
+            addr: settings.bind.clone(),
             source,
         })?
         .run();
@@ -191,8 +206,8 @@ impl Application {
     }
 }
 
-fn session_key(settings: &Settings) -> Result<Key, StartError> {
-    let secret = settings.web.session_key.expose();
+fn session_key(settings: &WebSettings) -> Result<Key, StartError> {
+    let secret = settings.session_key.expose();
     if secret.is_empty() {
         tracing::warn!(
             "web.session_key is empty: using a random key, so a restart logs everyone out"
@@ -235,19 +250,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     login::config(cfg);
     queue::config(cfg);
     ticket::config(cfg);
+    work::config(cfg);
     outgoing::config(cfg);
     customers::config(cfg);
     users::config(cfg);
 }
 
 async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    state
-        .db(|conn| {
-            use diesel::connection::SimpleConnection;
-            conn.batch_execute("SELECT 1")?;
-            Ok(())
-        })
-        .await?;
+    state.db(|conn| Ok(db::ping(conn)?)).await?;
     Ok(HttpResponse::Ok().content_type("text/plain").body("ok\n"))
 }
 
@@ -256,30 +266,4 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header(("Cache-Control", "public, max-age=3600"))
         .body(templates::STYLESHEET)
-}
-
-/// Starts the server from the settings and serves until stopped. With `jobs`, the mailbox
-/// pollers run beside it on the same pool (see [`crate::jobs::run`]) and stop with it.
-pub async fn serve(settings: Settings, jobs: bool) -> Result<(), anyhow::Error> {
-    let pool = db::connect_pool(&settings.database()?, settings.database_pool_size)?;
-    let app = Application::build_with_pool(&settings, pool.clone())?;
-    tracing::info!(
-        port = app.port(),
-        "web queue listening on {}",
-        settings.web.bind
-    );
-    if !jobs || settings.mailboxes.is_empty() {
-        app.run_until_stopped().await?;
-        return Ok(());
-    }
-    tracing::info!(
-        mailboxes = settings.mailboxes.len(),
-        "polling the mailboxes on their schedules"
-    );
-    tokio::select! {
-        served = app.run_until_stopped() => served?,
-        // Returns only when the scheduler cannot start; polls log their own errors.
-        polled = crate::jobs::run(std::sync::Arc::new(settings), pool) => polled?,
-    }
-    Ok(())
 }

@@ -2,19 +2,20 @@
 //! period grouped by identity, customer or outgoing user, most first, with a lock icon on
 //! every row (the same pending-action path as the ticket page) and a chart per day.
 
-use actix_session::Session;
 use actix_web::{web, HttpResponse};
 use chrono::{Duration, NaiveDate, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
-use super::auth::{check_csrf, Agent, Viewer};
+use super::auth::{Agent, Viewer};
 use super::error::{url_encode, WebError};
-use super::work::{parse_hours, request};
+use super::forms::CsrfForm;
+use super::work::ActionForm;
 use super::AppState;
 use crate::db::actions::ActionKind;
-use crate::db::locks;
 use crate::db::outgoing::{self, GroupBy};
+use crate::tickets::target;
+use crate::tickets::Class;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.route("/reports/outgoing", web::get().to(report))
@@ -108,40 +109,33 @@ async fn report(
     };
     let (first, days) = period(&p)?;
     let class = p.class.clone().filter(|c| !c.is_empty() && c != "all");
-    let from = first.and_hms_opt(0, 0, 0).unwrap_or_default();
-    let to = from + Duration::days(days);
     let (lock, unlock) = lock_kinds(by);
     let cls = class.clone();
     let st = state.clone();
-    let (rows, per_day) = state
+    let report = state
         .db(move |conn| {
-            let key = format!("{}|{from}|{days}|{}", by.as_str(), cls.as_deref().unwrap_or(""));
-            let figures = match st.caches.outgoing.get(&key) {
-                Some(f) => f,
-                None => st.caches.outgoing.put(
-                    key,
-                    (
-                        outgoing::groups(conn, by, from, to, cls.as_deref(), 200)?,
-                        outgoing::per_day(conn, from, days, cls.as_deref())?,
-                    ),
-                ),
-            };
-            let groups = &figures.0;
-            let keys: Vec<&str> = groups.iter().map(|g| g.key.as_str()).collect();
-            let held = locks::in_force(conn, &keys, crate::db::now())?;
-            let rows: Vec<_> = groups
-                .iter()
-                .map(|g| {
-                    let tickets = match by {
-                        GroupBy::Customer => format!("/tickets?status=all&customer={}", url_encode(&g.key)),
-                        _ => format!("/tickets?status=all&q={}", url_encode(&g.key)),
-                    };
-                    context! { key => g.key, label => g.label, events => g.events, lock => held.get(&g.key), tickets => tickets }
-                })
-                .collect();
-            Ok((rows, figures.1.clone()))
+            Ok(outgoing::report(
+                conn,
+                &st.caches.outgoing,
+                by,
+                first,
+                days,
+                cls.as_deref(),
+            )?)
         })
         .await?;
+    let rows: Vec<_> = report
+        .groups
+        .iter()
+        .map(|(g, held)| {
+            let tickets = match by {
+                GroupBy::Customer => format!("/tickets?status=all&customer={}", url_encode(&g.key)),
+                _ => format!("/tickets?status=all&q={}", url_encode(&g.key)),
+            };
+            context! { key => g.key, label => g.label, events => g.events, lock => held, tickets => tickets }
+        })
+        .collect();
+    let per_day = report.per_day;
     let total: i64 = per_day.iter().map(|d| d.1).sum();
     let here = format!(
         "/reports/outgoing?group={}&period={}&class={}&from={}&to={}",
@@ -162,7 +156,7 @@ async fn report(
             from => first.to_string(),
             to => (first + Duration::days(days - 1)).to_string(),
             class => class.as_deref().unwrap_or("all"),
-            classes => ["all", "abuse", "fraud", "virus", "auth-failure", "not-spam", "other"],
+            classes => std::iter::once("all").chain(Class::LISTED.iter().map(Class::as_str)).collect::<Vec<_>>(),
             chart => minijinja::Value::from_safe_string(chart(&per_day)),
             total => total,
             lock_kind => lock.as_str(),
@@ -175,12 +169,9 @@ async fn report(
 
 #[derive(Deserialize)]
 struct LockForm {
-    csrf_token: String,
-    kind: String,
+    #[serde(flatten)]
+    action: ActionForm,
     target: String,
-    reason: String,
-    #[serde(default)]
-    hours: String,
     #[serde(default)]
     back: String,
 }
@@ -188,13 +179,8 @@ struct LockForm {
 async fn lock(
     Agent(staff): Agent,
     state: web::Data<AppState>,
-    session: Session,
-    form: web::Form<LockForm>,
+    CsrfForm(form): CsrfForm<LockForm>,
 ) -> Result<HttpResponse, WebError> {
-    check_csrf(&session, &form.csrf_token)?;
-    let form = form.into_inner();
-    let kind = super::work::parse_kind(&form.kind)?;
-    let expires_at = parse_hours(&form.hours)?;
     let back = if form.back.starts_with("/reports/outgoing") {
         form.back.clone()
     } else {
@@ -202,15 +188,9 @@ async fn lock(
     };
     state
         .db(move |conn| {
-            request(
-                conn,
-                &staff,
-                None,
-                kind,
-                &form.target,
-                &form.reason,
-                expires_at,
-            )
+            let ask = form.action.ask(&staff)?;
+            target::request(conn, None, &form.target, &ask, staff.actor())?;
+            Ok(())
         })
         .await?;
     Ok(HttpResponse::SeeOther()

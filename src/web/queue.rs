@@ -1,41 +1,24 @@
 //! The queue (`/tickets`): filters and sort in the URL, keyset pages, counts per status, and
 //! bulk actions on a selection. `/api/v1/tickets` serves the same page as JSON.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix_session::Session;
 use actix_web::{web, HttpResponse};
-use diesel::prelude::*;
 use minijinja::context;
 use minijinja::value::{Enumerator, Value};
 use serde::{Deserialize, Serialize};
 
-use super::auth::{check_csrf, Staff, Viewer};
+use super::auth::{Staff, Viewer};
 use super::error::WebError;
 use super::AppState;
-use crate::db::ids::{CustomerId, TicketId, UserId};
-use crate::db::locks::{self, Lock};
-use crate::db::queue::{self, Assignee, Cursor, QueueFilter, QueueRow, Sort, TextSample};
-use crate::db::schema::{customers, users};
-use crate::db::tickets::Status;
-use crate::db::DbConn;
-
-/// Rows per page.
-const PAGE: i64 = 50;
-/// Tickets of the 24-hour ranking looked at by the first query of a page; by the next ones,
-/// as many as the filter's pass rate so far says will fill the page (quadrupling while
-/// nothing passes), up to the largest chunk; and at most per page.
-const RANK_FIRST: usize = PAGE as usize + 1;
-const RANK_CHUNK: usize = 2_000;
-const RANK_SCAN: usize = 20_000;
-/// Tickets in the sample that tells free text how common it is: enough that a text in one
-/// ticket of fifty shows in about eighty of them.
-const TEXT_SAMPLE: usize = 4_096;
+use crate::db::ids::UserId;
+use crate::tickets::queue::{
+    load_page, AssigneeName, Cursor, QueueItem, QueuePage, QueueRequest, Sort,
+};
+use crate::tickets::{Class, Severity, Status};
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.route("/tickets", web::get().to(list))
-        .route("/tickets/bulk", web::post().to(super::ticket::bulk))
         .route("/api/v1/tickets", web::get().to(api_list));
 }
 
@@ -94,14 +77,42 @@ impl QueueParams {
             Sort::parse(s).ok_or_else(|| WebError::BadRequest(format!("unknown sort '{s}'")))
         })
     }
-}
 
-/// A queue row with its lock state.
-#[derive(Serialize, Debug)]
-pub struct QueueItem {
-    #[serde(flatten)]
-    pub row: QueueRow,
-    pub lock: Option<Lock>,
+    /// The page these parameters ask for; `me` is who "assignee=me" means.
+    pub fn request(&self, me: UserId) -> Result<QueueRequest, WebError> {
+        let status = match given(&self.status) {
+            None => Some(Status::Open),
+            Some("all") => None,
+            Some(s) => Some(s.parse::<Status>().map_err(WebError::BadRequest)?),
+        };
+        let severity = match given(&self.severity) {
+            None => None,
+            Some(s) => Some(s.parse::<Severity>().map_err(WebError::BadRequest)?),
+        };
+        let assignee = given(&self.assignee).map(|a| match a {
+            "me" => AssigneeName::User(me),
+            "none" => AssigneeName::Nobody,
+            name => AssigneeName::Named(name.to_owned()),
+        });
+        let after = match given(&self.after) {
+            None => None,
+            Some(a) => {
+                Some(Cursor::parse(a).ok_or_else(|| WebError::BadRequest("bad page".into()))?)
+            }
+        };
+        Ok(QueueRequest {
+            status,
+            severity,
+            class: given(&self.class).map(Class::of),
+            customer: given(&self.customer).map(str::to_owned),
+            unresolved: given(&self.unresolved).is_some(),
+            assignee,
+            feed: given(&self.feed).map(str::to_owned),
+            text: given(&self.q).map(str::to_owned),
+            sort: self.sort()?,
+            after,
+        })
+    }
 }
 
 /// What a template can read of a queue row: the fields it would have were the row serialised.
@@ -127,7 +138,7 @@ const ITEM_FIELDS: &[&str] = &[
 ];
 
 /// Templates read a queue row field by field, each made into a value only when read: turning
-/// fifty rows into maps of every field up front took a tenth of a queue page's time.
+/// fifty rows into maps of every field up front was a noticeable part of a page's time.
 impl minijinja::value::Object for QueueItem {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let row = &self.row;
@@ -165,218 +176,9 @@ impl minijinja::value::Object for QueueItem {
     }
 }
 
-impl QueueItem {
-    /// A page's rows as template values.
-    pub fn values(items: Vec<QueueItem>) -> Vec<Value> {
-        items.into_iter().map(Value::from_object).collect()
-    }
-}
-
-/// One page of the queue.
-#[derive(Serialize, Debug)]
-pub struct QueuePage {
-    pub items: Vec<QueueItem>,
-    pub next: Option<String>,
-    pub counts: HashMap<String, i64>,
-}
-
-/// Turns the URL's names (customer external id, usernames) into a filter.
-fn filter_of(conn: &mut DbConn, p: &QueueParams, me: UserId) -> Result<QueueFilter, WebError> {
-    let status = match given(&p.status) {
-        None => Some(Status::Open),
-        Some("all") => None,
-        Some(s) => Some(s.parse::<Status>().map_err(WebError::BadRequest)?),
-    };
-    let customer = match given(&p.customer) {
-        None => None,
-        Some(external) => Some(
-            customers::table
-                .filter(customers::external_id.eq(external))
-                .select(customers::id)
-                .first::<CustomerId>(conn)
-                .optional()?
-                // An unknown customer matches nothing rather than everything.
-                .unwrap_or(CustomerId(-1)),
-        ),
-    };
-    let assignee = match given(&p.assignee) {
-        None => None,
-        Some("me") => Some(Assignee::User(me)),
-        Some("none") => Some(Assignee::Nobody),
-        Some(name) => Some(Assignee::User(
-            users::table
-                .filter(users::username.eq(name))
-                .select(users::id)
-                .first::<UserId>(conn)
-                .optional()?
-                .unwrap_or(UserId(-1)),
-        )),
-    };
-    Ok(QueueFilter {
-        status,
-        severity: given(&p.severity).map(str::to_owned),
-        class: given(&p.class).map(str::to_owned),
-        customer,
-        unresolved: given(&p.unresolved).is_some(),
-        assignee,
-        feed: given(&p.feed).map(str::to_owned),
-        text: given(&p.q).map(str::to_owned),
-    })
-}
-
-/// The targets a row's lock state is looked up by.
-pub fn lock_targets(row: &QueueRow) -> Vec<&str> {
-    let mut targets = vec![row.subject.as_str()];
-    targets.extend(row.identity.as_deref());
-    targets.extend(row.outgoing_user.as_deref());
-    // A suspended account is locked as a whole.
-    targets.extend(row.customer_external_id.as_deref());
-    targets
-}
-
-/// Loads one page of the queue: the rows, their 24-hour counts and locks, the status counts.
-pub fn load_page(
-    conn: &mut DbConn,
-    state: &AppState,
-    p: &QueueParams,
-    me: UserId,
-) -> Result<QueuePage, WebError> {
-    let sort = p.sort()?;
-    let after = match given(&p.after) {
-        None => None,
-        Some(a) => Some(Cursor::parse(a).ok_or_else(|| WebError::BadRequest("bad page".into()))?),
-    };
-    let filter = filter_of(conn, p, me)?;
-    let now = crate::db::now();
-    let (rows, scanned_to) = if sort == Sort::Events24h {
-        ranked_page(conn, state, &filter, after, now - queue::RECENT)?
-    } else {
-        // The sample tells how common a text or a feed is, and how many tickets there are.
-        let sample = if filter.text.is_some() || filter.feed.is_some() {
-            Some(
-                state
-                    .caches
-                    .text_sample
-                    .get_or_compute(|| TextSample::take(conn, TEXT_SAMPLE))?,
-            )
-        } else {
-            None
-        };
-        let rows = queue::page(
-            conn,
-            &filter,
-            sort,
-            after,
-            PAGE + 1,
-            None,
-            sample.as_deref(),
-        )?;
-        (rows, None)
-    };
-    let more = rows.len() > PAGE as usize || scanned_to.is_some();
-    let rows: Vec<QueueRow> = rows.into_iter().take(PAGE as usize).collect();
-    let targets: Vec<&str> = rows.iter().flat_map(lock_targets).collect();
-    let held = locks::in_force(conn, &targets, now)?;
-    let next = if more {
-        scanned_to.or_else(|| rows.last().map(|r| r.cursor(sort).encode()))
-    } else {
-        None
-    };
-    let items = rows
-        .into_iter()
-        .map(|row| {
-            let lock = lock_targets(&row)
-                .into_iter()
-                .find_map(|t| held.get(t).cloned());
-            QueueItem { lock, row }
-        })
-        .collect();
-    let counts = (*state
-        .caches
-        .status_counts
-        .get_or_compute(|| queue::status_counts(conn))?)
-    .clone();
-    Ok(QueuePage {
-        items,
-        next,
-        counts,
-    })
-}
-
-/// A page in the order of the (cached) 24-hour ranking: walks the ranking from the cursor in
-/// chunks, keeping the tickets that pass the filter, each with the ranking's count. Returns a
-/// resume cursor when it stopped scanning before filling the page.
-fn ranked_page(
-    conn: &mut DbConn,
-    state: &AppState,
-    filter: &QueueFilter,
-    after: Option<Cursor>,
-    since: chrono::NaiveDateTime,
-) -> Result<(Vec<QueueRow>, Option<String>), WebError> {
-    let ranking = state
-        .caches
-        .ranking_24h
-        .get_or_compute(|| queue::ranking_since(conn, since))?;
-    let mut pos = after.map_or(0, |c| {
-        ranking.partition_point(|&(id, n)| n > c.key || (n == c.key && id > c.id))
-    });
-    if let (Some(c), Some(&(id, n))) = (after, ranking.get(pos)) {
-        if id == c.id && n == c.key {
-            pos += 1;
-        }
-    }
-    let mut rows = Vec::new();
-    let mut scanned = 0;
-    // Without a filter the first chunk fills the page; a narrow filter widens the chunks.
-    let mut chunk_len = RANK_FIRST;
-    while pos < ranking.len() && rows.len() <= PAGE as usize {
-        if scanned >= RANK_SCAN {
-            let (id, n) = ranking[pos - 1];
-            return Ok((rows, Some(Cursor { key: n, id }.encode())));
-        }
-        let chunk = &ranking[pos..(pos + chunk_len).min(ranking.len())];
-        let ids: Vec<TicketId> = chunk.iter().map(|(id, _)| *id).collect();
-        let mut found: HashMap<TicketId, QueueRow> = queue::page(
-            conn,
-            filter,
-            Sort::LastSeen,
-            None,
-            RANK_CHUNK as i64,
-            Some(&ids),
-            None,
-        )?
-        .into_iter()
-        .map(|r| (r.id, r))
-        .collect();
-        for &(id, n) in chunk {
-            if let Some(mut row) = found.remove(&id) {
-                // The ranking's count, which its order and cursors rest on.
-                row.events_24h = n;
-                rows.push(row);
-                if rows.len() > PAGE as usize {
-                    break;
-                }
-            }
-        }
-        pos += chunk.len();
-        scanned += chunk.len();
-        chunk_len = next_chunk(chunk_len, rows.len(), scanned);
-    }
-    Ok((rows, None))
-}
-
-/// How many tickets of the ranking the next query of a page looks at, after `scanned` gave
-/// `found` rows: enough for the rows still missing at the filter's pass rate so far, with a
-/// quarter to spare, so that the usual filter (open tickets) needs one small query more
-/// rather than a large one; four times the last chunk while nothing has passed.
-fn next_chunk(last: usize, found: usize, scanned: usize) -> usize {
-    let missing = (PAGE as usize + 1).saturating_sub(found);
-    let wanted = if found == 0 {
-        last * 4
-    } else {
-        missing * scanned * 5 / (found * 4) + 4
-    };
-    wanted.clamp(missing.max(1), RANK_CHUNK)
+/// A page's rows as template values.
+pub fn item_values(items: Vec<QueueItem>) -> Vec<Value> {
+    items.into_iter().map(Value::from_object).collect()
 }
 
 async fn list(
@@ -385,8 +187,11 @@ async fn list(
     query: web::Query<QueueParams>,
 ) -> Result<HttpResponse, WebError> {
     let params = query.into_inner();
-    let (p, st, me) = (params.clone(), state.clone(), staff.id);
-    let page = state.db(move |conn| load_page(conn, &st, &p, me)).await?;
+    let req = params.request(staff.id)?;
+    let st = state.clone();
+    let page = state
+        .db(move |conn| Ok(load_page(conn, &st.caches.queue, &req)?))
+        .await?;
     render(&state, &staff, &params, page)
 }
 
@@ -399,14 +204,9 @@ fn render(
     let current_status = given(&params.status).unwrap_or("open");
     let tabs: Vec<_> = Status::ALL
         .iter()
-        .map(|s| s.as_str())
-        .chain(["all"])
-        .map(|s| {
-            let count = if s == "all" {
-                page.counts.values().sum()
-            } else {
-                page.counts.get(s).copied().unwrap_or(0)
-            };
+        .map(|s| (s.as_str(), page.counts.get(s).copied().unwrap_or(0)))
+        .chain([("all", page.counts.values().sum())])
+        .map(|(s, count)| {
             context! { name => s, count => count, url => params.with(&[("status", Some(s))]), active => s == current_status }
         })
         .collect();
@@ -427,7 +227,7 @@ fn render(
         "tickets.html",
         Some(staff),
         context! {
-            items => QueueItem::values(page.items),
+            items => item_values(page.items),
             tabs => tabs,
             sorts => sorts,
             params => params,
@@ -438,8 +238,8 @@ fn render(
             mine_url => params.with(&[("assignee", Some("me"))]),
             all_url => params.with(&[("assignee", None)]),
             statuses => Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-            severities => ["info", "abuse", "escalation"],
-            classes => ["abuse", "fraud", "virus", "auth-failure", "not-spam", "other"],
+            severities => Severity::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            classes => Class::LISTED.iter().map(Class::as_str).collect::<Vec<_>>(),
         },
     )
 }
@@ -449,37 +249,21 @@ async fn api_list(
     state: web::Data<AppState>,
     query: web::Query<QueueParams>,
 ) -> Result<HttpResponse, WebError> {
-    let (p, st, me) = (query.into_inner(), state.clone(), staff.id);
-    let page = state.db(move |conn| load_page(conn, &st, &p, me)).await?;
+    let req = query.request(staff.id)?;
+    let st = state.clone();
+    let page = state
+        .db(move |conn| Ok(load_page(conn, &st.caches.queue, &req)?))
+        .await?;
     Ok(HttpResponse::Ok().json(page))
-}
-
-/// Checks the form's CSRF token; bulk and single-ticket forms share this.
-pub fn csrf(session: &Session, pairs: &[(String, String)]) -> Result<(), WebError> {
-    let token = pairs
-        .iter()
-        .find(|(k, _)| k == "csrf_token")
-        .map_or("", |(_, v)| v.as_str());
-    check_csrf(session, token)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_next_ranking_chunk_follows_the_filters_pass_rate() {
-        // 40 of the first 51 passed: 11 missing, at 40/51 about 14, with a quarter to spare.
-        assert_eq!(next_chunk(51, 40, 51), 21);
-        // One in a hundred passes: the missing 50 need about 5,000, capped.
-        assert_eq!(next_chunk(51, 1, 100), RANK_CHUNK);
-        // Nothing passed yet: four times the last chunk.
-        assert_eq!(next_chunk(51, 0, 51), 204);
-        assert_eq!(next_chunk(1_000, 0, 1_255), RANK_CHUNK);
-        // Never fewer than the rows still missing.
-        assert_eq!(next_chunk(51, 50, 51), 5);
-        assert!(next_chunk(51, 30, 31) >= 21);
-    }
+    use crate::db::ids::{CustomerId, TicketId};
+    use crate::db::locks::Lock;
+    use crate::tickets::queue::QueueRow;
+    use crate::tickets::SubjectKind;
 
     fn item(full: bool) -> QueueItem {
         let at =
@@ -491,11 +275,11 @@ mod tests {
                 customer_id: full.then_some(CustomerId(7)),
                 customer_external_id: text("cust-0007"),
                 customer_name: text("Customer <7>"),
-                subject_kind: "identity".into(),
+                subject_kind: SubjectKind::Identity,
                 subject: "user@example.com\"><img onerror=x>".into(),
-                class: "abuse".into(),
-                severity: "escalation".into(),
-                status: "open".into(),
+                class: Class::Abuse,
+                severity: Severity::Escalation,
+                status: Status::Open,
                 event_count: 1234,
                 first_seen: at("2026-11-01 00:00:00"),
                 last_seen: at("2026-11-27 10:20:30.123456"),
@@ -506,7 +290,7 @@ mod tests {
                 events_24h: 17,
             },
             lock: full.then(|| Lock {
-                kind: "lock_identity".into(),
+                kind: crate::db::actions::ActionKind::LockIdentity,
                 pending: true,
                 reason: "spam run".into(),
                 expires_at: Some(at("2026-11-28 10:00:00")),

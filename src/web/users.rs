@@ -2,14 +2,12 @@
 
 use actix_session::Session;
 use actix_web::{web, HttpResponse};
-use diesel::prelude::*;
 use minijinja::context;
 use serde::Deserialize;
 
 use super::auth::{check_csrf, Admin};
 use super::error::WebError;
 use super::AppState;
-use crate::db::schema::users;
 use crate::db::users::{self as store, Role, UserError};
 
 pub fn config(cfg: &mut web::ServiceConfig) {
@@ -18,23 +16,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 }
 
 async fn list(Admin(staff): Admin, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    let rows: Vec<(String, String, bool, Option<chrono::NaiveDateTime>)> = state
-        .db(|conn| {
-            Ok(users::table
-                .order(users::username)
-                .select((
-                    users::username,
-                    users::role,
-                    users::disabled,
-                    users::last_login_at,
-                ))
-                .load(conn)?)
-        })
-        .await?;
-    let rows: Vec<_> = rows
-        .into_iter()
-        .map(|(name, role, disabled, last)| context! { name => name, role => role, disabled => disabled, last_login_at => last })
-        .collect();
+    let rows = state.db(|conn| Ok(store::list(conn)?)).await?;
     state.page("users.html", Some(&staff), context! { users => rows })
 }
 
@@ -54,8 +36,7 @@ async fn add(
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf_token)?;
     let form = form.into_inner();
-    let role = Role::parse(&form.role)
-        .ok_or_else(|| WebError::BadRequest("role is viewer, agent or admin".into()))?;
+    let role: Role = form.role.parse().map_err(WebError::BadRequest)?;
     state
         .db(move |conn| {
             store::add(conn, form.username.trim(), role, &form.password).map_err(|e| match e {

@@ -1,176 +1,150 @@
 //! The forms that work a ticket (claim, status, note, lock / suspend / unlock, merge) and the
-//! queue's bulk form. Every one: agent role, CSRF token, one transaction with its audit entry,
-//! then a redirect back (so a reload does not post twice).
+//! queue's bulk form. Every one: agent role, CSRF token, one call into `tickets`, then a
+//! redirect back (so a reload does not post twice).
 
-use actix_session::Session;
 use actix_web::{web, HttpResponse};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::auth::{check_csrf, Agent, Staff};
+use super::auth::{Agent, Staff};
 use super::error::WebError;
-use super::ticket::lock_target;
+use super::forms::CsrfForm;
 use super::AppState;
 use crate::db::actions::ActionKind;
 use crate::db::ids::TicketId;
-use crate::db::tickets::Status;
-use crate::db::work::{self, ActionAsk};
-use crate::db::{ticket_view, DbConn};
+use crate::db::DbConn;
+use crate::tickets::target::{self, Ask};
+use crate::tickets::{work, Status};
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.route("/tickets/{id}/claim", web::post().to(claim))
-        .route("/tickets/{id}/unclaim", web::post().to(unclaim))
-        .route("/tickets/{id}/status", web::post().to(status))
-        .route("/tickets/{id}/notes", web::post().to(note))
-        .route("/tickets/{id}/actions", web::post().to(action))
-        .route("/tickets/{id}/merge", web::post().to(merge));
+    cfg.route("/tickets/bulk", web::post().to(bulk))
+        .route("/tickets/{id}/claim", web::post().to(change::<Claim>))
+        .route("/tickets/{id}/unclaim", web::post().to(change::<Unclaim>))
+        .route("/tickets/{id}/status", web::post().to(change::<StatusForm>))
+        .route("/tickets/{id}/notes", web::post().to(change::<NoteForm>))
+        .route(
+            "/tickets/{id}/actions",
+            web::post().to(change::<ActionForm>),
+        )
+        .route("/tickets/{id}/merge", web::post().to(change::<MergeForm>));
 }
 
-fn back_to(id: TicketId) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header(("Location", format!("/tickets/{}", id.0)))
-        .finish()
+/// A form that changes one ticket: checked here, applied in one unit of storage work.
+trait TicketChange: DeserializeOwned + Send + 'static {
+    /// Refuses a form that cannot be right, before any storage work.
+    fn check(&self) -> Result<(), WebError> {
+        Ok(())
+    }
+
+    /// Applies the change to ticket `id`; returns the ticket to show next.
+    fn apply(self, conn: &mut DbConn, id: TicketId, staff: &Staff) -> Result<TicketId, WebError>;
+}
+
+/// Every ticket form: agent role, CSRF token, the change in one transaction with its audit
+/// entry, the queue's cached counts forgotten, and back to the ticket.
+async fn change<C: TicketChange>(
+    Agent(staff): Agent,
+    state: web::Data<AppState>,
+    id: web::Path<TicketId>,
+    CsrfForm(form): CsrfForm<C>,
+) -> Result<HttpResponse, WebError> {
+    let id = id.into_inner();
+    form.check()?;
+    let next = state.db(move |conn| form.apply(conn, id, &staff)).await?;
+    state.caches.queue.clear();
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", format!("/tickets/{}", next.0)))
+        .finish())
 }
 
 #[derive(Deserialize)]
-struct Plain {
-    csrf_token: String,
+struct Claim {}
+
+impl TicketChange for Claim {
+    fn apply(self, conn: &mut DbConn, id: TicketId, staff: &Staff) -> Result<TicketId, WebError> {
+        let me = Some((staff.id, staff.name.as_str()));
+        work::assign(conn, id, me, staff.actor(), crate::db::now())?;
+        Ok(id)
+    }
 }
 
-/// Runs one change on a ticket, then sends the agent back to it.
-async fn change<F>(state: &AppState, id: TicketId, work: F) -> Result<HttpResponse, WebError>
-where
-    F: FnOnce(&mut DbConn) -> Result<(), WebError> + Send + 'static,
-{
-    state.db(work).await?;
-    state.caches.clear();
-    Ok(back_to(id))
-}
+#[derive(Deserialize)]
+struct Unclaim {}
 
-async fn claim(
-    Agent(staff): Agent,
-    state: web::Data<AppState>,
-    session: Session,
-    path: web::Path<i64>,
-    form: web::Form<Plain>,
-) -> Result<HttpResponse, WebError> {
-    assign(staff, &state, &session, path.into_inner(), &form, true).await
-}
-
-async fn unclaim(
-    Agent(staff): Agent,
-    state: web::Data<AppState>,
-    session: Session,
-    path: web::Path<i64>,
-    form: web::Form<Plain>,
-) -> Result<HttpResponse, WebError> {
-    assign(staff, &state, &session, path.into_inner(), &form, false).await
-}
-
-async fn assign(
-    staff: Staff,
-    state: &AppState,
-    session: &Session,
-    id: i64,
-    form: &Plain,
-    claim: bool,
-) -> Result<HttpResponse, WebError> {
-    check_csrf(session, &form.csrf_token)?;
-    let id = TicketId(id);
-    change(state, id, move |conn| {
-        let me = claim.then_some((staff.id, staff.name.as_str()));
-        Ok(work::assign(conn, id, me, staff.actor(), crate::db::now())?)
-    })
-    .await
+impl TicketChange for Unclaim {
+    fn apply(self, conn: &mut DbConn, id: TicketId, staff: &Staff) -> Result<TicketId, WebError> {
+        work::assign(conn, id, None, staff.actor(), crate::db::now())?;
+        Ok(id)
+    }
 }
 
 #[derive(Deserialize)]
 struct StatusForm {
-    csrf_token: String,
-    status: String,
+    status: Status,
 }
 
-async fn status(
-    Agent(staff): Agent,
-    state: web::Data<AppState>,
-    session: Session,
-    path: web::Path<i64>,
-    form: web::Form<StatusForm>,
-) -> Result<HttpResponse, WebError> {
-    check_csrf(&session, &form.csrf_token)?;
-    let id = TicketId(path.into_inner());
-    let new: Status = form.status.parse().map_err(WebError::BadRequest)?;
-    change(&state, id, move |conn| {
-        Ok(work::change_status(
-            conn,
-            id,
-            new,
-            staff.actor(),
-            crate::db::now(),
-        )?)
-    })
-    .await
+impl TicketChange for StatusForm {
+    fn apply(self, conn: &mut DbConn, id: TicketId, staff: &Staff) -> Result<TicketId, WebError> {
+        let at = crate::db::now();
+        work::change_status(conn, id, self.status, staff.actor(), at)?;
+        Ok(id)
+    }
 }
 
 #[derive(Deserialize)]
 struct NoteForm {
-    csrf_token: String,
     body: String,
 }
 
-async fn note(
-    Agent(staff): Agent,
-    state: web::Data<AppState>,
-    session: Session,
-    path: web::Path<i64>,
-    form: web::Form<NoteForm>,
-) -> Result<HttpResponse, WebError> {
-    check_csrf(&session, &form.csrf_token)?;
-    let id = TicketId(path.into_inner());
-    let body = form.into_inner().body.trim().to_owned();
-    if body.is_empty() || body.len() > 20_000 {
-        return Err(WebError::BadRequest(
-            "a note has 1 to 20000 characters".into(),
-        ));
+impl TicketChange for NoteForm {
+    fn check(&self) -> Result<(), WebError> {
+        let body = self.body.trim();
+        if body.is_empty() || body.len() > 20_000 {
+            return Err(WebError::BadRequest(
+                "a note has 1 to 20000 characters".into(),
+            ));
+        }
+        Ok(())
     }
-    state
-        .db(move |conn| {
-            let at = crate::db::now();
-            Ok(work::add_note(
-                conn,
-                id,
-                staff.id,
-                staff.actor(),
-                &body,
-                at,
-            )?)
-        })
-        .await?;
-    Ok(back_to(id))
+
+    fn apply(self, conn: &mut DbConn, id: TicketId, staff: &Staff) -> Result<TicketId, WebError> {
+        let at = crate::db::now();
+        work::add_note(conn, id, staff.id, staff.actor(), self.body.trim(), at)?;
+        Ok(id)
+    }
 }
 
+/// A lock, suspension or unlock asked for with a reason, and for locks optionally a duration.
 #[derive(Deserialize)]
-struct ActionForm {
-    csrf_token: String,
-    kind: String,
-    reason: String,
+pub struct ActionForm {
+    pub kind: ActionKind,
+    pub reason: String,
     /// Hours until a lock lifts itself; empty for a lock until unlocked.
     #[serde(default)]
-    hours: String,
+    pub hours: String,
 }
 
-/// The action kinds staff may request from a form.
-pub fn parse_kind(kind: &str) -> Result<ActionKind, WebError> {
-    use ActionKind::*;
-    [
-        LockIdentity,
-        LockOutgoingUser,
-        SuspendAccount,
-        UnlockIdentity,
-        UnlockOutgoingUser,
-    ]
-    .into_iter()
-    .find(|k| k.as_str() == kind)
-    .ok_or_else(|| WebError::BadRequest(format!("unknown action '{kind}'")))
+impl ActionForm {
+    /// What staff asked for, with the duration checked.
+    pub fn ask(&self, staff: &Staff) -> Result<Ask<'_>, WebError> {
+        Ok(Ask {
+            kind: self.kind,
+            reason: &self.reason,
+            expires_at: parse_hours(&self.hours)?,
+            requested_by: staff.id,
+        })
+    }
+}
+
+impl TicketChange for ActionForm {
+    fn check(&self) -> Result<(), WebError> {
+        parse_hours(&self.hours).map(|_| ())
+    }
+
+    fn apply(self, conn: &mut DbConn, id: TicketId, staff: &Staff) -> Result<TicketId, WebError> {
+        target::request_on_ticket(conn, id, &self.ask(staff)?, staff.actor())?;
+        Ok(id)
+    }
 }
 
 /// `""` → no expiry; otherwise 1 to 8760 hours from now.
@@ -185,178 +159,123 @@ pub fn parse_hours(hours: &str) -> Result<Option<chrono::NaiveDateTime>, WebErro
     }
 }
 
-/// Requests `kind` on the ticket's own target (identity, outgoing user or customer).
-fn request_on_ticket(
-    conn: &mut DbConn,
-    staff: &Staff,
-    id: TicketId,
-    kind: ActionKind,
-    reason: &str,
-    expires_at: Option<chrono::NaiveDateTime>,
-) -> Result<(), WebError> {
-    let t = ticket_view::detail(conn, id)?.ok_or(WebError::NotFound)?;
-    let target = lock_target(&t, kind).ok_or_else(|| {
-        WebError::Refused(format!(
-            "this ticket has nothing to {}",
-            kind.as_str().replace('_', " ")
-        ))
-    })?;
-    request(conn, staff, Some(id), kind, &target, reason, expires_at)
-}
-
-/// Records `kind` on `target` as a pending action with its audit entry. Unlocks never
-/// expire; a suspension names its customer.
-pub fn request(
-    conn: &mut DbConn,
-    staff: &Staff,
-    ticket: Option<TicketId>,
-    kind: ActionKind,
-    target: &str,
-    reason: &str,
-    expires_at: Option<chrono::NaiveDateTime>,
-) -> Result<(), WebError> {
-    use crate::db::schema::customers;
-    use diesel::prelude::*;
-    let customer = customers::table
-        .filter(customers::external_id.eq(target))
-        .select(customers::id)
-        .first(conn)
-        .optional()?
-        .filter(|_| kind == ActionKind::SuspendAccount);
-    let ask = ActionAsk {
-        ticket,
-        customer,
-        kind,
-        target,
-        reason: reason.trim(),
-        expires_at: expires_at.filter(|_| !kind.as_str().starts_with("unlock")),
-        requested_by: staff.id,
-    };
-    work::request_action(conn, &ask, staff.actor(), crate::db::now())?;
-    Ok(())
-}
-
-async fn action(
-    Agent(staff): Agent,
-    state: web::Data<AppState>,
-    session: Session,
-    path: web::Path<i64>,
-    form: web::Form<ActionForm>,
-) -> Result<HttpResponse, WebError> {
-    check_csrf(&session, &form.csrf_token)?;
-    let id = TicketId(path.into_inner());
-    let kind = parse_kind(&form.kind)?;
-    let expires_at = parse_hours(&form.hours)?;
-    let reason = form.into_inner().reason;
-    state
-        .db(move |conn| request_on_ticket(conn, &staff, id, kind, &reason, expires_at))
-        .await?;
-    Ok(back_to(id))
-}
-
 #[derive(Deserialize)]
 struct MergeForm {
-    csrf_token: String,
     into: String,
 }
 
-async fn merge(
-    Agent(staff): Agent,
-    state: web::Data<AppState>,
-    session: Session,
-    path: web::Path<i64>,
-    form: web::Form<MergeForm>,
-) -> Result<HttpResponse, WebError> {
-    check_csrf(&session, &form.csrf_token)?;
-    let id = TicketId(path.into_inner());
-    let into = form
-        .into
-        .trim()
-        .trim_start_matches('#')
-        .parse::<i64>()
-        .map(TicketId)
-        .map_err(|_| WebError::BadRequest("give the number of the ticket to merge into".into()))?;
-    state
-        .db(move |conn| {
-            Ok(work::merge(
-                conn,
-                id,
-                into,
-                staff.actor(),
-                crate::db::now(),
-            )?)
-        })
-        .await?;
-    state.caches.clear();
-    Ok(back_to(into))
+impl MergeForm {
+    fn target(&self) -> Result<TicketId, WebError> {
+        self.into
+            .trim()
+            .trim_start_matches('#')
+            .parse::<i64>()
+            .map(TicketId)
+            .map_err(|_| WebError::BadRequest("give the number of the ticket to merge into".into()))
+    }
+}
+
+impl TicketChange for MergeForm {
+    fn check(&self) -> Result<(), WebError> {
+        self.target().map(|_| ())
+    }
+
+    /// Merged, the ticket to show is the one it went into.
+    fn apply(self, conn: &mut DbConn, id: TicketId, staff: &Staff) -> Result<TicketId, WebError> {
+        let into = self.target()?;
+        crate::tickets::merge::merge(conn, id, into, staff.actor(), crate::db::now())?;
+        Ok(into)
+    }
 }
 
 /// The queue's bulk form: `ids` repeated, `op` one of `status:STATUS`, `assign:me`,
 /// `assign:none`, `lock`; `reason` and `hours` for locks.
-pub async fn bulk(
+#[derive(Deserialize)]
+struct BulkForm {
+    #[serde(default)]
+    ids: Vec<String>,
+    #[serde(default)]
+    op: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    hours: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// One operation of the bulk form.
+enum BulkOp {
+    Assign(bool),
+    Lock,
+    Status(Status),
+}
+
+impl BulkOp {
+    fn parse(op: &str) -> Result<Self, WebError> {
+        match op.trim() {
+            "assign:me" => Ok(Self::Assign(true)),
+            "assign:none" => Ok(Self::Assign(false)),
+            "lock" => Ok(Self::Lock),
+            other => match other.strip_prefix("status:") {
+                Some(s) => Ok(Self::Status(s.parse().map_err(WebError::BadRequest)?)),
+                None => Err(WebError::BadRequest(format!(
+                    "unknown bulk action '{other}'"
+                ))),
+            },
+        }
+    }
+}
+
+async fn bulk(
     Agent(staff): Agent,
     state: web::Data<AppState>,
-    session: Session,
-    body: web::Bytes,
+    CsrfForm(form): CsrfForm<BulkForm>,
 ) -> Result<HttpResponse, WebError> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    super::queue::csrf(&session, &pairs)?;
-    let get = |key: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.trim().to_owned())
-    };
-    let ids: Vec<TicketId> = pairs
+    let ids: Vec<TicketId> = form
+        .ids
         .iter()
-        .filter(|(k, _)| k == "ids")
-        .filter_map(|(_, v)| v.parse().ok().map(TicketId))
+        .filter_map(|v| v.trim().parse().ok().map(TicketId))
         .take(500)
         .collect();
     if ids.is_empty() {
         return Err(WebError::BadRequest("select at least one ticket".into()));
     }
-    let op = get("op").unwrap_or_default();
-    let reason = get("reason").unwrap_or_default();
-    let expires_at = parse_hours(&get("hours").unwrap_or_default())?;
-    let back = get("back")
+    let op = BulkOp::parse(&form.op)?;
+    let expires_at = parse_hours(&form.hours)?;
+    let back = Some(form.back.trim().to_owned())
         .filter(|b| b.starts_with("/tickets") && !b.starts_with("//"))
         .unwrap_or_else(|| "/tickets".to_owned());
+    let reason = form.reason.trim().to_owned();
     state
         .db(move |conn| {
             let at = crate::db::now();
+            if let BulkOp::Lock = op {
+                let ask = Ask {
+                    kind: ActionKind::LockIdentity,
+                    reason: &reason,
+                    expires_at,
+                    requested_by: staff.id,
+                };
+                target::bulk_lock(conn, &ids, &ask, staff.actor())?;
+                return Ok(());
+            }
             for id in ids {
-                match op.as_str() {
-                    "assign:me" => {
-                        work::assign(conn, id, Some((staff.id, &staff.name)), staff.actor(), at)?
+                match op {
+                    BulkOp::Assign(me) => {
+                        let who = me.then_some((staff.id, staff.name.as_str()));
+                        work::assign(conn, id, who, staff.actor(), at)?
                     }
-                    "assign:none" => work::assign(conn, id, None, staff.actor(), at)?,
-                    "lock" => {
-                        let t = ticket_view::detail(conn, id)?.ok_or(WebError::NotFound)?;
-                        let kind = if t.subject_kind == "ip" && t.identity.is_none() {
-                            ActionKind::LockOutgoingUser
-                        } else {
-                            ActionKind::LockIdentity
-                        };
-                        request_on_ticket(conn, &staff, id, kind, &reason, expires_at)?;
+                    BulkOp::Status(status) => {
+                        work::change_status(conn, id, status, staff.actor(), at)?
                     }
-                    other => match other.strip_prefix("status:") {
-                        Some(s) => {
-                            let status: Status = s.parse().map_err(WebError::BadRequest)?;
-                            work::change_status(conn, id, status, staff.actor(), at)?;
-                        }
-                        None => {
-                            return Err(WebError::BadRequest(format!(
-                                "unknown bulk action '{other}'"
-                            )))
-                        }
-                    },
+                    BulkOp::Lock => {}
                 }
             }
             Ok(())
         })
         .await?;
-    state.caches.clear();
+    state.caches.queue.clear();
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", back))
         .finish())

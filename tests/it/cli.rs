@@ -169,7 +169,7 @@ fn users_are_added_with_a_role_and_a_password_from_stdin() {
     assert!(
         abuse_desk::db::users::verify(&mut conn, "alice", "correct horse battery")
             .unwrap()
-            .is_some_and(|u| u.role == "agent")
+            .is_some_and(|u| u.role == abuse_desk::db::users::Role::Agent)
     );
     assert!(
         abuse_desk::db::users::verify(&mut conn, "alice", "wrong password!!")

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use abuse_desk::db::schema::{actions, audit_log, customers, events, raw_messages, tickets};
-use abuse_desk::db::tickets::Status;
 use abuse_desk::db::DbConn;
 use abuse_desk::ingest::{self, Ingestor, Origin, Summary};
 use abuse_desk::settings::Settings;
+use abuse_desk::tickets::Status;
 use diesel::prelude::*;
 
 use crate::support::{self, TestDb};
@@ -383,8 +383,13 @@ fn an_import_waiting_on_its_input_holds_no_transaction_open() {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             let id = tickets::table.select(tickets::id).first(conn).unwrap();
-            abuse_desk::db::tickets::set_status(conn, id, Status::Resolved, abuse_desk::db::now())
-                .unwrap();
+            abuse_desk::tickets::store::set_status(
+                conn,
+                id,
+                Status::Resolved,
+                abuse_desk::db::now(),
+            )
+            .unwrap();
             resume.send(()).unwrap();
             let (summary, _) = importer.join().unwrap();
             assert_eq!((summary.new_tickets, summary.updated_tickets), (1, 51));
@@ -405,7 +410,7 @@ fn a_resolved_ticket_reopens_and_an_ignored_one_absorbs() {
         );
         assert_eq!(first.new_tickets, 1);
         let id = tickets::table.select(tickets::id).first(conn).unwrap();
-        abuse_desk::db::tickets::set_status(conn, id, Status::Resolved, abuse_desk::db::now())
+        abuse_desk::tickets::store::set_status(conn, id, Status::Resolved, abuse_desk::db::now())
             .unwrap();
         let second = import_bytes(
             conn,
@@ -422,7 +427,7 @@ fn a_resolved_ticket_reopens_and_an_ignored_one_absorbs() {
             .unwrap();
         assert_eq!(trail, ["opened", "reopened"]);
 
-        abuse_desk::db::tickets::set_status(conn, id, Status::Ignored, abuse_desk::db::now())
+        abuse_desk::tickets::store::set_status(conn, id, Status::Ignored, abuse_desk::db::now())
             .unwrap();
         import_bytes(
             conn,
@@ -439,7 +444,7 @@ fn the_automatic_rule_requests_one_temporary_lock() {
     for db in support::backends("the_automatic_rule_requests_one_temporary_lock") {
         let conn = &mut db.connect();
         let mut settings = Settings::default();
-        settings.ingest.auto_lock = abuse_desk::ingest::rules::AutoLock {
+        settings.ingest.auto_lock = abuse_desk::tickets::AutoLock {
             enabled: true,
             events: 3,
             within_minutes: 10,

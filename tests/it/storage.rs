@@ -8,8 +8,9 @@ use abuse_desk::customers::parse_csv;
 use abuse_desk::db::customers::{self, Clues, ResolveStep};
 use abuse_desk::db::ids::CustomerId;
 use abuse_desk::db::schema;
-use abuse_desk::db::tickets::{self, Status, SubjectKind, TicketKey};
 use abuse_desk::db::DbConn;
+use abuse_desk::tickets::queue::{self, QueueFilter, Sort};
+use abuse_desk::tickets::{store as tickets, Class, Severity, Status, SubjectKind, TicketKey};
 use diesel::prelude::*;
 
 use crate::support;
@@ -55,155 +56,89 @@ fn customers_resolve_by_identity_domain_and_most_specific_netblock() {
         );
         let order = ResolveStep::DEFAULT_ORDER;
         let who = |conn: &mut DbConn, clues| resolve(conn, clues, &order);
-
-        assert_eq!(
-            who(
-                conn,
-                Clues {
-                    identity: Some("BOB@acme.example"),
-                    ..Default::default()
-                }
+        let identity = |v| Clues {
+            identity: Some(v),
+            ..Default::default()
+        };
+        let outgoing_user = |v| Clues {
+            outgoing_user: Some(v),
+            ..Default::default()
+        };
+        let domain = |v| Clues {
+            sender_domain: Some(v),
+            ..Default::default()
+        };
+        let source = |v| Clues {
+            source_ip: ip(v),
+            ..Default::default()
+        };
+        use ResolveStep::{Identity, Netblock, OutgoingUser, SenderDomain};
+        // (what the report says, who it resolves to and by which step, why)
+        let cases = [
+            (
+                identity("BOB@acme.example"),
+                Some(("acme", Identity)),
+                "identity, any case",
             ),
-            Some(("acme".into(), ResolveStep::Identity))
-        );
-        assert_eq!(
-            who(
-                conn,
-                Clues {
-                    outgoing_user: Some("172.16.10.13@example.com"),
-                    ..Default::default()
-                }
+            (
+                outgoing_user("172.16.10.13@example.com"),
+                Some(("acme", OutgoingUser)),
+                "outgoing user",
             ),
-            Some(("acme".into(), ResolveStep::OutgoingUser))
-        );
-        assert_eq!(
-            who(
-                conn,
-                Clues {
-                    sender_domain: Some("acme.example"),
-                    ..Default::default()
-                }
+            (
+                domain("acme.example"),
+                Some(("acme", SenderDomain)),
+                "sender domain",
             ),
-            Some(("acme".into(), ResolveStep::SenderDomain))
-        );
-        assert_eq!(
-            who(
-                conn,
-                Clues {
-                    sender_domain: Some("mail.eu.Shop.Example.NET."),
-                    ..Default::default()
-                }
+            (
+                domain("mail.eu.Shop.Example.NET."),
+                Some(("beta", SenderDomain)),
+                "parent domain walk",
             ),
-            Some(("beta".into(), ResolveStep::SenderDomain)),
-            "parent domain walk on {}",
-            db.backend
-        );
-        assert_eq!(
-            who(
-                conn,
-                Clues {
-                    sender_domain: Some("example.net"),
-                    ..Default::default()
-                }
+            (
+                domain("example.net"),
+                None,
+                "a parent does not match its child",
             ),
-            None,
-            "a parent does not match its child"
-        );
-        assert_eq!(
-            who(
-                conn,
-                Clues {
-                    source_ip: ip("192.0.2.5"),
-                    ..Default::default()
-                }
+            (source("192.0.2.5"), Some(("beta", Netblock)), "v4 block"),
+            (
+                source("192.0.2.200"),
+                Some(("gamma", Netblock)),
+                "most specific v4 block",
             ),
-            Some(("beta".into(), ResolveStep::Netblock))
-        );
-        assert_eq!(
-            who(
-                conn,
-                Clues {
-                    source_ip: ip("192.0.2.200"),
-                    ..Default::default()
-                }
+            (
+                source("192.0.2.128"),
+                Some(("gamma", Netblock)),
+                "first address of a block",
             ),
-            Some(("gamma".into(), ResolveStep::Netblock)),
-            "most specific v4 block on {}",
-            db.backend
-        );
-        assert_eq!(
-            who(
-                conn,
-                Clues {
-                    source_ip: ip("192.0.2.128"),
-                    ..Default::default()
-                }
+            (
+                source("192.0.2.127"),
+                Some(("beta", Netblock)),
+                "last address before a block",
             ),
-            Some(("gamma".into(), ResolveStep::Netblock))
-        );
-        assert_eq!(
-            who(
-                conn,
-                Clues {
-                    source_ip: ip("192.0.2.127"),
-                    ..Default::default()
-                }
+            (
+                source("::ffff:192.0.2.255"),
+                Some(("gamma", Netblock)),
+                "v4-mapped v6",
             ),
-            Some(("beta".into(), ResolveStep::Netblock))
-        );
-        assert_eq!(
-            who(
-                conn,
-                Clues {
-                    source_ip: ip("::ffff:192.0.2.255"),
-                    ..Default::default()
-                }
+            (
+                source("2001:db8:1::5"),
+                Some(("gamma", Netblock)),
+                "most specific v6 block",
             ),
-            Some(("gamma".into(), ResolveStep::Netblock)),
-            "v4-mapped v6"
-        );
-        assert_eq!(
-            who(
-                conn,
-                Clues {
-                    source_ip: ip("2001:db8:1::5"),
-                    ..Default::default()
-                }
+            (
+                source("2001:db8:2::1"),
+                Some(("beta", Netblock)),
+                "v6 block",
             ),
-            Some(("gamma".into(), ResolveStep::Netblock)),
-            "most specific v6 block on {}",
-            db.backend
-        );
-        assert_eq!(
-            who(
-                conn,
-                Clues {
-                    source_ip: ip("2001:db8:2::1"),
-                    ..Default::default()
-                }
-            ),
-            Some(("beta".into(), ResolveStep::Netblock))
-        );
-        assert_eq!(
-            who(
-                conn,
-                Clues {
-                    source_ip: ip("198.51.100.1"),
-                    ..Default::default()
-                }
-            ),
-            None
-        );
-        assert_eq!(
-            who(
-                conn,
-                Clues {
-                    source_ip: ip("2001:db9::1"),
-                    ..Default::default()
-                }
-            ),
-            None
-        );
+            (source("198.51.100.1"), None, "v4 address of nobody"),
+            (source("2001:db9::1"), None, "v6 address of nobody"),
+            (Clues::default(), None, "nothing to go by"),
+        ];
+        for (clues, expected, why) in cases {
+            let expected = expected.map(|(who, step)| (who.to_owned(), step));
+            assert_eq!(who(conn, clues), expected, "{why} on {}", db.backend);
+        }
 
         // First match wins, in the configured order.
         let mixed = Clues {
@@ -334,13 +269,13 @@ fn one_live_ticket_per_customer_subject_and_class() {
             customer_id: Some(acme),
             subject_kind: SubjectKind::Identity,
             subject: "bob@acme.example".into(),
-            class: "abuse".into(),
+            class: Class::Abuse,
         };
 
-        let (first, created) = tickets::live_or_create(conn, &key, "abuse", at).unwrap();
+        let (first, created) = tickets::live_or_create(conn, &key, Severity::Abuse, at).unwrap();
         assert!(created);
         assert_eq!(
-            tickets::live_or_create(conn, &key, "abuse", at).unwrap(),
+            tickets::live_or_create(conn, &key, Severity::Abuse, at).unwrap(),
             (first, false),
             "{}",
             db.backend
@@ -351,15 +286,15 @@ fn one_live_ticket_per_customer_subject_and_class() {
             ..key.clone()
         };
         assert_eq!(
-            tickets::live_or_create(conn, &as_sender, "abuse", at).unwrap(),
+            tickets::live_or_create(conn, &as_sender, Severity::Abuse, at).unwrap(),
             (first, false)
         );
         let other_class = TicketKey {
-            class: "fraud".into(),
+            class: Class::Fraud,
             ..key.clone()
         };
         assert_ne!(
-            tickets::live_or_create(conn, &other_class, "abuse", at)
+            tickets::live_or_create(conn, &other_class, Severity::Abuse, at)
                 .unwrap()
                 .0,
             first
@@ -370,12 +305,13 @@ fn one_live_ticket_per_customer_subject_and_class() {
             customer_id: None,
             subject_kind: SubjectKind::Ip,
             subject: "198.51.100.7".into(),
-            class: "abuse".into(),
+            class: Class::Abuse,
         };
-        let (orphan, created) = tickets::live_or_create(conn, &unresolved, "info", at).unwrap();
+        let (orphan, created) =
+            tickets::live_or_create(conn, &unresolved, Severity::Info, at).unwrap();
         assert!(created);
         assert_eq!(
-            tickets::live_or_create(conn, &unresolved, "info", at).unwrap(),
+            tickets::live_or_create(conn, &unresolved, Severity::Info, at).unwrap(),
             (orphan, false),
             "unresolved dedup on {}",
             db.backend
@@ -384,16 +320,16 @@ fn one_live_ticket_per_customer_subject_and_class() {
         // Resolved and ignored tickets stay live; closing one makes room for a new ticket.
         tickets::set_status(conn, first, Status::Resolved, at).unwrap();
         assert_eq!(
-            tickets::live_or_create(conn, &key, "abuse", at).unwrap(),
+            tickets::live_or_create(conn, &key, Severity::Abuse, at).unwrap(),
             (first, false)
         );
         tickets::set_status(conn, first, Status::Ignored, at).unwrap();
         assert_eq!(
-            tickets::live_or_create(conn, &key, "abuse", at).unwrap(),
+            tickets::live_or_create(conn, &key, Severity::Abuse, at).unwrap(),
             (first, false)
         );
         tickets::set_status(conn, first, Status::Closed, at).unwrap();
-        let (second, created) = tickets::live_or_create(conn, &key, "abuse", at).unwrap();
+        let (second, created) = tickets::live_or_create(conn, &key, Severity::Abuse, at).unwrap();
         assert!(created && second != first, "{}", db.backend);
         // Reopening the closed one while another is live is refused by the index itself.
         assert!(
@@ -402,9 +338,16 @@ fn one_live_ticket_per_customer_subject_and_class() {
             db.backend
         );
 
-        let open = tickets::list(conn, Some(Status::Open), 100).unwrap();
+        let list = |conn: &mut abuse_desk::db::DbConn, status| {
+            let filter = QueueFilter {
+                status: Some(status),
+                ..Default::default()
+            };
+            queue::page(conn, &filter, Sort::LastSeen, None, 100, None, None).unwrap()
+        };
+        let open = list(conn, Status::Open);
         assert_eq!(open.len(), 3);
-        let closed = tickets::list(conn, Some(Status::Closed), 100).unwrap();
+        let closed = list(conn, Status::Closed);
         assert_eq!(closed.iter().map(|t| t.id).collect::<Vec<_>>(), vec![first]);
         assert_eq!(closed[0].customer_external_id.as_deref(), Some("acme"));
         let orphan_row = open.iter().find(|t| t.id == orphan).unwrap();
@@ -415,6 +358,20 @@ fn one_live_ticket_per_customer_subject_and_class() {
             ),
             (None, "ip")
         );
+
+        // A reporter's own class may hold the key's separator: these two once had the same
+        // key ("0|a|b|c"), and the second report was counted on the first one's ticket.
+        let pipe = |subject: &str, class: &str| TicketKey {
+            customer_id: None,
+            subject_kind: SubjectKind::Sender,
+            subject: subject.into(),
+            class: Class::of(class),
+        };
+        let (one, created_one) =
+            tickets::live_or_create(conn, &pipe("a|b", "c"), Severity::Info, at).unwrap();
+        let (two, created_two) =
+            tickets::live_or_create(conn, &pipe("a", "b|c"), Severity::Info, at).unwrap();
+        assert!(created_one && created_two && one != two, "{}", db.backend);
     }
 }
 

@@ -4,9 +4,9 @@
 
 use abuse_desk::db::users::{self, Role};
 use abuse_desk::db::DbConn;
+use abuse_desk::demo::{self, Feed, Spec};
 use abuse_desk::ingest::{self, Ingestor, Origin};
 use abuse_desk::settings::{Secret, Settings};
-use abuse_desk::web::demo::{self, Feed, Spec};
 use abuse_desk::web::Application;
 
 use crate::support::TestDb;
@@ -42,7 +42,12 @@ pub async fn spawn_app_with(db: TestDb, configure: impl FnOnce(&mut Settings)) -
     ] {
         users::add(&mut conn, name, role, PASSWORD).unwrap();
     }
-    let app = Application::build(&settings).unwrap();
+    let app = Application::build(
+        &settings.web,
+        abuse_desk::db::connect_pool(&settings.database().unwrap(), settings.database_pool_size)
+            .unwrap(),
+    )
+    .unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp { base, db, settings }

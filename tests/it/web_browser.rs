@@ -148,10 +148,7 @@ async fn an_agent_works_a_ticket_in_the_browser() {
         return;
     };
     let app = spawn_app(support::sqlite()).await;
-    app.ingest_raw(abuse_desk::web::demo::sample_reports(
-        chrono::Utc::now(),
-        400,
-    ));
+    app.ingest_raw(abuse_desk::demo::sample_reports(chrono::Utc::now(), 400));
     let c = browser(&driver).await;
     log_in(&c, &app, "agent").await;
     screenshot(&c, "queue").await;

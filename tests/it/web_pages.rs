@@ -212,7 +212,7 @@ fn the_demo_fills_an_empty_database_once() {
         database_url: db.url.clone(),
         ..Default::default()
     };
-    let password = abuse_desk::web::demo::prepare(&mut conn, &settings)
+    let password = abuse_desk::demo::prepare(&mut conn, &settings)
         .unwrap()
         .unwrap();
     assert_eq!(password.len(), 20);
@@ -228,7 +228,7 @@ fn the_demo_fills_an_empty_database_once() {
         .unwrap()
         .is_some());
     assert_eq!(
-        abuse_desk::web::demo::prepare(&mut conn, &settings).unwrap(),
+        abuse_desk::demo::prepare(&mut conn, &settings).unwrap(),
         None,
         "second start leaves the data alone"
     );
@@ -250,7 +250,12 @@ async fn templates_dir_overrides_a_page_and_keeps_escaping() {
     };
     settings.web.bind = "127.0.0.1:0".into();
     settings.web.templates_dir = Some(dir.path().to_path_buf());
-    let app = abuse_desk::web::Application::build(&settings).unwrap();
+    let app = abuse_desk::web::Application::build(
+        &settings.web,
+        abuse_desk::db::connect_pool(&settings.database().unwrap(), settings.database_pool_size)
+            .unwrap(),
+    )
+    .unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     actix_web::rt::spawn(app.run_until_stopped());
     let html = reqwest::get(format!("{base}/login?next=/tickets%3Fq=%3Cscript%3E"))

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::support;
 use crate::web::{spawn_app, spec, TestApp};
-use abuse_desk::web::demo::Feed;
+use abuse_desk::demo::Feed;
 
 /// Ticket numbers linked from a queue page, in order.
 pub fn ids(html: &str) -> Vec<i64> {
@@ -72,9 +72,9 @@ fn seed(app: &TestApp) {
 /// Up to 1,000 tickets that `filter` lets through, newest first, by the queue's own query.
 fn matching(
     conn: &mut abuse_desk::db::DbConn,
-    filter: &abuse_desk::db::queue::QueueFilter,
-) -> Vec<abuse_desk::db::queue::QueueRow> {
-    use abuse_desk::db::queue::{page, Sort};
+    filter: &abuse_desk::tickets::queue::QueueFilter,
+) -> Vec<abuse_desk::tickets::queue::QueueRow> {
+    use abuse_desk::tickets::queue::{page, Sort};
     page(conn, filter, Sort::LastSeen, None, 1000, None, None).unwrap()
 }
 
@@ -83,7 +83,7 @@ fn matching(
 /// tickets.
 #[actix_web::test]
 async fn free_text_finds_the_same_tickets_by_index_and_row_by_row() {
-    use abuse_desk::db::queue::{page_probing, Probe, QueueFilter, Sort};
+    use abuse_desk::tickets::queue::{page_probing, Probe, QueueFilter, Sort};
     for db in support::backends("free_text_finds_the_same_tickets_by_index_and_row_by_row") {
         let app = spawn_app(db).await;
         seed(&app);
@@ -135,11 +135,11 @@ async fn free_text_finds_the_same_tickets_by_index_and_row_by_row() {
                 page_probing(
                     &mut conn,
                     &filter,
+                    Probe::each(probe),
                     Sort::LastSeen,
                     None,
                     1000,
                     only,
-                    Probe::each(probe),
                 )
                 .unwrap()
                 .iter()
@@ -188,7 +188,7 @@ async fn free_text_finds_the_same_tickets_by_index_and_row_by_row() {
 /// a common one ticket by ticket. Both ways must find the same tickets, with free text too.
 #[actix_web::test]
 async fn the_feed_filter_finds_the_same_tickets_by_index_and_row_by_row() {
-    use abuse_desk::db::queue::{page_probing, Probe, QueueFilter, Sort};
+    use abuse_desk::tickets::queue::{page_probing, Probe, QueueFilter, Sort};
     for db in support::backends("the_feed_filter_finds_the_same_tickets_by_index_and_row_by_row") {
         let app = spawn_app(db).await;
         seed(&app);
@@ -214,7 +214,7 @@ async fn the_feed_filter_finds_the_same_tickets_by_index_and_row_by_row() {
                 ..QueueFilter::default()
             };
             let mut found = |only: Option<&[_]>, probe: Probe| -> BTreeSet<i64> {
-                page_probing(&mut conn, &filter, Sort::LastSeen, None, 1000, only, probe)
+                page_probing(&mut conn, &filter, probe, Sort::LastSeen, None, 1000, only)
                     .unwrap()
                     .iter()
                     .map(|r| r.id.0)
@@ -237,7 +237,7 @@ async fn the_feed_filter_finds_the_same_tickets_by_index_and_row_by_row() {
 }
 
 /// Queue rows by ticket id, each as the JSON API shows it.
-fn rows_by_id(rows: Vec<abuse_desk::db::queue::QueueRow>) -> BTreeMap<i64, serde_json::Value> {
+fn rows_by_id(rows: Vec<abuse_desk::tickets::queue::QueueRow>) -> BTreeMap<i64, serde_json::Value> {
     rows.into_iter()
         .map(|r| (r.id.0, serde_json::to_value(&r).unwrap()))
         .collect()
@@ -248,14 +248,15 @@ fn rows_by_id(rows: Vec<abuse_desk::db::queue::QueueRow>) -> BTreeMap<i64, serde
 /// that the keys descend strictly.
 fn page_through(
     conn: &mut abuse_desk::db::DbConn,
-    filter: &abuse_desk::db::queue::QueueFilter,
-    sort: abuse_desk::db::queue::Sort,
-    probe: abuse_desk::db::queue::Probe,
+    filter: &abuse_desk::tickets::queue::QueueFilter,
+    sort: abuse_desk::tickets::queue::Sort,
+    probe: abuse_desk::tickets::queue::Probe,
 ) -> BTreeMap<i64, serde_json::Value> {
     let (mut paged, mut keys, mut after) = (Vec::new(), Vec::new(), None);
     loop {
         let rows =
-            abuse_desk::db::queue::page_probing(conn, filter, sort, after, 4, None, probe).unwrap();
+            abuse_desk::tickets::queue::page_probing(conn, filter, probe, sort, after, 4, None)
+                .unwrap();
         let Some(last) = rows.last() else { break };
         after = Some(last.cursor(sort));
         keys.extend(rows.iter().map(|r| (r.cursor(sort).key, r.id.0)));
@@ -272,7 +273,7 @@ fn page_through(
 /// fair share of it when only some tickets are drawn.
 #[actix_web::test]
 async fn the_text_sample_estimates_how_many_tickets_hold_a_text() {
-    use abuse_desk::db::queue::{QueueFilter, TextSample};
+    use abuse_desk::tickets::queue::{QueueFilter, TextSample};
     for db in support::backends("the_text_sample_estimates_how_many_tickets_hold_a_text") {
         let app = spawn_app(db).await;
         seed(&app);
@@ -532,7 +533,7 @@ struct Prepared {
 /// id is planned for them each time.
 #[actix_web::test]
 async fn postgres_prepares_the_page_query_once_and_plans_a_page_among_many_anew() {
-    use abuse_desk::db::queue::{page, page_probing, Probe, QueueFilter, Sort};
+    use abuse_desk::tickets::queue::{page, page_probing, Probe, QueueFilter, Sort};
     use diesel::RunQueryDsl;
     let Some(db) =
         support::postgres("postgres_prepares_the_page_query_once_and_plans_a_page_among_many_anew")
@@ -557,7 +558,7 @@ async fn postgres_prepares_the_page_query_once_and_plans_a_page_among_many_anew(
     let prepared =
         |conn: &mut abuse_desk::db::DbConn| -> Vec<String> { runs(conn).into_keys().collect() };
     let open = QueueFilter {
-        status: Some(abuse_desk::db::tickets::Status::Open),
+        status: Some(abuse_desk::tickets::Status::Open),
         ..QueueFilter::default()
     };
     let first = page(&mut conn, &open, Sort::LastSeen, None, 51, None, None).unwrap();
@@ -609,7 +610,7 @@ async fn postgres_prepares_the_page_query_once_and_plans_a_page_among_many_anew(
     let before = runs(&mut conn);
 
     // More found tickets than are surely best fetched by id: planned for them every time.
-    let many = abuse_desk::db::queue::FETCHED_BY_ID as u64 + 1;
+    let many = abuse_desk::tickets::queue::FETCHED_BY_ID as u64 + 1;
     let bulk: Vec<_> = (0..many)
         .map(|n| {
             let identity = format!("bulk{n}@contoso.example");
@@ -624,11 +625,11 @@ async fn postgres_prepares_the_page_query_once_and_plans_a_page_among_many_anew(
     let rows = page_probing(
         &mut conn,
         &contoso,
+        Probe::each(100_000),
         Sort::LastSeen,
         None,
         51,
         None,
-        Probe::each(100_000),
     )
     .unwrap();
     assert_eq!(rows.len(), 51);

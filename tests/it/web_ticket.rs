@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use crate::support;
 use crate::web::{location, spawn_app, spec};
-use abuse_desk::web::demo::Spec;
+use abuse_desk::demo::Spec;
 
 #[actix_web::test]
 async fn actions_become_pending_rows_with_audit_entries() {
@@ -219,7 +219,7 @@ async fn merge_moves_events_and_counts() {
             "info@bakery-mueller.example",
             "198.51.100.6",
         );
-        from_aol.feed = abuse_desk::web::demo::Feed::Aol;
+        from_aol.feed = abuse_desk::demo::Feed::Aol;
         app.ingest(&[
             spec(
                 1,

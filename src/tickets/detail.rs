@@ -1,14 +1,14 @@
-//! A ticket as its page reads it: the summary joined with customer and assignee, the event
-//! timeline by keyset pages (newest first), and its source IPs.
+//! A ticket's summary, joined with its customer and assignee: what its page heads with and
+//! what its lock buttons act on.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::events::Event;
-use super::ids::{CustomerId, EventId, TicketId, UserId};
-use super::schema::{customers, events, ticket_source_ips, tickets, users};
-use super::DbConn;
+use super::types::{Class, Severity, Status, SubjectKind};
+use crate::db::ids::{CustomerId, TicketId, UserId};
+use crate::db::schema::{customers, tickets, users};
+use crate::db::DbConn;
 
 /// The ticket page's summary.
 #[derive(Queryable, Debug, Clone, Serialize)]
@@ -18,11 +18,11 @@ pub struct TicketDetail {
     pub customer_external_id: Option<String>,
     pub customer_name: Option<String>,
     pub customer_email: Option<String>,
-    pub subject_kind: String,
+    pub subject_kind: SubjectKind,
     pub subject: String,
-    pub class: String,
-    pub severity: String,
-    pub status: String,
+    pub class: Class,
+    pub severity: Severity,
+    pub status: Status,
     pub assignee_id: Option<UserId>,
     pub assignee: Option<String>,
     pub merged_into_id: Option<TicketId>,
@@ -71,45 +71,4 @@ pub fn detail(conn: &mut DbConn, id: TicketId) -> QueryResult<Option<TicketDetai
         ))
         .first(conn)
         .optional()
-}
-
-/// A page of the ticket's events, newest first, before `before` (arrival time, event id).
-pub fn timeline(
-    conn: &mut DbConn,
-    id: TicketId,
-    before: Option<(NaiveDateTime, EventId)>,
-    limit: i64,
-) -> QueryResult<Vec<Event>> {
-    let mut query = events::table
-        .filter(events::ticket_id.eq(id))
-        .order((events::arrival_at.desc(), events::id.desc()))
-        .limit(limit)
-        .select(Event::as_select())
-        .into_boxed();
-    if let Some((at, event)) = before {
-        query = query
-            .filter(events::arrival_at.le(at))
-            .filter(events::arrival_at.lt(at).or(events::id.lt(event)));
-    }
-    query.load(conn)
-}
-
-/// One event of the ticket, for its evidence.
-pub fn event(conn: &mut DbConn, ticket: TicketId, id: EventId) -> QueryResult<Option<Event>> {
-    events::table
-        .filter(events::ticket_id.eq(ticket))
-        .filter(events::id.eq(id))
-        .select(Event::as_select())
-        .first(conn)
-        .optional()
-}
-
-/// Up to `limit` of the ticket's source IPs.
-pub fn source_ips(conn: &mut DbConn, id: TicketId, limit: i64) -> QueryResult<Vec<String>> {
-    ticket_source_ips::table
-        .filter(ticket_source_ips::ticket_id.eq(id))
-        .order(ticket_source_ips::source_ip)
-        .limit(limit)
-        .select(ticket_source_ips::source_ip)
-        .load(conn)
 }

@@ -1,9 +1,10 @@
-//! The policies applied on ingest: severity by volume and the automatic temporary lock
-//! ("about 5 spam in 10 minutes locks the identity").
+//! How a ticket's severity rises with its volume of events, with thresholds per class.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use super::types::{Class, Severity};
 
 /// Event counts at which a ticket's severity rises.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -39,54 +40,25 @@ impl Default for SeverityPolicy {
     }
 }
 
-/// Ordered severities; a ticket's severity only ever rises.
-pub const SEVERITIES: [&str; 3] = ["info", "abuse", "escalation"];
-
-fn rank(severity: &str) -> usize {
-    SEVERITIES.iter().position(|s| *s == severity).unwrap_or(0)
-}
-
 impl SeverityPolicy {
     /// The severity a ticket of `class` has after `events` events, never below `current`.
     /// Reports from our own outgoing filter start at abuse: the filter already judged them.
     pub fn severity(
         &self,
-        class: &str,
+        class: &Class,
         events: i64,
         own_filter: bool,
-        current: &str,
-    ) -> &'static str {
-        let t = self.classes.get(class).unwrap_or(&self.default);
+        current: Severity,
+    ) -> Severity {
+        let t = self.classes.get(class.as_str()).unwrap_or(&self.default);
         let by_volume = if events >= t.escalation_after {
-            2
+            Severity::Escalation
         } else if events >= t.abuse_after || own_filter {
-            1
+            Severity::Abuse
         } else {
-            0
+            Severity::Info
         };
-        SEVERITIES[by_volume.max(rank(current))]
-    }
-}
-
-/// "N events for one subject within T minutes → request a temporary lock of the identity
-/// for D hours". Off by default.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct AutoLock {
-    pub enabled: bool,
-    pub events: i64,
-    pub within_minutes: i64,
-    pub lock_hours: i64,
-}
-
-impl Default for AutoLock {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            events: 5,
-            within_minutes: 10,
-            lock_hours: 24,
-        }
+        by_volume.max(current)
     }
 }
 
@@ -97,13 +69,25 @@ mod tests {
     #[test]
     fn severity_rises_with_volume_and_never_falls() {
         let mut policy = SeverityPolicy::default();
-        assert_eq!(policy.severity("abuse", 1, false, "info"), "info");
-        assert_eq!(policy.severity("abuse", 1, true, "info"), "abuse");
-        assert_eq!(policy.severity("abuse", 25, false, "info"), "abuse");
-        assert_eq!(policy.severity("abuse", 100, false, "abuse"), "escalation");
         assert_eq!(
-            policy.severity("abuse", 2, false, "escalation"),
-            "escalation"
+            policy.severity(&Class::Abuse, 1, false, Severity::Info),
+            Severity::Info
+        );
+        assert_eq!(
+            policy.severity(&Class::Abuse, 1, true, Severity::Info),
+            Severity::Abuse
+        );
+        assert_eq!(
+            policy.severity(&Class::Abuse, 25, false, Severity::Info),
+            Severity::Abuse
+        );
+        assert_eq!(
+            policy.severity(&Class::Abuse, 100, false, Severity::Abuse),
+            Severity::Escalation
+        );
+        assert_eq!(
+            policy.severity(&Class::Abuse, 2, false, Severity::Escalation),
+            Severity::Escalation
         );
         policy.classes.insert(
             "virus".into(),
@@ -112,7 +96,13 @@ mod tests {
                 escalation_after: 3,
             },
         );
-        assert_eq!(policy.severity("virus", 1, false, "info"), "abuse");
-        assert_eq!(policy.severity("virus", 3, false, "info"), "escalation");
+        assert_eq!(
+            policy.severity(&Class::Virus, 1, false, Severity::Info),
+            Severity::Abuse
+        );
+        assert_eq!(
+            policy.severity(&Class::Virus, 3, false, Severity::Info),
+            Severity::Escalation
+        );
     }
 }

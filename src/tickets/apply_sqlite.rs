@@ -8,7 +8,7 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
 use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, RunQueryDsl, SqliteConnection};
 
-use super::tickets::TicketBatchUpdate;
+use super::update::TicketBatchUpdate;
 
 /// A ticket's counters and dates after a batch, and the newest event's details when the batch
 /// brought a newer event than the ticket had. The columns the search index covers (identity,
@@ -38,9 +38,9 @@ impl QueryFragment<Sqlite> for ApplyCounters<'_> {
         let latest = row.latest;
         let has_latest: &'static bool = if latest.is_some() { &true } else { &false };
         out.push_sql("UPDATE tickets SET status = ");
-        out.push_bind_param::<Text, _>(&row.update.status)?;
+        out.push_bind_param::<Text, _>(row.update.status.as_str())?;
         out.push_sql(", severity = ");
-        out.push_bind_param::<Text, _>(&row.update.severity)?;
+        out.push_bind_param::<Text, _>(row.update.severity.as_str())?;
         out.push_sql(", event_count = ");
         out.push_bind_param::<BigInt, _>(&row.update.event_count)?;
         out.push_sql(", first_seen = ");

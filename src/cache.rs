@@ -1,14 +1,10 @@
-//! Values too costly to compute on every request and fine to show a few seconds old: the
-//! ticket counts per status, the ranking by events of the last 24 hours, a sample of the
-//! tickets' text. Writes made through the web drop the first two, so staff see their own
-//! changes at once.
+//! Values too costly to compute on every request and fine to show a few seconds old (the
+//! queue's counts, the Outgoing Reports' figures), kept in memory for a while.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-
-use crate::db::ids::TicketId;
 
 /// One cached value with its age. When it goes stale, one request recomputes it while the
 /// others keep getting the stale value, so a busy queue never has every request recompute at
@@ -21,7 +17,7 @@ pub struct Cached<T> {
 }
 
 impl<T> Cached<T> {
-    fn new(ttl: Duration) -> Self {
+    pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
             slot: Mutex::new(None),
@@ -87,7 +83,7 @@ pub struct CachedMap<T> {
 }
 
 impl<T> CachedMap<T> {
-    fn new(ttl: Duration, cap: usize) -> Self {
+    pub fn new(ttl: Duration, cap: usize) -> Self {
         Self {
             ttl,
             cap,
@@ -111,43 +107,5 @@ impl<T> CachedMap<T> {
         }
         slots.insert(key, (Instant::now(), Arc::clone(&value)));
         value
-    }
-}
-
-/// One Outgoing Reports page's figures: the groups and the events per day.
-pub type OutgoingFigures = (
-    Vec<crate::db::outgoing::Group>,
-    Vec<(chrono::NaiveDate, i64)>,
-);
-
-/// The application's caches.
-pub struct Caches {
-    pub status_counts: Cached<HashMap<String, i64>>,
-    pub ranking_24h: Cached<Vec<(TicketId, i64)>>,
-    /// Grouping a month of events takes a while on a big desk; a minute old is fine for a
-    /// report (lock states are read fresh on every request).
-    pub outgoing: CachedMap<OutgoingFigures>,
-    /// How common a free text or a feed is, estimated from a sample of the tickets; the
-    /// share of tickets holding a text changes slowly, so a sample serves for minutes and is
-    /// not dropped by writes.
-    pub text_sample: Cached<crate::db::queue::TextSample>,
-}
-
-impl Default for Caches {
-    fn default() -> Self {
-        Self {
-            status_counts: Cached::new(Duration::from_secs(10)),
-            ranking_24h: Cached::new(Duration::from_secs(30)),
-            outgoing: CachedMap::new(Duration::from_secs(60), 256),
-            text_sample: Cached::new(Duration::from_secs(300)),
-        }
-    }
-}
-
-impl Caches {
-    /// Forgets the queue's figures, after a write.
-    pub fn clear(&self) {
-        self.status_counts.clear();
-        self.ranking_24h.clear();
     }
 }

@@ -299,7 +299,7 @@ pub fn prepare(
         2,
         |_| {},
     )?;
-    let password = super::auth::random_token()[..20].to_owned();
+    let password = crate::secret::random_token()[..20].to_owned();
     crate::db::users::add(conn, "admin", crate::db::users::Role::Admin, &password)?;
     Ok(Some(password))
 }

@@ -1,0 +1,83 @@
+//! `abuse-desk serve`: the web queue, and beside it the background jobs, on one pool.
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::db;
+use crate::settings::Settings;
+use crate::web::Application;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Listen here instead of `web.bind`, e.g. 0.0.0.0:8080.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub bind: Option<String>,
+    /// On an empty database, load a sample (customers and a few hundred generated reports)
+    /// and create an `admin` account whose password is printed once. A database that holds
+    /// data already is served as it is.
+    #[arg(long)]
+    pub demo: bool,
+    /// Serve the web queue only, without polling the mailboxes (for extra web instances
+    /// beside one that runs the jobs).
+    #[arg(long)]
+    pub no_jobs: bool,
+}
+
+/// Runs the web queue on actix's runtime until it is stopped.
+pub fn serve(mut settings: Settings, args: &ServeArgs) -> Result<()> {
+    if let Some(bind) = &args.bind {
+        settings.web.bind = bind.clone();
+        settings.validate()?;
+    }
+    if args.demo {
+        let mut conn = super::connect(&settings)?;
+        match crate::demo::prepare(&mut conn, &settings)? {
+            Some(password) => {
+                println!("demo data loaded into {}", crate::settings::mask_url_password(&settings.database_url));
+                println!("log in at {}/login as admin with password: {password}", login_base(&settings));
+                println!("(shown only now; add accounts with `abuse-desk user add`)");
+            }
+            None => println!("the database holds data already; serving it as it is (the demo admin's password was shown at the first start)"),
+        }
+    }
+    actix_web::rt::System::new().block_on(run(settings, !args.no_jobs))
+}
+
+/// Where staff open the queue: `web.public_url` when it is set, else the address the server
+/// listens on (`--bind` may have moved it from the default).
+fn login_base(settings: &Settings) -> String {
+    if settings.web.public_url != Settings::default().web.public_url {
+        return settings.web.public_url.clone();
+    }
+    match settings.web.bind.split_once(':') {
+        // Every interface: this machine reaches it on loopback.
+        Some(("0.0.0.0", port)) => format!("http://127.0.0.1:{port}"),
+        _ => format!("http://{}", settings.web.bind),
+    }
+}
+
+/// Starts the server from the settings and serves until stopped. With `jobs`, the mailbox
+/// pollers run beside it on the same pool (see [`crate::jobs::run`]) and stop with it.
+async fn run(settings: Settings, jobs: bool) -> Result<()> {
+    let pool = db::connect_pool(&settings.database()?, settings.database_pool_size)?;
+    let app = Application::build(&settings.web, pool.clone())?;
+    tracing::info!(
+        port = app.port(),
+        "web queue listening on {}",
+        settings.web.bind
+    );
+    if !jobs || settings.mailboxes.is_empty() {
+        app.run_until_stopped().await?;
+        return Ok(());
+    }
+    tracing::info!(
+        mailboxes = settings.mailboxes.len(),
+        "polling the mailboxes on their schedules"
+    );
+    tokio::select! {
+        served = app.run_until_stopped() => served?,
+        // Returns only when the scheduler cannot start; polls log their own errors.
+        polled = crate::jobs::run(std::sync::Arc::new(settings), pool) => polled?,
+    }
+    Ok(())
+}

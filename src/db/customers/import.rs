@@ -1,0 +1,345 @@
+//! Loading the customers CSV: every record checked against the database before anything is
+//! written, then created or updated with its identities, domains and netblocks, in one
+//! transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::{Customer, CHUNK};
+use crate::customers::CustomerRecord;
+use crate::db::audit::{self, Actor};
+use crate::db::ids::CustomerId;
+use crate::db::schema::{customer_domains, customer_identities, customer_netblocks, customers};
+use crate::db::{now, DbConn};
+
+#[derive(Insertable)]
+#[diesel(table_name = customers)]
+struct CustomerInsertForm<'a> {
+    external_id: &'a str,
+    name: &'a str,
+    email: &'a str,
+    created_at: chrono::NaiveDateTime,
+    updated_at: chrono::NaiveDateTime,
+}
+
+/// What an import changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportSummary {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CustomerError {
+    #[error("line {line}: {kind} '{value}' already belongs to customer '{owner}', which is not in this file")]
+    Taken {
+        line: u64,
+        kind: &'static str,
+        value: String,
+        owner: String,
+    },
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+/// Creates or updates every customer of `records` (matched by external id) and replaces their
+/// identities, domains and netblocks. All or nothing: one transaction, and a value claimed by
+/// a customer outside the file is refused before anything is written.
+pub fn import(
+    conn: &mut DbConn,
+    records: &[CustomerRecord],
+) -> Result<ImportSummary, CustomerError> {
+    conn.transaction(|conn| {
+        check_not_taken(conn, records)?;
+        let existing = existing_customers(conn, records)?;
+        let stamp = now();
+        let mut summary = ImportSummary::default();
+        let new: Vec<_> = records.iter().filter(|r| !existing.contains_key(&r.external_id)).collect();
+        for chunk in new.chunks(CHUNK) {
+            let forms: Vec<_> = chunk
+                .iter()
+                .map(|r| CustomerInsertForm { external_id: &r.external_id, name: &r.name, email: &r.email, created_at: stamp, updated_at: stamp })
+                .collect();
+            crate::dispatch!(conn, c => diesel::insert_into(customers::table).values(&forms).execute(c))?;
+        }
+        summary.created = new.len();
+        let existing_ids: Vec<CustomerId> = existing.values().map(|c| c.id).collect();
+        let stored = children_of(conn, &existing_ids)?;
+        let mut changed: Vec<&CustomerRecord> = new.clone();
+        for record in records {
+            if let Some(current) = existing.get(&record.external_id) {
+                let unchanged = current.name == record.name
+                    && current.email == record.email
+                    && stored.get(&current.id).cloned().unwrap_or_default() == Children::of(record);
+                if unchanged {
+                    summary.unchanged += 1;
+                } else {
+                    diesel::update(customers::table.find(current.id))
+                        .set((customers::name.eq(&record.name), customers::email.eq(&record.email), customers::updated_at.eq(stamp)))
+                        .execute(conn)?;
+                    summary.updated += 1;
+                    changed.push(record);
+                }
+            }
+        }
+        // Only new and changed customers have their identities, domains and netblocks rewritten.
+        let changed: Vec<CustomerRecord> = changed.into_iter().cloned().collect();
+        let ids = existing_customers(conn, &changed)?;
+        replace_children(conn, &changed, &ids)?;
+        Ok(summary)
+    })
+}
+
+fn existing_customers(
+    conn: &mut DbConn,
+    records: &[CustomerRecord],
+) -> QueryResult<HashMap<String, Customer>> {
+    let mut found = HashMap::with_capacity(records.len());
+    for chunk in records.chunks(CHUNK) {
+        let ids: Vec<&str> = chunk.iter().map(|r| r.external_id.as_str()).collect();
+        let rows: Vec<Customer> = customers::table
+            .filter(customers::external_id.eq_any(ids))
+            .select(Customer::as_select())
+            .load(conn)?;
+        found.extend(rows.into_iter().map(|c| (c.external_id.clone(), c)));
+    }
+    Ok(found)
+}
+
+fn check_not_taken(conn: &mut DbConn, records: &[CustomerRecord]) -> Result<(), CustomerError> {
+    let in_file: HashSet<&str> = records.iter().map(|r| r.external_id.as_str()).collect();
+    let mut owner_of: HashMap<(&'static str, String), String> = HashMap::new();
+    let all: Vec<(u64, &'static str, String)> = records
+        .iter()
+        .flat_map(|r| r.claims().map(move |(k, v)| (r.line, k, v)))
+        .collect();
+    for kind in ["identity", "domain", "netblock"] {
+        let values: Vec<&String> = all
+            .iter()
+            .filter(|(_, k, _)| *k == kind)
+            .map(|(_, _, v)| v)
+            .collect();
+        for chunk in values.chunks(CHUNK) {
+            let rows: Vec<(String, String)> = match kind {
+                "identity" => customer_identities::table
+                    .inner_join(customers::table)
+                    .filter(customer_identities::identity.eq_any(chunk))
+                    .select((customer_identities::identity, customers::external_id))
+                    .load(conn)?,
+                "domain" => customer_domains::table
+                    .inner_join(customers::table)
+                    .filter(customer_domains::domain.eq_any(chunk))
+                    .select((customer_domains::domain, customers::external_id))
+                    .load(conn)?,
+                _ => customer_netblocks::table
+                    .inner_join(customers::table)
+                    .filter(customer_netblocks::cidr.eq_any(chunk))
+                    .select((customer_netblocks::cidr, customers::external_id))
+                    .load(conn)?,
+            };
+            owner_of.extend(
+                rows.into_iter()
+                    .map(|(value, owner)| ((kind, value), owner)),
+            );
+        }
+    }
+    for (line, kind, value) in all {
+        if let Some(owner) = owner_of.get(&(kind, value.clone())) {
+            if !in_file.contains(owner.as_str()) {
+                return Err(CustomerError::Taken {
+                    line,
+                    kind,
+                    value,
+                    owner: owner.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A customer's identities, domains and netblocks, each sorted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Children {
+    pub identities: Vec<String>,
+    pub domains: Vec<String>,
+    pub netblocks: Vec<String>,
+}
+
+impl Children {
+    fn of(record: &CustomerRecord) -> Self {
+        let mut children = Self {
+            identities: record.identities.clone(),
+            domains: record.domains.clone(),
+            netblocks: record.netblocks.iter().map(ToString::to_string).collect(),
+        };
+        children.sort();
+        children
+    }
+
+    fn sort(&mut self) {
+        self.identities.sort();
+        self.domains.sort();
+        self.netblocks.sort();
+    }
+}
+
+/// The identities, domains and netblocks of each of `ids`, in a few chunked queries.
+pub fn children_of(
+    conn: &mut DbConn,
+    ids: &[CustomerId],
+) -> QueryResult<HashMap<CustomerId, Children>> {
+    let mut all: HashMap<CustomerId, Children> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let identities: Vec<(CustomerId, String)> = customer_identities::table
+            .filter(customer_identities::customer_id.eq_any(chunk))
+            .select((
+                customer_identities::customer_id,
+                customer_identities::identity,
+            ))
+            .load(conn)?;
+        for (id, value) in identities {
+            all.entry(id).or_default().identities.push(value);
+        }
+        let domains: Vec<(CustomerId, String)> = customer_domains::table
+            .filter(customer_domains::customer_id.eq_any(chunk))
+            .select((customer_domains::customer_id, customer_domains::domain))
+            .load(conn)?;
+        for (id, value) in domains {
+            all.entry(id).or_default().domains.push(value);
+        }
+        let netblocks: Vec<(CustomerId, String)> = customer_netblocks::table
+            .filter(customer_netblocks::customer_id.eq_any(chunk))
+            .select((customer_netblocks::customer_id, customer_netblocks::cidr))
+            .load(conn)?;
+        for (id, value) in netblocks {
+            all.entry(id).or_default().netblocks.push(value);
+        }
+    }
+    all.values_mut().for_each(Children::sort);
+    Ok(all)
+}
+
+fn replace_children(
+    conn: &mut DbConn,
+    records: &[CustomerRecord],
+    ids: &HashMap<String, Customer>,
+) -> QueryResult<()> {
+    let touched: Vec<CustomerId> = ids.values().map(|c| c.id).collect();
+    for chunk in touched.chunks(CHUNK) {
+        diesel::delete(
+            customer_identities::table.filter(customer_identities::customer_id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+        diesel::delete(customer_domains::table.filter(customer_domains::customer_id.eq_any(chunk)))
+            .execute(conn)?;
+        diesel::delete(
+            customer_netblocks::table.filter(customer_netblocks::customer_id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    let owner = |r: &CustomerRecord| ids.get(&r.external_id).map(|c| c.id);
+    let identities: Vec<_> = records
+        .iter()
+        .filter_map(|r| owner(r).map(|id| (id, r)))
+        .flat_map(|(id, r)| {
+            r.identities.iter().map(move |i| {
+                (
+                    customer_identities::customer_id.eq(id),
+                    customer_identities::identity.eq(i),
+                )
+            })
+        })
+        .collect();
+    for chunk in identities.chunks(CHUNK) {
+        crate::dispatch!(conn, c => diesel::insert_into(customer_identities::table).values(chunk).execute(c))?;
+    }
+    let domains: Vec<_> = records
+        .iter()
+        .filter_map(|r| owner(r).map(|id| (id, r)))
+        .flat_map(|(id, r)| {
+            r.domains.iter().map(move |d| {
+                (
+                    customer_domains::customer_id.eq(id),
+                    customer_domains::domain.eq(d),
+                )
+            })
+        })
+        .collect();
+    for chunk in domains.chunks(CHUNK) {
+        crate::dispatch!(conn, c => diesel::insert_into(customer_domains::table).values(chunk).execute(c))?;
+    }
+    let netblocks: Vec<_> = records
+        .iter()
+        .filter_map(|r| owner(r).map(|id| (id, r)))
+        .flat_map(|(id, r)| {
+            r.netblocks.iter().map(move |n| {
+                let (start, end) = n.bounds();
+                (
+                    customer_netblocks::customer_id.eq(id),
+                    customer_netblocks::cidr.eq(n.to_string()),
+                    customer_netblocks::family.eq(n.family()),
+                    customer_netblocks::prefix_len.eq(n.prefix_len()),
+                    customer_netblocks::range_start.eq(start),
+                    customer_netblocks::range_end.eq(end),
+                )
+            })
+        })
+        .collect();
+    for chunk in netblocks.chunks(CHUNK) {
+        crate::dispatch!(conn, c => diesel::insert_into(customer_netblocks::table).values(chunk).execute(c))?;
+    }
+    Ok(())
+}
+
+/// [`import`] on behalf of staff, with its audit entry in the same transaction.
+pub fn import_as(
+    conn: &mut DbConn,
+    records: &[CustomerRecord],
+    actor: Actor<'_>,
+) -> Result<ImportSummary, CustomerError> {
+    conn.transaction(|conn| {
+        let summary = import(conn, records)?;
+        let detail = format!(
+            "{} created, {} updated, {} unchanged",
+            summary.created, summary.updated, summary.unchanged
+        );
+        audit::record(
+            conn,
+            now(),
+            actor,
+            "customers_imported",
+            None,
+            None,
+            &detail,
+        )?;
+        Ok(summary)
+    })
+}
+
+/// Replaces one customer's name, address, identities, domains and netblocks with `record`'s
+/// (matched by its external id), audited.
+pub fn edit(
+    conn: &mut DbConn,
+    id: CustomerId,
+    record: &CustomerRecord,
+    actor: Actor<'_>,
+) -> Result<(), CustomerError> {
+    conn.transaction(|conn| {
+        import(conn, std::slice::from_ref(record))?;
+        let detail = format!("edited customer {}", record.external_id);
+        audit::record(
+            conn,
+            now(),
+            actor,
+            "customer_edited",
+            None,
+            Some(id),
+            &detail,
+        )?;
+        Ok(())
+    })
+}

@@ -1,0 +1,109 @@
+//! The automatic rule of the filter vendor's guide ("temporarily lock down the identity as
+//! an immediate measure"): enough reports for one identity within a short window request a
+//! temporary lock of it.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::db::actions::{self, ActionKind, ActionRequest};
+use crate::db::audit::{self, Actor};
+use crate::db::events;
+use crate::db::ids::{CustomerId, TicketId};
+use crate::db::DbConn;
+
+/// "N events for one subject within T minutes → request a temporary lock of the identity
+/// for D hours". Off by default.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AutoLock {
+    pub enabled: bool,
+    pub events: i64,
+    pub within_minutes: i64,
+    pub lock_hours: i64,
+}
+
+impl Default for AutoLock {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            events: 5,
+            within_minutes: 10,
+            lock_hours: 24,
+        }
+    }
+}
+
+/// One new event on a ticket, as the rule looks at it.
+#[derive(Clone, Copy, Debug)]
+pub struct Seen<'a> {
+    pub ticket: TicketId,
+    pub customer: Option<CustomerId>,
+    pub identity: Option<&'a str>,
+    pub arrival: NaiveDateTime,
+    /// This batch's earlier events on the ticket within the window (not in the database yet).
+    pub earlier_in_batch: i64,
+}
+
+/// The automatic rule: enough events for one identity within the window request a
+/// temporary lock, unless a lock is already pending or in force. `earlier_in_batch` counts
+/// this batch's events in the window, which the database does not hold yet.
+pub fn apply(
+    conn: &mut DbConn,
+    rule: &AutoLock,
+    seen: &Seen<'_>,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    let Seen {
+        ticket,
+        customer,
+        identity,
+        arrival,
+        earlier_in_batch,
+    } = *seen;
+    let Some(identity) = identity else {
+        return Ok(());
+    };
+    let window_start = arrival - Duration::minutes(rule.within_minutes);
+    let recent =
+        events::count_in_window(conn, ticket, window_start, arrival)? + earlier_in_batch + 1;
+    if recent < rule.events || actions::lock_in_force(conn, ActionKind::LockIdentity, identity, at)?
+    {
+        return Ok(());
+    }
+    let reason = format!(
+        "automatic: {recent} reports within {} minutes",
+        rule.within_minutes
+    );
+    let key = format!("auto-lock:{identity}:{arrival}");
+    let requested = actions::request(
+        conn,
+        &ActionRequest {
+            ticket_id: Some(ticket),
+            customer_id: customer,
+            kind: ActionKind::LockIdentity,
+            target: identity,
+            reason: &reason,
+            expires_at: Some(at + Duration::hours(rule.lock_hours)),
+            idempotency_key: &key,
+            requested_by: None,
+        },
+        at,
+    )?;
+    if requested.is_some() {
+        let detail = format!(
+            "temporary lock of identity {identity} for {} hours requested ({reason})",
+            rule.lock_hours
+        );
+        audit::record(
+            conn,
+            at,
+            Actor::System,
+            "lock_identity",
+            Some(ticket),
+            customer,
+            &detail,
+        )?;
+    }
+    Ok(())
+}
