@@ -15,4 +15,5 @@ pub mod logging;
 pub mod net;
 pub mod secret;
 pub mod settings;
+pub mod upstream;
 pub mod web;
