@@ -21,4 +21,5 @@ pub mod netblock;
 pub mod secret;
 pub mod settings;
 pub mod tickets;
+pub mod upstream;
 pub mod web;

@@ -10,6 +10,7 @@ mod migrations;
 mod proxy;
 mod storage;
 mod support;
+mod upstream_adapters;
 mod web;
 mod web_auth;
 mod web_browser;
