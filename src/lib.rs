@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod logging;
 pub mod net;
+pub mod notify;
 pub mod secret;
 pub mod settings;
 pub mod web;
