@@ -7,13 +7,18 @@
 //! [`Mailer::send`] it on a blocking thread (waiting on a [`RateLimit`] between mails) and
 //! record each recipient's [`Delivery`].
 
+pub mod attach;
+pub mod compose;
 pub mod digest;
 pub mod rate;
 pub mod settings;
+pub mod templates;
 
+pub use compose::{compose, ComposedMail};
 pub use digest::{new_message_id, Digest, DigestTicket, SelfServiceLink, Why};
 pub use rate::RateLimit;
 pub use settings::{Intervals, NotifySettings, SmtpEndpoint, SmtpSecurity};
+pub use templates::{MailTemplates, Part};
 
 /// Why a notice could not be composed or the mailer not be built.
 #[derive(Debug, thiserror::Error)]
