@@ -12,12 +12,14 @@ pub mod compose;
 pub mod digest;
 pub mod rate;
 pub mod settings;
+pub mod smtp;
 pub mod templates;
 
 pub use compose::{compose, ComposedMail};
 pub use digest::{new_message_id, Digest, DigestTicket, SelfServiceLink, Why};
 pub use rate::RateLimit;
 pub use settings::{Intervals, NotifySettings, SmtpEndpoint, SmtpSecurity};
+pub use smtp::{Delivery, Mailer};
 pub use templates::{MailTemplates, Part};
 
 /// Why a notice could not be composed or the mailer not be built.
