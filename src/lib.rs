@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod logging;
 pub mod net;
 pub mod netblock;
+pub mod notify;
 pub mod secret;
 pub mod settings;
 pub mod tickets;
