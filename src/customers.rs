@@ -1,6 +1,7 @@
 //! Customers as abuse staff load them: the CSV of DESIGN.md
-//! (`external_id,name,email,identities,domains,netblocks`, lists `;`-separated), parsed into
-//! checked records before anything touches the database.
+//! (`external_id,name,email,identities,domains,netblocks`, lists `;`-separated, then any of the
+//! optional columns `billing_ref,hosting_user,notify,language`), parsed into checked records
+//! before anything touches the database.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -14,10 +15,26 @@ pub struct CustomerRecord {
     pub line: u64,
     pub external_id: String,
     pub name: String,
+    /// One or more addresses, `;`-separated: notices go to all of them.
     pub email: String,
     pub identities: Vec<String>,
     pub domains: Vec<String>,
     pub netblocks: Vec<Netblock>,
+    pub extra: Extra,
+}
+
+/// The optional columns. `None` where the file has no such column: the stored value stays;
+/// `Some(None)` where the file's cell is empty: the stored value is cleared.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extra {
+    /// The customer's service id in the billing panel (WHMCS `serviceid`).
+    pub billing_ref: Option<Option<String>>,
+    /// The customer's hosting account user (cPanel).
+    pub hosting_user: Option<Option<String>>,
+    /// Whether the customer is told about its tickets (`yes` / `no`; empty: yes).
+    pub notify: Option<bool>,
+    /// The language of its notices (`en`, `de`, …; empty: the default).
+    pub language: Option<Option<String>>,
 }
 
 impl CustomerRecord {
@@ -37,11 +54,14 @@ impl CustomerRecord {
 pub enum CsvError {
     #[error("line {line}: {reason}")]
     Row { line: u64, reason: String },
-    #[error("the header must be external_id,name,email,identities,domains,netblocks (found: {0})")]
+    #[error("the header must be external_id,name,email,identities,domains,netblocks, then any of billing_ref,hosting_user,notify,language (found: {0})")]
     Header(String),
     #[error("cannot read the CSV: {0}")]
     Read(String),
 }
+
+/// The optional columns, after the six of [`HEADER`], in any order.
+const OPTIONAL: [&str; 4] = ["billing_ref", "hosting_user", "notify", "language"];
 
 const HEADER: [&str; 6] = [
     "external_id",
@@ -67,7 +87,10 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<CustomerRecord>, CsvError> {
         .iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
-    if found != HEADER {
+    let optional = &found[HEADER.len().min(found.len())..];
+    let known = optional.iter().all(|c| OPTIONAL.contains(&c.as_str()))
+        && (1..optional.len()).all(|i| !optional[..i].contains(&optional[i]));
+    if found.len() < HEADER.len() || found[..HEADER.len()] != HEADER || !known {
         return Err(CsvError::Header(
             header.iter().collect::<Vec<_>>().join(","),
         ));
@@ -83,7 +106,8 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<CustomerRecord>, CsvError> {
             None => CsvError::Read(e.to_string()),
         })?;
         let line = row.position().map_or(0, |p| p.line());
-        let record = parse_row(line, &row).map_err(|reason| CsvError::Row { line, reason })?;
+        let record =
+            parse_row(line, &row, optional).map_err(|reason| CsvError::Row { line, reason })?;
         owners
             .claim(&record)
             .map_err(|reason| CsvError::Row { line, reason })?;
@@ -92,13 +116,19 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<CustomerRecord>, CsvError> {
     Ok(records)
 }
 
-/// One customer from its six CSV fields (as an edit form gives them, lists `;`-separated),
-/// checked as a line of the file would be.
-pub fn parse_fields(fields: [&str; 6]) -> Result<CustomerRecord, String> {
-    parse_row(1, &csv::StringRecord::from(fields.to_vec()))
+/// One customer from its fields (as an edit form gives them: the six of the file, then the
+/// optional ones named in `optional`; lists `;`-separated), checked as a line of the file
+/// would be.
+pub fn parse_fields(fields: &[&str], optional: &[&str]) -> Result<CustomerRecord, String> {
+    let optional: Vec<String> = optional.iter().map(|c| (*c).to_owned()).collect();
+    parse_row(1, &csv::StringRecord::from(fields.to_vec()), &optional)
 }
 
-fn parse_row(line: u64, row: &csv::StringRecord) -> Result<CustomerRecord, String> {
+fn parse_row(
+    line: u64,
+    row: &csv::StringRecord,
+    optional: &[String],
+) -> Result<CustomerRecord, String> {
     let field = |i: usize| row.get(i).unwrap_or("").trim();
     let external_id = field(0);
     if external_id.is_empty() {
@@ -108,7 +138,15 @@ fn parse_row(line: u64, row: &csv::StringRecord) -> Result<CustomerRecord, Strin
     if name.is_empty() {
         return Err(format!("customer '{external_id}': name is empty"));
     }
-    let email = parse_email(field(2)).map_err(|e| format!("customer '{external_id}': {e}"))?;
+    let email = list(field(2))
+        .map(parse_email)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("customer '{external_id}': {e}"))?;
+    if email.is_empty() {
+        return Err(format!("customer '{external_id}': email is empty"));
+    }
+    let extra = parse_extra(optional, |i| field(HEADER.len() + i))
+        .map_err(|e| format!("customer '{external_id}': {e}"))?;
     let identities = list(field(3)).map(|i| i.to_lowercase()).collect();
     let domains = list(field(4))
         .map(|d| parse_domain(d).map_err(|e| format!("customer '{external_id}': {e}")))
@@ -123,11 +161,46 @@ fn parse_row(line: u64, row: &csv::StringRecord) -> Result<CustomerRecord, Strin
         line,
         external_id: external_id.to_owned(),
         name: name.to_owned(),
-        email,
+        email: email.join(";"),
         identities,
         domains,
         netblocks,
+        extra,
     })
+}
+
+/// The optional cells, by the columns the header named.
+fn parse_extra<'a>(columns: &[String], cell: impl Fn(usize) -> &'a str) -> Result<Extra, String> {
+    let mut extra = Extra::default();
+    let text = |v: &str| Some((!v.is_empty()).then(|| v.to_owned()));
+    for (i, column) in columns.iter().enumerate() {
+        let value = cell(i);
+        match column.as_str() {
+            "billing_ref" => extra.billing_ref = text(value),
+            "hosting_user" => extra.hosting_user = text(value),
+            "notify" => {
+                extra.notify = Some(match value.to_ascii_lowercase().as_str() {
+                    "" | "yes" | "y" | "true" | "1" | "on" => true,
+                    "no" | "n" | "false" | "0" | "off" => false,
+                    other => return Err(format!("notify is yes or no, not '{other}'")),
+                })
+            }
+            "language" => {
+                let lang = value.to_ascii_lowercase();
+                if !lang.is_empty()
+                    && (lang.len() > 8
+                        || !lang.chars().all(|c| c.is_ascii_alphabetic() || c == '-'))
+                {
+                    return Err(format!(
+                        "language is a code such as en or de, not '{value}'"
+                    ));
+                }
+                extra.language = text(&lang);
+            }
+            _ => {}
+        }
+    }
+    Ok(extra)
 }
 
 fn list(value: &str) -> impl Iterator<Item = &str> {

@@ -262,6 +262,8 @@ pub enum DemoError {
     Ingest(#[from] crate::ingest::IngestError),
     #[error(transparent)]
     User(#[from] crate::db::users::UserError),
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
 }
 
 /// Reports in the demo sample.
@@ -285,7 +287,8 @@ pub fn prepare(
         .map_err(|e| DemoError::Customers(e.to_string()))?;
     crate::db::customers::import(conn, &records)
         .map_err(|e| DemoError::Customers(e.to_string()))?;
-    let ingestor = crate::ingest::Ingestor::from_settings(&settings.ingest)?;
+    let ingestor = crate::ingest::Ingestor::from_settings(&settings.ingest)?
+        .routed(settings.upstreams()?.routes());
     let origin = crate::ingest::Origin {
         source: "demo",
         mailbox: None,

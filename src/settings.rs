@@ -11,8 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::DatabaseUrl;
 use crate::imap::MailboxSettings;
-use crate::ingest::IngestSettings;
+use crate::ingest::{IngestSettings, Ingestor};
+use crate::notify::NotifySettings;
 pub use crate::secret::Secret;
+use crate::upstream::worker::ActionSettings;
+use crate::upstream::{InvalidUpstream, UpstreamSettings, Upstreams};
 use crate::web::WebSettings;
 
 #[derive(Clone, Deserialize, Serialize)]
@@ -27,6 +30,16 @@ pub struct Settings {
     /// IMAP mailboxes to poll (`[[mailboxes]]` tables), any number.
     #[serde(default)]
     pub mailboxes: Vec<MailboxSettings>,
+    /// Where locks and suspensions are carried out (`[[upstreams]]` tables), in order of
+    /// preference; a target no upstream handles is locked by hand.
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamSettings>,
+    /// When the action worker runs and how it retries.
+    #[serde(default)]
+    pub actions: ActionSettings,
+    /// Customer notices.
+    #[serde(default)]
+    pub notify: NotifySettings,
     /// `tracing` filter, e.g. `info` or `abuse_desk=debug`.
     pub log: String,
 }
@@ -39,6 +52,9 @@ impl Default for Settings {
             web: WebSettings::default(),
             ingest: IngestSettings::default(),
             mailboxes: Vec::new(),
+            upstreams: Vec::new(),
+            actions: ActionSettings::default(),
+            notify: NotifySettings::default(),
             log: "info".into(),
         }
     }
@@ -53,6 +69,10 @@ pub enum SettingsError {
         setting: &'static str,
         reason: String,
     },
+    #[error("upstreams[{}].{}: {}", .0.upstream, .0.key, .0.reason)]
+    Upstream(#[from] InvalidUpstream),
+    #[error("notify.{key}: {reason}")]
+    Notify { key: &'static str, reason: String },
     #[error("mailboxes[{mailbox}].{key}: {reason}")]
     Mailbox {
         mailbox: String,
@@ -128,6 +148,17 @@ impl Settings {
                 return Err(named("name", "is used by another mailbox".into()));
             }
         }
+        self.upstreams()?;
+        self.actions
+            .validate()
+            .map_err(|e| SettingsError::Invalid {
+                setting: e.key,
+                reason: e.reason,
+            })?;
+        self.notify.validate().map_err(|e| SettingsError::Notify {
+            key: e.key,
+            reason: e.reason,
+        })?;
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
             return invalid(
                 "log",
@@ -138,6 +169,16 @@ impl Settings {
             );
         }
         Ok(())
+    }
+
+    /// The upstreams, built from their tables (each checked, names unique).
+    pub fn upstreams(&self) -> Result<Upstreams, SettingsError> {
+        Ok(Upstreams::from_settings(&self.upstreams)?)
+    }
+
+    /// The ingest policies, with the automatic rule's locks going to the configured upstreams.
+    pub fn ingestor(&self) -> Result<Ingestor, anyhow::Error> {
+        Ok(Ingestor::from_settings(&self.ingest)?.routed(self.upstreams()?.routes()))
     }
 
     pub fn database(&self) -> Result<DatabaseUrl, crate::db::DbError> {
@@ -246,11 +287,17 @@ mod tests {
             ..Default::default()
         };
         s.web.session_key = Secret::new("k".repeat(64));
+        s.upstreams = vec![toml::from_str(
+            "name = \"filter\"\nkind = \"spamexperts\"\nurl = \"https://f.example\"\nusername = \"u\"\npassword = \"upstream-hunter2\"\ntargets = [\"identity\"]\n",
+        )
+        .unwrap()];
+        s.notify.smtp_password = Some(Secret::new("smtp-hunter2"));
         let shown = s.to_masked_toml();
         assert!(
             !shown.contains("hunter2") && !shown.contains(&"k".repeat(64)),
             "{shown}"
         );
+        assert!(shown.contains("[[upstreams]]") && shown.contains("name = \"filter\""));
         assert!(shown.contains("********"));
         assert!(!format!("{s:?}").contains(&"k".repeat(64)));
     }

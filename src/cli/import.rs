@@ -58,7 +58,7 @@ fn workers() -> usize {
 }
 
 pub fn import(settings: &Settings, conn: &mut DbConn, args: &ImportArgs) -> Result<()> {
-    let ingestor = Ingestor::from_settings(&settings.ingest)?;
+    let ingestor = settings.ingestor()?;
     let origin = Origin {
         source: &args.source,
         mailbox: None,
@@ -176,7 +176,7 @@ pub fn parse(settings: &Settings, args: &ParseArgs) -> Result<()> {
 /// Without a flag, both kinds of reprocessing run: the quarantine first, since a message
 /// that now parses may land on an unresolved ticket.
 pub fn reprocess(settings: &Settings, conn: &mut DbConn, args: &ReprocessArgs) -> Result<()> {
-    let ingestor = Ingestor::from_settings(&settings.ingest)?;
+    let ingestor = settings.ingestor()?;
     let both = !args.quarantined && !args.unresolved;
     if args.quarantined || both {
         reprocess_quarantined(&ingestor, conn, args.json)?;

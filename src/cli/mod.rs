@@ -10,6 +10,7 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
+mod actions;
 mod import;
 mod poll;
 mod serve;
@@ -76,6 +77,15 @@ pub enum Command {
     /// With --once, one poll per mailbox and a summary; without, poll on each mailbox's
     /// schedule (and IDLE) until interrupted.
     Poll(poll::PollArgs),
+    /// Ask for a lock of an identity or outgoing user, or the suspension of an account. It is
+    /// carried out by the upstream that handles the target (`serve` or `actions run`), or
+    /// left to staff where none does.
+    Lock(actions::LockArgs),
+    /// Ask for the undoing of a lock or suspension (same arguments as `lock`).
+    Unlock(actions::LockArgs),
+    /// List, carry out, retry, cancel or mark done the actions.
+    #[command(subcommand)]
+    Actions(actions::ActionsCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -162,6 +172,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Reprocess(args) => import::reprocess(&settings, &mut connect(&settings)?, &args)?,
         Command::Poll(args) => poll::poll(settings, &args)?,
         Command::Serve(args) => serve::serve(settings, &args)?,
+        Command::Lock(args) => actions::lock(&settings, &args, false)?,
+        Command::Unlock(args) => actions::lock(&settings, &args, true)?,
+        Command::Actions(command) => actions::run(settings, &command)?,
         Command::Migrate => {
             let url = settings.database()?;
             let mut conn = url.connect()?;

@@ -8,7 +8,6 @@ use clap::Args;
 
 use crate::db;
 use crate::imap::{self, MailboxSummary, PollOptions};
-use crate::ingest::Ingestor;
 use crate::settings::Settings;
 
 #[derive(Args, Debug)]
@@ -50,7 +49,7 @@ pub fn poll(settings: Settings, args: &PollArgs) -> Result<()> {
             },
         ));
     }
-    let ingestor = Ingestor::from_settings(&settings.ingest)?;
+    let ingestor = settings.ingestor()?;
     let mut conn = super::connect(&settings)?;
     let options = PollOptions {
         batch_size: settings.ingest.batch_size,

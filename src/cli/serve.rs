@@ -3,9 +3,17 @@
 use anyhow::Result;
 use clap::Args;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
 use crate::db;
+use crate::jobs::ActionJob;
 use crate::settings::Settings;
-use crate::web::Application;
+use crate::upstream::worker::Worker;
+use crate::upstream::Upstreams;
+use crate::web::{Application, Services};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -40,8 +48,19 @@ pub fn serve(mut settings: Settings, args: &ServeArgs) -> Result<()> {
             None => println!("the database holds data already; serving it as it is (the demo admin's password was shown at the first start)"),
         }
     }
-    actix_web::rt::System::new().block_on(run(settings, !args.no_jobs))
+    let upstreams = match settings.upstreams()? {
+        // The demo shows a lock go from pending to done without a filter to call.
+        none if none.is_empty() && args.demo => {
+            println!("demo: locks and suspensions go to a built-in demo upstream");
+            Upstreams::demo(DEMO_UPSTREAM_DELAY)
+        }
+        upstreams => upstreams,
+    };
+    actix_web::rt::System::new().block_on(run(settings, upstreams, !args.no_jobs))
 }
+
+/// How long the demo upstream takes to answer: long enough to see a lock pending.
+const DEMO_UPSTREAM_DELAY: Duration = Duration::from_secs(2);
 
 /// Where staff open the queue: `web.public_url` when it is set, else the address the server
 /// listens on (`--bind` may have moved it from the default).
@@ -57,27 +76,37 @@ fn login_base(settings: &Settings) -> String {
 }
 
 /// Starts the server from the settings and serves until stopped. With `jobs`, the mailbox
-/// pollers run beside it on the same pool (see [`crate::jobs::run`]) and stop with it.
-async fn run(settings: Settings, jobs: bool) -> Result<()> {
+/// pollers and the action worker run beside it on the same pool (see [`crate::jobs::run`])
+/// and stop with it.
+async fn run(settings: Settings, upstreams: Upstreams, jobs: bool) -> Result<()> {
     let pool = db::connect_pool(&settings.database()?, settings.database_pool_size)?;
-    let app = Application::build(&settings.web, pool.clone())?;
+    let wake = Arc::new(Notify::new());
+    let services = Services {
+        routes: upstreams.routes(),
+        upstreams: upstreams.names().into_iter().map(str::to_owned).collect(),
+        wake_actions: jobs.then(|| Arc::clone(&wake)),
+    };
+    let app = Application::build_with(&settings.web, pool.clone(), services)?;
     tracing::info!(
         port = app.port(),
         "web queue listening on {}",
         settings.web.bind
     );
-    if !jobs || settings.mailboxes.is_empty() {
+    if !jobs {
         app.run_until_stopped().await?;
         return Ok(());
     }
     tracing::info!(
         mailboxes = settings.mailboxes.len(),
-        "polling the mailboxes on their schedules"
+        upstreams = upstreams.len(),
+        "polling the mailboxes and carrying out actions on their schedules"
     );
+    let worker = Worker::new(upstreams, settings.actions.clone());
+    let actions = Arc::new(ActionJob::new(worker, pool.clone(), wake));
     tokio::select! {
         served = app.run_until_stopped() => served?,
-        // Returns only when the scheduler cannot start; polls log their own errors.
-        polled = crate::jobs::run(std::sync::Arc::new(settings), pool) => polled?,
+        // Returns only when the scheduler cannot start; runs log their own errors.
+        ran = crate::jobs::run(Arc::new(settings), pool, Some(actions)) => ran?,
     }
     Ok(())
 }

@@ -12,6 +12,8 @@ use super::DbConn;
 #[derive(Clone, Copy, Debug)]
 pub enum Actor<'a> {
     User(UserId, &'a str),
+    /// Someone at the command line, as the operating system names them.
+    CommandLine(&'a str),
     System,
 }
 
@@ -46,14 +48,15 @@ pub fn record(
     detail: &str,
 ) -> QueryResult<()> {
     let (actor_id, actor) = match actor {
-        Actor::User(id, name) => (Some(id), name),
-        Actor::System => (None, "system"),
+        Actor::User(id, name) => (Some(id), name.to_owned()),
+        Actor::CommandLine(who) => (None, format!("command line ({who})")),
+        Actor::System => (None, "system".to_owned()),
     };
     diesel::insert_into(audit_log::table)
         .values(AuditInsertForm {
             at,
             actor_id,
-            actor,
+            actor: &actor,
             action,
             ticket_id,
             customer_id,

@@ -10,6 +10,7 @@ pub mod customers;
 pub mod events;
 pub mod ids;
 pub mod locks;
+pub mod log;
 pub mod mailbox_state;
 pub mod outgoing;
 pub mod plans;
@@ -24,6 +25,11 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+diesel::define_sql_function!(
+    /// SQL's `lower(text)`.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text
+);
 
 /// Migrations of each backend, embedded in the binary and run at start.
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");

@@ -167,7 +167,7 @@ pub fn report(
         ),
     };
     let keys: Vec<&str> = figures.0.iter().map(|g| g.key.as_str()).collect();
-    let held = super::locks::in_force(conn, &keys, super::now())?;
+    let held = super::locks::in_force(conn, &keys)?;
     Ok(Report {
         groups: figures
             .0

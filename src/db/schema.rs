@@ -9,6 +9,10 @@ diesel::table! {
         email -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        billing_ref -> Nullable<Text>,
+        hosting_user -> Nullable<Text>,
+        notify -> Bool,
+        language -> Nullable<Text>,
     }
 }
 
@@ -178,6 +182,25 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         completed_at -> Nullable<Timestamp>,
+        target_domain -> Nullable<Text>,
+        target_user -> Nullable<Text>,
+        claimed_at -> Nullable<Timestamp>,
+        claimed_by -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+        lifted_by -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    action_attempts (id) {
+        id -> BigInt,
+        action_id -> BigInt,
+        upstream -> Text,
+        at -> Timestamp,
+        duration_ms -> BigInt,
+        http_status -> Nullable<Integer>,
+        outcome -> Text,
+        message -> Text,
     }
 }
 
@@ -249,11 +272,13 @@ diesel::joinable!(events -> tickets (ticket_id));
 diesel::joinable!(events -> raw_messages (raw_message_id));
 diesel::joinable!(notes -> tickets (ticket_id));
 diesel::joinable!(actions -> tickets (ticket_id));
+diesel::joinable!(action_attempts -> actions (action_id));
 diesel::joinable!(notifications -> customers (customer_id));
 diesel::joinable!(customer_tokens -> customers (customer_id));
 diesel::joinable!(audit_log -> tickets (ticket_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    action_attempts,
     customers,
     customer_identities,
     customer_domains,

@@ -184,3 +184,12 @@ pub fn id_of(conn: &mut DbConn, name: &str) -> QueryResult<Option<UserId>> {
         .first(conn)
         .optional()
 }
+
+/// The name of account `id`.
+pub fn name_of(conn: &mut DbConn, id: UserId) -> QueryResult<Option<String>> {
+    users::table
+        .find(id)
+        .select(users::username)
+        .first(conn)
+        .optional()
+}

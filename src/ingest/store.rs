@@ -223,8 +223,9 @@ fn record_reports(
                 identity: fact.identity.as_deref(),
                 arrival: fact.arrival,
                 earlier_in_batch: counted.earlier_in_window,
+                outgoing_user: report.outgoing_user.as_ref(),
             };
-            autolock::apply(conn, rule, &seen, at)?;
+            autolock::apply(conn, rule, &ingestor.routes, &seen, at)?;
         }
         let original = report.original.as_ref();
         forms.push(EventInsertForm {

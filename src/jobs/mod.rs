@@ -1,6 +1,7 @@
-//! Background work on a schedule: for now the mailbox pollers. The scheduler only wires
-//! cron strings (and IDLE wake-ups) to [`MailboxJob::run_once`], which does one poll on a
-//! blocking thread; everything that matters happens in `imap::poll`.
+//! Background work on a schedule: the mailbox pollers and the action worker. The scheduler
+//! only wires cron strings (and IDLE and request wake-ups) to one run on a blocking thread
+//! ([`MailboxJob::run_once`], [`ActionJob::run_once`]); everything that matters happens in
+//! `imap::poll` and `upstream::worker`.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +15,9 @@ use tracing::{info, warn};
 use crate::db::{mailbox_state, Pool};
 use crate::imap::{self, MailboxSettings, MailboxSummary, PollOptions};
 use crate::ingest::Ingestor;
+pub use actions::ActionJob;
+
+mod actions;
 use crate::settings::Settings;
 
 /// How long one IDLE wait lasts before the connection is renewed (servers drop idle
@@ -25,11 +29,17 @@ const IDLE_WAIT: Duration = Duration::from_secs(300);
 /// of `serve` on shutdown). Polls of one mailbox never overlap, in this process or across
 /// instances sharing a database. Errors of a single poll are logged and recorded in
 /// `mailbox_state`, never returned; an error here means the scheduler could not start.
-pub async fn run(settings: Arc<Settings>, pool: Pool) -> anyhow::Result<()> {
-    run_until(settings, pool, None, std::future::pending()).await
+/// With `actions`, the action worker runs beside the pollers, on its schedule and whenever
+/// woken.
+pub async fn run(
+    settings: Arc<Settings>,
+    pool: Pool,
+    actions: Option<Arc<ActionJob>>,
+) -> anyhow::Result<()> {
+    run_jobs(settings, pool, None, actions, std::future::pending()).await
 }
 
-/// [`run`] for the mailbox named `only` (all when None), until `shutdown` completes; then
+/// The pollers of the mailbox named `only` (all when None), until `shutdown` completes; then
 /// the scheduler is stopped and the IDLE watchers end at their next wake-up.
 pub async fn run_until(
     settings: Arc<Settings>,
@@ -37,8 +47,37 @@ pub async fn run_until(
     only: Option<&str>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let ingestor = Arc::new(Ingestor::from_settings(&settings.ingest)?);
+    run_jobs(settings, pool, only, None, shutdown).await
+}
+
+async fn run_jobs(
+    settings: Arc<Settings>,
+    pool: Pool,
+    only: Option<&str>,
+    actions: Option<Arc<ActionJob>>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let ingestor = Arc::new(settings.ingestor()?);
     let mut scheduler = JobScheduler::new().await?;
+    let worker = match actions {
+        Some(job) => {
+            let wake = Arc::clone(&job.wake);
+            scheduler
+                .add(
+                    Job::new_async(settings.actions.schedule.as_str(), move |_, _| {
+                        wake.notify_one();
+                        Box::pin(async {})
+                    })
+                    .context("actions.schedule")?,
+                )
+                .await?;
+            // Whatever was due while the desk was down is carried out at once.
+            job.wake.notify_one();
+            info!(schedule = %settings.actions.schedule, "carrying out actions");
+            Some(AbortOnDrop(tokio::spawn(job.serve())))
+        }
+        None => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let _stop_on_drop = StopOnDrop(Arc::clone(&stop));
     for mailbox in settings
@@ -77,8 +116,18 @@ pub async fn run_until(
     scheduler.start().await?;
     shutdown.await;
     stop.store(true, Ordering::Relaxed);
+    drop(worker);
     scheduler.shutdown().await?;
     Ok(())
+}
+
+/// Ends a spawned task when its owner goes away.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 struct StopOnDrop(Arc<AtomicBool>);

@@ -5,6 +5,8 @@
 use lettre::message::Mailbox;
 use serde::{Deserialize, Serialize};
 
+pub use crate::invalid::Invalid;
+
 use crate::secret::Secret;
 
 /// How the connection to the SMTP server is protected.
@@ -179,13 +181,6 @@ impl Default for NotifySettings {
             schedule: "0 */5 * * * *".into(),
         }
     }
-}
-
-/// A setting of `[notify]` that is wrong, and what to do about it.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Invalid {
-    pub key: &'static str,
-    pub reason: String,
 }
 
 impl NotifySettings {

@@ -6,7 +6,7 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::db::actions::{self, ActionKind, ActionRequest};
+use crate::db::actions::{self, ActionKind, ActionRequest, Routes};
 use crate::db::audit::{self, Actor};
 use crate::db::events;
 use crate::db::ids::{CustomerId, TicketId};
@@ -43,6 +43,8 @@ pub struct Seen<'a> {
     pub arrival: NaiveDateTime,
     /// This batch's earlier events on the ticket within the window (not in the database yet).
     pub earlier_in_batch: i64,
+    /// The outgoing user the identity sent through, where the report names it.
+    pub outgoing_user: Option<&'a crate::arf::OutgoingUser>,
 }
 
 /// The automatic rule: enough events for one identity within the window request a
@@ -51,6 +53,7 @@ pub struct Seen<'a> {
 pub fn apply(
     conn: &mut DbConn,
     rule: &AutoLock,
+    routes: &Routes,
     seen: &Seen<'_>,
     at: NaiveDateTime,
 ) -> QueryResult<()> {
@@ -60,6 +63,7 @@ pub fn apply(
         identity,
         arrival,
         earlier_in_batch,
+        outgoing_user,
     } = *seen;
     let Some(identity) = identity else {
         return Ok(());
@@ -83,10 +87,13 @@ pub fn apply(
             customer_id: customer,
             kind: ActionKind::LockIdentity,
             target: identity,
+            target_domain: outgoing_user.and_then(|u| u.domain.as_deref()),
+            target_user: outgoing_user.map(|u| u.user.as_str()),
             reason: &reason,
             expires_at: Some(at + Duration::hours(rule.lock_hours)),
             idempotency_key: &key,
             requested_by: None,
+            upstream: routes.upstream_for(ActionKind::LockIdentity),
         },
         at,
     )?;

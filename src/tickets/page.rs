@@ -10,10 +10,10 @@ use super::detail::{detail, TicketDetail};
 use super::queue::{self, micros};
 use super::target::{lock_target, LOCKS};
 use super::work::{notes_of, Note};
-use crate::db::actions::{self, Action};
+use crate::db::actions::{self, Action, Attempt};
 use crate::db::audit::{self, Actor, AuditEntry};
 use crate::db::events::Event;
-use crate::db::ids::{EventId, TicketId};
+use crate::db::ids::{ActionId, EventId, TicketId};
 use crate::db::locks::{self, Lock};
 use crate::db::raw_messages;
 use crate::db::schema::{events, ticket_source_ips};
@@ -89,6 +89,8 @@ pub struct TicketPage {
     pub notes: Vec<Note>,
     pub audit: Vec<AuditEntry>,
     pub actions: Vec<Action>,
+    /// The calls made for those actions.
+    pub attempts: Vec<Attempt>,
     /// What each lock button acts on (none where the ticket has nothing to lock that way),
     /// and the lock holding on it.
     pub identity_target: Option<String>,
@@ -128,8 +130,10 @@ impl TicketPage {
             .flatten()
             .map(String::as_str)
             .collect();
-        let held = locks::in_force(conn, &lookup, now)?;
+        let held = locks::in_force(conn, &lookup)?;
         let lock_of = |target: &Option<String>| target.as_ref().and_then(|t| held.get(t).cloned());
+        let ticket_actions = actions::for_ticket(conn, id)?;
+        let action_ids: Vec<ActionId> = ticket_actions.iter().map(|a| a.id).collect();
         let next_before = more
             .then(|| {
                 events
@@ -144,7 +148,8 @@ impl TicketPage {
             source_ips: source_ips(conn, id, 20)?,
             notes: notes_of(conn, id)?,
             audit: audit::for_ticket(conn, id)?,
-            actions: actions::for_ticket(conn, id)?,
+            attempts: actions::attempts_of(conn, &action_ids)?,
+            actions: ticket_actions,
             identity_target,
             user_target,
             account_target,

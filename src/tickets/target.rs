@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use super::detail::{detail, TicketDetail};
 use super::types::SubjectKind;
 use super::work::{exists, WorkError};
-use crate::db::actions::{self, ActionKind, ActionRequest};
+use crate::db::actions::{self, ActionKind, ActionRequest, Routes};
 use crate::db::audit::{self, Actor};
 use crate::db::ids::{ActionId, TicketId, UserId};
 use crate::db::DbConn;
@@ -34,7 +34,7 @@ pub fn lock_target(t: &TicketDetail, kind: ActionKind) -> Option<String> {
             .clone()
             .or_else(|| t.outgoing_domain.clone())
             .or_else(|| t.last_source_ip.clone()),
-        SuspendAccount => t.customer_external_id.clone(),
+        SuspendAccount | UnsuspendAccount => t.customer_external_id.clone(),
     }
 }
 
@@ -43,9 +43,12 @@ pub fn lock_target(t: &TicketDetail, kind: ActionKind) -> Option<String> {
 #[derive(Clone, Debug)]
 pub struct Ask<'a> {
     pub kind: ActionKind,
+    /// Which upstream carries out which kind (none: staff do it by hand).
+    pub routes: &'a Routes,
     pub reason: &'a str,
     pub expires_at: Option<NaiveDateTime>,
-    pub requested_by: UserId,
+    /// The staff member who asked; none from the command line.
+    pub requested_by: Option<UserId>,
 }
 
 /// Requests `ask` on the ticket's own target.
@@ -97,15 +100,78 @@ fn on_ticket(
     let target = lock_target(t, ask.kind).ok_or_else(|| {
         WorkError::Refused(format!("this ticket has nothing to {}", ask.kind.label()))
     })?;
-    request(conn, Some(t.id), &target, ask, actor)
+    let about = About {
+        domain: t.outgoing_domain.as_deref(),
+        user: t
+            .outgoing_user
+            .as_deref()
+            .filter(|_| ask.kind.family() == "identity"),
+    };
+    request_about(conn, Some(t.id), &target, about, ask, actor)
 }
 
-/// Records `ask` on `target` as a pending action with its audit entry, in one transaction.
-/// Unlocks never expire; a suspension names its customer.
+/// The outgoing user a target belongs to, where known: the filter's calls name it.
+#[derive(Clone, Copy, Debug, Default)]
+struct About<'a> {
+    domain: Option<&'a str>,
+    user: Option<&'a str>,
+}
+
+/// Records `ask` on `target` (from the Outgoing Reports, the log search or the command line)
+/// with its audit entry, on `ticket` when given. The outgoing user an identity belongs to is
+/// taken from the newest ticket about it.
 pub fn request(
     conn: &mut DbConn,
     ticket: Option<TicketId>,
     target: &str,
+    ask: &Ask<'_>,
+    actor: Actor<'_>,
+) -> Result<ActionId, WorkError> {
+    if let Some(id) = ticket {
+        exists(conn, id)?;
+    }
+    let newest = newest_about(conn, ask.kind, target)?;
+    let about = About {
+        domain: newest.as_ref().and_then(|n| n.1.as_deref()),
+        user: newest.as_ref().and_then(|n| n.0.as_deref()),
+    };
+    request_about(conn, ticket, target, about, ask, actor)
+}
+
+/// The outgoing user and domain of the newest ticket about `target` (for an identity: its
+/// identity; for an outgoing user: its outgoing user).
+fn newest_about(
+    conn: &mut DbConn,
+    kind: ActionKind,
+    target: &str,
+) -> QueryResult<Option<(Option<String>, Option<String>)>> {
+    use crate::db::schema::tickets;
+    let query = tickets::table
+        .order(tickets::last_seen.desc())
+        .select((tickets::outgoing_user, tickets::outgoing_domain))
+        .into_boxed();
+    let query = match kind.family() {
+        "identity" => query.filter(tickets::identity.eq(target)),
+        "outgoing_user" => query.filter(tickets::outgoing_user.eq(target)),
+        _ => return Ok(None),
+    };
+    let found = query
+        .first::<(Option<String>, Option<String>)>(conn)
+        .optional()?;
+    Ok(found.map(|(user, domain)| match kind.family() {
+        "identity" => (user, domain),
+        _ => (None, domain),
+    }))
+}
+
+/// Records `ask` on `target` as an action with its audit entry, in one transaction: pending
+/// for the upstream that handles it, or manual. Unlocks never expire, and cancel the locks of
+/// the target not carried out yet; a suspension names its customer.
+fn request_about(
+    conn: &mut DbConn,
+    ticket: Option<TicketId>,
+    target: &str,
+    about: About<'_>,
     ask: &Ask<'_>,
     actor: Actor<'_>,
 ) -> Result<ActionId, WorkError> {
@@ -120,10 +186,19 @@ pub fn request(
     let expires_at = ask.expires_at.filter(|_| !ask.kind.is_unlock());
     let key = actions::fresh_key("web", at);
     conn.transaction(|conn| {
-        let account = match ask.kind {
-            ActionKind::SuspendAccount => crate::db::customers::id_by_external(conn, target)?,
+        let account = match ask.kind.family() {
+            "account" => crate::db::customers::id_by_external(conn, target)?,
             _ => None,
         };
+        if ask.kind.is_unlock() {
+            actions::cancel_open(
+                conn,
+                ask.kind.undo(),
+                target,
+                "unlocked before it was carried out",
+                at,
+            )?;
+        }
         let customer = match ticket {
             Some(id) => exists(conn, id)?.0.or(account),
             None => account,
@@ -133,17 +208,24 @@ pub fn request(
             customer_id: customer,
             kind: ask.kind,
             target,
+            target_domain: about.domain,
+            target_user: about.user,
             reason,
             expires_at,
             idempotency_key: &key,
-            requested_by: Some(ask.requested_by),
+            requested_by: ask.requested_by,
+            upstream: ask.routes.upstream_for(ask.kind),
         };
         let id = actions::request(conn, &request, at)?
             .ok_or_else(|| WorkError::Refused("this action was requested already".into()))?;
         let until = expires_at
             .map(|e| format!(" until {}", e.format("%Y-%m-%d %H:%M UTC")))
             .unwrap_or_default();
-        let detail = format!("{} {target}{until} (pending): {reason}", ask.kind);
+        let how = match request.upstream {
+            Some(upstream) => format!("pending for {upstream}"),
+            None => "manual: no upstream handles it".to_owned(),
+        };
+        let detail = format!("{} {target}{until} ({how}): {reason}", ask.kind);
         audit::record(
             conn,
             at,

@@ -13,6 +13,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+mod action_settings;
 mod cpanel;
 mod demo;
 mod error;
@@ -23,6 +24,7 @@ mod spamexperts;
 mod spamexperts_cp;
 mod webhook;
 mod whmcs;
+pub mod worker;
 
 pub use cpanel::Cpanel;
 pub use demo::Demo;

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::db::actions::Routes;
+
 use super::{
     Cpanel, Demo, SpamExperts, SpamExpertsCp, TargetKind, Upstream, UpstreamKind, UpstreamSettings,
     Webhook, Whmcs,
@@ -94,6 +96,18 @@ impl Upstreams {
             .iter()
             .find(|u| u.name() == name)
             .map(|u| u.as_ref())
+    }
+
+    /// Which upstream carries out each family of action, as actions record it when asked for.
+    pub fn routes(&self) -> Routes {
+        TargetKind::ALL
+            .into_iter()
+            .fold(Routes::default(), |routes, kind| {
+                match self.for_target(kind) {
+                    Some(upstream) => routes.with(kind.as_str(), upstream.name()),
+                    None => routes,
+                }
+            })
     }
 
     /// The names, in the order of the settings.

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::invalid::Invalid;
+
 use super::{spamexperts_cp, TargetKind};
 use crate::secret::Secret;
 
@@ -113,18 +115,8 @@ fn default_timeout() -> u64 {
     20
 }
 
-/// A setting of one upstream that is wrong, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Invalid {
-    pub key: &'static str,
-    pub reason: String,
-}
-
 fn invalid(key: &'static str, reason: impl Into<String>) -> Result<(), Invalid> {
-    Err(Invalid {
-        key,
-        reason: reason.into(),
-    })
+    Invalid::of(key, reason)
 }
 
 impl UpstreamSettings {

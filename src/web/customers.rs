@@ -103,6 +103,15 @@ struct EditForm {
     domains: String,
     #[serde(default)]
     netblocks: String,
+    #[serde(default)]
+    billing_ref: String,
+    #[serde(default)]
+    hosting_user: String,
+    #[serde(default)]
+    language: String,
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    notify: Option<String>,
 }
 
 /// The customer `external_id` as the form describes it (lists one per line or separated by
@@ -117,14 +126,22 @@ fn record_of(external_id: &str, f: &EditForm) -> Result<CustomerRecord, WebError
     };
     let (identities, domains, netblocks) =
         (list(&f.identities), list(&f.domains), list(&f.netblocks));
-    crate::customers::parse_fields([
-        external_id,
-        f.name.trim(),
-        f.email.trim(),
-        &identities,
-        &domains,
-        &netblocks,
-    ])
+    let notify = if f.notify.is_some() { "yes" } else { "no" };
+    crate::customers::parse_fields(
+        &[
+            external_id,
+            f.name.trim(),
+            f.email.trim(),
+            &identities,
+            &domains,
+            &netblocks,
+            f.billing_ref.trim(),
+            f.hosting_user.trim(),
+            notify,
+            f.language.trim(),
+        ],
+        &["billing_ref", "hosting_user", "notify", "language"],
+    )
     .map_err(WebError::BadRequest)
 }
 

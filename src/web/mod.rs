@@ -2,9 +2,11 @@
 //! binds the configured address (port 0 in tests) and everything a handler needs travels in
 //! [`AppState`] through `web::Data`; there is no global state.
 
+mod actions;
 pub mod auth;
 mod customers;
 pub mod error;
+mod events;
 mod forms;
 mod login;
 mod outgoing;
@@ -16,6 +18,7 @@ mod users;
 mod work;
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_session::config::{CookieContentSecurity, PersistentSession};
@@ -28,6 +31,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use minijinja::Value;
 
 use crate::cache::CachedMap;
+use crate::db::actions::Routes;
 use crate::db::{self, DbConn, Pool};
 use crate::tickets::queue::QueueCaches;
 pub use error::WebError;
@@ -57,8 +61,19 @@ impl std::ops::Deref for OutgoingCache {
     }
 }
 
+/// What the web hands on to the rest of the desk: which upstream carries out which action,
+/// and the action worker to wake when one is asked for.
+#[derive(Clone, Default)]
+pub struct Services {
+    pub routes: Routes,
+    /// The configured upstreams' names, for staff to see.
+    pub upstreams: Vec<String>,
+    pub wake_actions: Option<Arc<tokio::sync::Notify>>,
+}
+
 /// Everything handlers share, built once from the settings.
 pub struct AppState {
+    services: Services,
     pub pool: Pool,
     templates: templates::Templates,
     limiter: auth::LoginLimiter,
@@ -86,8 +101,9 @@ fn concurrent_storage_work(pool_size: u32) -> usize {
 }
 
 impl AppState {
-    pub fn new(settings: &WebSettings, pool: Pool) -> Self {
+    pub fn new(settings: &WebSettings, pool: Pool, services: Services) -> Self {
         Self {
+            services,
             turns: tokio::sync::Semaphore::new(concurrent_storage_work(pool.max_size())),
             pool,
             templates: templates::Templates::new(settings.templates_dir.clone()),
@@ -95,6 +111,29 @@ impl AppState {
             limiter: auth::LoginLimiter::new(5, Duration::from_secs(15 * 60)),
             caches: Caches::default(),
             session_seconds: session_seconds(settings),
+        }
+    }
+
+    /// The configured upstreams' names.
+    pub fn upstream_names(&self) -> &[String] {
+        &self.services.upstreams
+    }
+
+    /// After a change: the queue's cached counts are forgotten (staff see their own change at
+    /// once), the action worker is woken (the change may have asked for an action), and the
+    /// browser goes to `location` (so a reload does not post twice).
+    pub fn changed(&self, location: &str) -> HttpResponse {
+        self.caches.queue.clear();
+        self.actions_asked();
+        HttpResponse::SeeOther()
+            .insert_header(("Location", location))
+            .finish()
+    }
+
+    /// Tells the action worker an action was asked for (it also runs on its schedule).
+    pub fn actions_asked(&self) {
+        if let Some(wake) = &self.services.wake_actions {
+            wake.notify_one();
         }
     }
 
@@ -153,8 +192,18 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds `web.bind` and serves from `pool` (whose migrations have run).
+    /// Binds `web.bind` and serves from `pool` (whose migrations have run), every action
+    /// manual and no worker to wake.
     pub fn build(settings: &WebSettings, pool: Pool) -> Result<Self, StartError> {
+        Self::build_with(settings, pool, Services::default())
+    }
+
+    /// [`Application::build`], handing actions on as `services` says.
+    pub fn build_with(
+        settings: &WebSettings,
+        pool: Pool,
+        services: Services,
+    ) -> Result<Self, StartError> {
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartError::Bind {
             addr: settings.bind.clone(),
             source,
@@ -169,7 +218,7 @@ impl Application {
         let key = session_key(settings)?;
         let secure = settings.public_url.starts_with("https://");
         let ttl = actix_web::cookie::time::Duration::seconds(session_seconds(settings));
-        let state = web::Data::new(AppState::new(settings, pool));
+        let state = web::Data::new(AppState::new(settings, pool, services));
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
                 .cookie_name("abuse_desk_session".into())
@@ -248,6 +297,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             }),
         );
     login::config(cfg);
+    actions::config(cfg);
+    events::config(cfg);
     queue::config(cfg);
     ticket::config(cfg);
     work::config(cfg);

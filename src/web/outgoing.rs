@@ -7,19 +7,15 @@ use chrono::{Duration, NaiveDate, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
-use super::auth::{Agent, Viewer};
+use super::auth::Viewer;
 use super::error::{url_encode, WebError};
-use super::forms::CsrfForm;
-use super::work::ActionForm;
 use super::AppState;
 use crate::db::actions::ActionKind;
 use crate::db::outgoing::{self, GroupBy};
-use crate::tickets::target;
 use crate::tickets::Class;
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.route("/reports/outgoing", web::get().to(report))
-        .route("/reports/outgoing/lock", web::post().to(lock));
+    cfg.route("/reports/outgoing", web::get().to(report));
 }
 
 #[derive(Deserialize, Serialize, Default, Clone)]
@@ -58,15 +54,12 @@ fn period(p: &Params) -> Result<(NaiveDate, i64), WebError> {
     })
 }
 
-/// What a row's lock icon locks, by grouping.
-fn lock_kinds(by: GroupBy) -> (ActionKind, Option<ActionKind>) {
+/// What a row's lock icon locks, by grouping; clicked again, it undoes that.
+fn lock_kind(by: GroupBy) -> ActionKind {
     match by {
-        GroupBy::Identity => (ActionKind::LockIdentity, Some(ActionKind::UnlockIdentity)),
-        GroupBy::OutgoingUser => (
-            ActionKind::LockOutgoingUser,
-            Some(ActionKind::UnlockOutgoingUser),
-        ),
-        GroupBy::Customer => (ActionKind::SuspendAccount, None),
+        GroupBy::Identity => ActionKind::LockIdentity,
+        GroupBy::OutgoingUser => ActionKind::LockOutgoingUser,
+        GroupBy::Customer => ActionKind::SuspendAccount,
     }
 }
 
@@ -109,7 +102,7 @@ async fn report(
     };
     let (first, days) = period(&p)?;
     let class = p.class.clone().filter(|c| !c.is_empty() && c != "all");
-    let (lock, unlock) = lock_kinds(by);
+    let lock = lock_kind(by);
     let cls = class.clone();
     let st = state.clone();
     let report = state
@@ -160,40 +153,9 @@ async fn report(
             chart => minijinja::Value::from_safe_string(chart(&per_day)),
             total => total,
             lock_kind => lock.as_str(),
-            unlock_kind => unlock.map(ActionKind::as_str),
+            unlock_kind => lock.undo().as_str(),
             can_work => staff.can(crate::db::users::Role::Agent),
             here => here,
         },
     )
-}
-
-#[derive(Deserialize)]
-struct LockForm {
-    #[serde(flatten)]
-    action: ActionForm,
-    target: String,
-    #[serde(default)]
-    back: String,
-}
-
-async fn lock(
-    Agent(staff): Agent,
-    state: web::Data<AppState>,
-    CsrfForm(form): CsrfForm<LockForm>,
-) -> Result<HttpResponse, WebError> {
-    let back = if form.back.starts_with("/reports/outgoing") {
-        form.back.clone()
-    } else {
-        "/reports/outgoing".into()
-    };
-    state
-        .db(move |conn| {
-            let ask = form.action.ask(&staff)?;
-            target::request(conn, None, &form.target, &ask, staff.actor())?;
-            Ok(())
-        })
-        .await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header(("Location", back))
-        .finish())
 }

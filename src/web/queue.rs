@@ -290,10 +290,15 @@ mod tests {
                 events_24h: 17,
             },
             lock: full.then(|| Lock {
+                action_id: crate::db::ids::ActionId(3),
                 kind: crate::db::actions::ActionKind::LockIdentity,
+                state: crate::db::locks::LockState::Locking,
                 pending: true,
                 reason: "spam run".into(),
+                since: at("2026-11-27 10:00:00"),
                 expires_at: Some(at("2026-11-28 10:00:00")),
+                by: "agent".into(),
+                upstream: Some("filter".into()),
             }),
         }
     }

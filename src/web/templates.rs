@@ -26,6 +26,16 @@ const EMBEDDED: &[(&str, &str)] = &[
     ),
     ("users.html", include_str!("../../templates/users.html")),
     ("lock.html", include_str!("../../templates/lock.html")),
+    (
+        "lock_state.html",
+        include_str!("../../templates/lock_state.html"),
+    ),
+    ("actions.html", include_str!("../../templates/actions.html")),
+    (
+        "actions_table.html",
+        include_str!("../../templates/actions_table.html"),
+    ),
+    ("events.html", include_str!("../../templates/events.html")),
 ];
 
 /// The stylesheet, served at `/static/style.css`.

@@ -10,7 +10,7 @@ use super::auth::{Agent, Staff};
 use super::error::WebError;
 use super::forms::CsrfForm;
 use super::AppState;
-use crate::db::actions::ActionKind;
+use crate::db::actions::{ActionKind, Routes};
 use crate::db::ids::TicketId;
 use crate::db::DbConn;
 use crate::tickets::target::{self, Ask};
@@ -29,6 +29,12 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .route("/tickets/{id}/merge", web::post().to(change::<MergeForm>));
 }
 
+/// Who changes a ticket, and where the actions they ask for go.
+struct By<'a> {
+    staff: &'a Staff,
+    routes: &'a Routes,
+}
+
 /// A form that changes one ticket: checked here, applied in one unit of storage work.
 trait TicketChange: DeserializeOwned + Send + 'static {
     /// Refuses a form that cannot be right, before any storage work.
@@ -37,7 +43,7 @@ trait TicketChange: DeserializeOwned + Send + 'static {
     }
 
     /// Applies the change to ticket `id`; returns the ticket to show next.
-    fn apply(self, conn: &mut DbConn, id: TicketId, staff: &Staff) -> Result<TicketId, WebError>;
+    fn apply(self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError>;
 }
 
 /// Every ticket form: agent role, CSRF token, the change in one transaction with its audit
@@ -50,20 +56,26 @@ async fn change<C: TicketChange>(
 ) -> Result<HttpResponse, WebError> {
     let id = id.into_inner();
     form.check()?;
-    let next = state.db(move |conn| form.apply(conn, id, &staff)).await?;
-    state.caches.queue.clear();
-    Ok(HttpResponse::SeeOther()
-        .insert_header(("Location", format!("/tickets/{}", next.0)))
-        .finish())
+    let st = state.clone();
+    let next = state
+        .db(move |conn| {
+            let by = By {
+                staff: &staff,
+                routes: &st.services.routes,
+            };
+            form.apply(conn, id, &by)
+        })
+        .await?;
+    Ok(state.changed(&format!("/tickets/{}", next.0)))
 }
 
 #[derive(Deserialize)]
 struct Claim {}
 
 impl TicketChange for Claim {
-    fn apply(self, conn: &mut DbConn, id: TicketId, staff: &Staff) -> Result<TicketId, WebError> {
-        let me = Some((staff.id, staff.name.as_str()));
-        work::assign(conn, id, me, staff.actor(), crate::db::now())?;
+    fn apply(self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
+        let me = Some((by.staff.id, by.staff.name.as_str()));
+        work::assign(conn, id, me, by.staff.actor(), crate::db::now())?;
         Ok(id)
     }
 }
@@ -72,8 +84,8 @@ impl TicketChange for Claim {
 struct Unclaim {}
 
 impl TicketChange for Unclaim {
-    fn apply(self, conn: &mut DbConn, id: TicketId, staff: &Staff) -> Result<TicketId, WebError> {
-        work::assign(conn, id, None, staff.actor(), crate::db::now())?;
+    fn apply(self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
+        work::assign(conn, id, None, by.staff.actor(), crate::db::now())?;
         Ok(id)
     }
 }
@@ -84,9 +96,9 @@ struct StatusForm {
 }
 
 impl TicketChange for StatusForm {
-    fn apply(self, conn: &mut DbConn, id: TicketId, staff: &Staff) -> Result<TicketId, WebError> {
+    fn apply(self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
         let at = crate::db::now();
-        work::change_status(conn, id, self.status, staff.actor(), at)?;
+        work::change_status(conn, id, self.status, by.staff.actor(), at)?;
         Ok(id)
     }
 }
@@ -107,9 +119,16 @@ impl TicketChange for NoteForm {
         Ok(())
     }
 
-    fn apply(self, conn: &mut DbConn, id: TicketId, staff: &Staff) -> Result<TicketId, WebError> {
+    fn apply(self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
         let at = crate::db::now();
-        work::add_note(conn, id, staff.id, staff.actor(), self.body.trim(), at)?;
+        work::add_note(
+            conn,
+            id,
+            by.staff.id,
+            by.staff.actor(),
+            self.body.trim(),
+            at,
+        )?;
         Ok(id)
     }
 }
@@ -126,12 +145,13 @@ pub struct ActionForm {
 
 impl ActionForm {
     /// What staff asked for, with the duration checked.
-    pub fn ask(&self, staff: &Staff) -> Result<Ask<'_>, WebError> {
+    pub fn ask<'a>(&'a self, staff: &Staff, routes: &'a Routes) -> Result<Ask<'a>, WebError> {
         Ok(Ask {
             kind: self.kind,
+            routes,
             reason: &self.reason,
             expires_at: parse_hours(&self.hours)?,
-            requested_by: staff.id,
+            requested_by: Some(staff.id),
         })
     }
 }
@@ -141,8 +161,8 @@ impl TicketChange for ActionForm {
         parse_hours(&self.hours).map(|_| ())
     }
 
-    fn apply(self, conn: &mut DbConn, id: TicketId, staff: &Staff) -> Result<TicketId, WebError> {
-        target::request_on_ticket(conn, id, &self.ask(staff)?, staff.actor())?;
+    fn apply(self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
+        target::request_on_ticket(conn, id, &self.ask(by.staff, by.routes)?, by.staff.actor())?;
         Ok(id)
     }
 }
@@ -181,9 +201,9 @@ impl TicketChange for MergeForm {
     }
 
     /// Merged, the ticket to show is the one it went into.
-    fn apply(self, conn: &mut DbConn, id: TicketId, staff: &Staff) -> Result<TicketId, WebError> {
+    fn apply(self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
         let into = self.target()?;
-        crate::tickets::merge::merge(conn, id, into, staff.actor(), crate::db::now())?;
+        crate::tickets::merge::merge(conn, id, into, by.staff.actor(), crate::db::now())?;
         Ok(into)
     }
 }
@@ -247,15 +267,17 @@ async fn bulk(
         .filter(|b| b.starts_with("/tickets") && !b.starts_with("//"))
         .unwrap_or_else(|| "/tickets".to_owned());
     let reason = form.reason.trim().to_owned();
+    let st = state.clone();
     state
         .db(move |conn| {
             let at = crate::db::now();
             if let BulkOp::Lock = op {
                 let ask = Ask {
                     kind: ActionKind::LockIdentity,
+                    routes: &st.services.routes,
                     reason: &reason,
                     expires_at,
-                    requested_by: staff.id,
+                    requested_by: Some(staff.id),
                 };
                 target::bulk_lock(conn, &ids, &ask, staff.actor())?;
                 return Ok(());
@@ -275,8 +297,5 @@ async fn bulk(
             Ok(())
         })
         .await?;
-    state.caches.queue.clear();
-    Ok(HttpResponse::SeeOther()
-        .insert_header(("Location", back))
-        .finish())
+    Ok(state.changed(&back))
 }

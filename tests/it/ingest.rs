@@ -450,7 +450,12 @@ fn the_automatic_rule_requests_one_temporary_lock() {
             within_minutes: 10,
             lock_hours: 6,
         };
-        let ingestor = Ingestor::from_settings(&settings.ingest).unwrap();
+        settings.upstreams =
+            vec![
+                toml::from_str("name = \"filter\"\nkind = \"demo\"\ntargets = [\"identity\"]\n")
+                    .unwrap(),
+            ];
+        let ingestor = settings.ingestor().unwrap();
         // Two reports 30 minutes apart, then three within ten minutes, then one more.
         let spread = vec![
             spamexperts_report("1BBBBB-000001-BB", 0),
@@ -471,19 +476,23 @@ fn the_automatic_rule_requests_one_temporary_lock() {
             &ingestor,
             vec![spamexperts_report("1BBBBB-000020-BB", 45)],
         );
-        let locks: Vec<(
+        type Lock = (
             String,
             String,
             String,
             Option<chrono::NaiveDateTime>,
             String,
-        )> = actions::table
+        );
+        let locks: Vec<(Lock, Option<String>)> = actions::table
             .select((
-                actions::kind,
-                actions::target,
-                actions::state,
-                actions::expires_at,
-                actions::reason,
+                (
+                    actions::kind,
+                    actions::target,
+                    actions::state,
+                    actions::expires_at,
+                    actions::reason,
+                ),
+                actions::upstream,
             ))
             .load(conn)
             .unwrap();
@@ -493,7 +502,12 @@ fn the_automatic_rule_requests_one_temporary_lock() {
             "one lock, not one per report, on {}",
             db.backend
         );
-        let (kind, target, state, expires, reason) = &locks[0];
+        let ((kind, target, state, expires, reason), upstream) = &locks[0];
+        assert_eq!(
+            upstream.as_deref(),
+            Some("filter"),
+            "for the upstream that locks identities"
+        );
         assert_eq!(
             (kind.as_str(), target.as_str(), state.as_str()),
             ("lock_identity", "172.16.10.13@example.com", "pending")

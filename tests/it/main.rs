@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per story.
 
+mod actions;
 mod cli;
 mod dovecot;
 mod imap_cli;
@@ -14,6 +15,7 @@ mod storage;
 mod support;
 mod upstream_adapters;
 mod web;
+mod web_actions;
 mod web_auth;
 mod web_browser;
 mod web_pages;

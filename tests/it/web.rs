@@ -6,8 +6,10 @@ use abuse_desk::db::users::{self, Role};
 use abuse_desk::db::DbConn;
 use abuse_desk::demo::{self, Feed, Spec};
 use abuse_desk::ingest::{self, Ingestor, Origin};
+use abuse_desk::jobs::ActionJob;
 use abuse_desk::settings::{Secret, Settings};
-use abuse_desk::web::Application;
+use abuse_desk::upstream::worker::Worker;
+use abuse_desk::web::{Application, Services};
 
 use crate::support::TestDb;
 
@@ -42,12 +44,30 @@ pub async fn spawn_app_with(db: TestDb, configure: impl FnOnce(&mut Settings)) -
     ] {
         users::add(&mut conn, name, role, PASSWORD).unwrap();
     }
-    let app = Application::build(
-        &settings.web,
+    let upstreams = settings.upstreams().unwrap();
+    let services = Services {
+        routes: upstreams.routes(),
+        upstreams: upstreams.names().into_iter().map(str::to_owned).collect(),
+        wake_actions: None,
+    };
+    let pool =
         abuse_desk::db::connect_pool(&settings.database().unwrap(), settings.database_pool_size)
-            .unwrap(),
-    )
-    .unwrap();
+            .unwrap();
+    // With upstreams configured, the action worker runs beside the app and is woken by its
+    // requests, as in `serve`.
+    let services = if settings.upstreams.is_empty() {
+        services
+    } else {
+        let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+        let worker = Worker::new(settings.upstreams().unwrap(), settings.actions.clone());
+        let job = std::sync::Arc::new(ActionJob::new(worker, pool.clone(), wake.clone()));
+        actix_web::rt::spawn(job.serve());
+        Services {
+            wake_actions: Some(wake),
+            ..services
+        }
+    };
+    let app = Application::build_with(&settings.web, pool, services).unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp { base, db, settings }

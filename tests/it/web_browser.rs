@@ -9,7 +9,7 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 
 use crate::support;
-use crate::web::{arriving_today, spawn_app, spec, TestApp, PASSWORD};
+use crate::web::{arriving_today, spawn_app, spawn_app_with, spec, TestApp, PASSWORD};
 use crate::web_ticket::hostile;
 
 /// A chromedriver child process, stopped (by its own id) when dropped.
@@ -231,6 +231,122 @@ async fn an_agent_works_a_ticket_in_the_browser() {
         c.current_url().await.unwrap().path(),
         "/login",
         "logged out for real"
+    );
+    c.close().await.unwrap();
+}
+
+/// Reloads the page until the element matching `css` shows `needle` (the action worker beside
+/// the app answers within a second or two); with `needle` empty, until no element matches.
+async fn reload_until(c: &Client, css: &str, needle: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..60 {
+        match c.find(Locator::Css(css)).await {
+            Ok(element) => {
+                let text = element.text().await.unwrap_or_default();
+                if !needle.is_empty() && text.contains(needle) {
+                    return text;
+                }
+                last = text;
+            }
+            Err(_) if needle.is_empty() => return String::new(),
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        c.refresh().await.unwrap();
+    }
+    panic!("{css} never showed {needle:?}; last: {last}");
+}
+
+async fn type_into(c: &Client, id: &str, text: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+async fn click(c: &Client, id: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[actix_web::test]
+async fn an_agent_locks_and_unlocks_from_the_ticket_page_and_the_outgoing_report() {
+    let Some(driver) =
+        chromedriver("an_agent_locks_and_unlocks_from_the_ticket_page_and_the_outgoing_report")
+    else {
+        return;
+    };
+    let app = spawn_app_with(support::sqlite(), |s| {
+        s.upstreams = vec![toml::from_str(
+            "name = \"filter\"\nkind = \"demo\"\ntargets = [\"identity\", \"outgoing_user\"]\n",
+        )
+        .unwrap()];
+    })
+    .await;
+    let mut specs = vec![
+        spec(
+            1,
+            Some("shop@bakery-mueller.example"),
+            "shop@bakery-mueller.example",
+            "198.51.100.5",
+        ),
+        spec(
+            2,
+            Some("news@other.example"),
+            "news@other.example",
+            "203.0.113.9",
+        ),
+    ];
+    arriving_today(&mut specs);
+    app.ingest(&specs);
+    let c = browser(&driver).await;
+    log_in(&c, &app, "agent").await;
+
+    // From the ticket page: lock, see it done through the upstream, unlock.
+    c.goto(&format!("{}/tickets/1", app.base)).await.unwrap();
+    type_into(&c, "reason-lock_identity", "compromised mailbox").await;
+    click(&c, "do-lock_identity").await;
+    wait_url(&c, |u| u.path() == "/tickets/1").await;
+    let state = reload_until(&c, "#lock-words-lock_identity", "locked").await;
+    assert_eq!(state, "locked");
+    let info = body_text(&c).await;
+    assert!(
+        info.contains("through filter") && info.contains("compromised mailbox"),
+        "{info}"
+    );
+    type_into(&c, "reason-unlock_identity", "password changed").await;
+    click(&c, "do-unlock_identity").await;
+    reload_until(&c, "#lock-words-lock_identity", "not locked").await;
+
+    // From the Outgoing Reports: the lock icon locks, asking for a reason; clicked again, it
+    // unlocks.
+    c.goto(&format!("{}/reports/outgoing?period=today", app.base))
+        .await
+        .unwrap();
+    let row = c.find(Locator::Css("#outgoing tbody tr")).await.unwrap();
+    let first = row.text().await.unwrap();
+    click(&c, "toggle-1").await;
+    type_into(&c, "reason-1", "top sender today").await;
+    click(&c, "confirm-1").await;
+    wait_url(&c, |u| u.path() == "/reports/outgoing").await;
+    reload_until(&c, "#lock-words-1", "locked").await;
+    let words = reload_until(&c, "#lock-words-1", "locked").await;
+    assert!(!words.contains("pending"), "done: {words}");
+    click(&c, "toggle-1").await;
+    type_into(&c, "reason-1", "customer cleaned up").await;
+    click(&c, "confirm-1").await;
+    reload_until(&c, "#lock-words-1", "").await;
+    let row = c.find(Locator::Css("#outgoing tbody tr")).await.unwrap();
+    assert_eq!(
+        row.text().await.unwrap(),
+        first,
+        "the same row, unlocked again"
     );
     c.close().await.unwrap();
 }

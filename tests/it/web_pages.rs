@@ -55,10 +55,11 @@ async fn outgoing_report_groups_counts_and_locks() {
             agent.get("/reports/outgoing?group=nonsense").await.status(),
             400
         );
-        // The lock icon's form records a pending lock and the row shows it locked.
+        // The lock icon's form records a lock (manual: no upstream is configured) and the
+        // row shows it on its way.
         let res = agent
             .post_form(
-                "/reports/outgoing/lock",
+                "/locks",
                 &[
                     ("kind", "lock_identity"),
                     ("target", "shop@bakery-mueller.example"),
@@ -74,18 +75,18 @@ async fn outgoing_report_groups_counts_and_locks() {
             .select((actions::kind, actions::state))
             .first(&mut conn)
             .unwrap();
-        assert_eq!(
-            (kind.as_str(), state.as_str()),
-            ("lock_identity", "pending")
-        );
+        assert_eq!((kind.as_str(), state.as_str()), ("lock_identity", "manual"));
         let html = agent.text("/reports/outgoing?period=today").await;
-        assert!(html.contains("lock identity (pending): top spammer today"));
+        assert!(
+            html.contains("to lock by hand: top spammer today"),
+            "{html}"
+        );
         // A viewer sees the icons but no lock forms.
         let viewer = app.login("viewer").await;
         assert!(!viewer
             .text("/reports/outgoing?period=today")
             .await
-            .contains("/reports/outgoing/lock"));
+            .contains("action=\"/locks\""));
     }
 }
 

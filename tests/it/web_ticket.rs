@@ -1,4 +1,4 @@
-//! Working a ticket on the web: claim, notes, status changes, lock requests (pending actions
+//! Working a ticket on the web: claim, notes, status changes, lock requests (actions
 //! with their audit entries), merge, evidence with recipients masked, and hostile report
 //! content shown as text everywhere.
 
@@ -10,8 +10,8 @@ use crate::web::{location, spawn_app, spec};
 use abuse_desk::demo::Spec;
 
 #[actix_web::test]
-async fn actions_become_pending_rows_with_audit_entries() {
-    for db in support::backends("actions_become_pending_rows_with_audit_entries") {
+async fn actions_become_rows_with_audit_entries() {
+    for db in support::backends("actions_become_rows_with_audit_entries") {
         let app = spawn_app(db).await;
         app.ingest(&[spec(
             1,
@@ -51,7 +51,7 @@ async fn actions_become_pending_rows_with_audit_entries() {
             .unwrap();
         assert_eq!(
             (kind.as_str(), target.as_str(), state.as_str()),
-            ("lock_identity", "shop@bakery-mueller.example", "pending")
+            ("lock_identity", "shop@bakery-mueller.example", "manual")
         );
         assert_eq!(reason, "spam run <b>today</b>");
         let hours = (expires.unwrap() - abuse_desk::db::now()).num_minutes();
@@ -67,7 +67,7 @@ async fn actions_become_pending_rows_with_audit_entries() {
             "{detail}"
         );
         let html = agent.text("/tickets/1").await;
-        assert!(html.contains("lock identity (pending)"), "lock state shown");
+        assert!(html.contains("to lock by hand"), "lock state shown");
         assert!(
             html.contains("spam run &lt;b&gt;today&lt;&#x2f;b&gt;"),
             "reason escaped"

@@ -22,6 +22,48 @@ struct CustomerInsertForm<'a> {
     email: &'a str,
     created_at: chrono::NaiveDateTime,
     updated_at: chrono::NaiveDateTime,
+    billing_ref: Option<&'a str>,
+    hosting_user: Option<&'a str>,
+    notify: bool,
+    language: Option<&'a str>,
+}
+
+/// The record's optional values over `current`'s: a column the file does not have keeps the
+/// stored value.
+fn merged<'a>(record: &'a CustomerRecord, current: Option<&'a Customer>) -> Profile<'a> {
+    let keep = |given: &'a Option<Option<String>>, stored: Option<&'a Option<String>>| match given {
+        Some(value) => value.as_deref(),
+        None => stored.and_then(|s| s.as_deref()),
+    };
+    Profile {
+        billing_ref: keep(&record.extra.billing_ref, current.map(|c| &c.billing_ref)),
+        hosting_user: keep(&record.extra.hosting_user, current.map(|c| &c.hosting_user)),
+        notify: record
+            .extra
+            .notify
+            .unwrap_or_else(|| current.is_none_or(|c| c.notify)),
+        language: keep(&record.extra.language, current.map(|c| &c.language)),
+    }
+}
+
+/// A customer's optional values as they are to be stored.
+#[derive(PartialEq, Eq)]
+struct Profile<'a> {
+    billing_ref: Option<&'a str>,
+    hosting_user: Option<&'a str>,
+    notify: bool,
+    language: Option<&'a str>,
+}
+
+impl<'a> Profile<'a> {
+    fn of(c: &'a Customer) -> Self {
+        Self {
+            billing_ref: c.billing_ref.as_deref(),
+            hosting_user: c.hosting_user.as_deref(),
+            notify: c.notify,
+            language: c.language.as_deref(),
+        }
+    }
 }
 
 /// What an import changed.
@@ -61,7 +103,10 @@ pub fn import(
         for chunk in new.chunks(CHUNK) {
             let forms: Vec<_> = chunk
                 .iter()
-                .map(|r| CustomerInsertForm { external_id: &r.external_id, name: &r.name, email: &r.email, created_at: stamp, updated_at: stamp })
+                .map(|r| {
+                    let p = merged(r, None);
+                    CustomerInsertForm { external_id: &r.external_id, name: &r.name, email: &r.email, created_at: stamp, updated_at: stamp, billing_ref: p.billing_ref, hosting_user: p.hosting_user, notify: p.notify, language: p.language }
+                })
                 .collect();
             crate::dispatch!(conn, c => diesel::insert_into(customers::table).values(&forms).execute(c))?;
         }
@@ -71,14 +116,24 @@ pub fn import(
         let mut changed: Vec<&CustomerRecord> = new.clone();
         for record in records {
             if let Some(current) = existing.get(&record.external_id) {
+                let profile = merged(record, Some(current));
                 let unchanged = current.name == record.name
                     && current.email == record.email
+                    && profile == Profile::of(current)
                     && stored.get(&current.id).cloned().unwrap_or_default() == Children::of(record);
                 if unchanged {
                     summary.unchanged += 1;
                 } else {
                     diesel::update(customers::table.find(current.id))
-                        .set((customers::name.eq(&record.name), customers::email.eq(&record.email), customers::updated_at.eq(stamp)))
+                        .set((
+                            customers::name.eq(&record.name),
+                            customers::email.eq(&record.email),
+                            customers::billing_ref.eq(profile.billing_ref),
+                            customers::hosting_user.eq(profile.hosting_user),
+                            customers::notify.eq(profile.notify),
+                            customers::language.eq(profile.language),
+                            customers::updated_at.eq(stamp),
+                        ))
                         .execute(conn)?;
                     summary.updated += 1;
                     changed.push(record);

@@ -28,6 +28,24 @@ pub struct Customer {
     pub email: String,
     pub created_at: chrono::NaiveDateTime,
     pub updated_at: chrono::NaiveDateTime,
+    /// The customer's service id in the billing panel (what suspending the account suspends).
+    pub billing_ref: Option<String>,
+    /// The customer's hosting account user.
+    pub hosting_user: Option<String>,
+    /// Whether the customer is told about its tickets.
+    pub notify: bool,
+    /// The language of its notices; the default where none is set.
+    pub language: Option<String>,
+}
+
+impl Customer {
+    /// The addresses notices go to.
+    pub fn addresses(&self) -> impl Iterator<Item = &str> {
+        self.email
+            .split(';')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+    }
 }
 
 /// The customer, if it exists.

@@ -195,7 +195,7 @@ pub fn load_page(
     let more = rows.len() > PAGE as usize || scanned_to.is_some();
     let rows: Vec<QueueRow> = rows.into_iter().take(PAGE as usize).collect();
     let targets: Vec<&str> = rows.iter().flat_map(lock_targets).collect();
-    let held = locks::in_force(conn, &targets, now)?;
+    let held = locks::in_force(conn, &targets)?;
     let next = if more {
         scanned_to.or_else(|| rows.last().map(|r| r.cursor(sort).encode()))
     } else {

@@ -9,7 +9,7 @@ use crate::db::ids::{CustomerId, TicketId};
 use crate::db::schema::{customers, reporters, ticket_reporters, ticket_source_ips, tickets};
 use crate::db::DbConn;
 
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+use crate::db::lower;
 
 /// `%text%` for LIKE, with LIKE's own wildcards in `text` taken literally.
 pub(super) fn like_pattern(text: &str) -> String {
