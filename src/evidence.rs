@@ -39,7 +39,7 @@ fn address_re() -> &'static Regex {
 }
 
 /// Header fields naming the message's recipients.
-const RECIPIENT_FIELDS: [&str; 7] = [
+const RECIPIENT_FIELDS: [&str; 8] = [
     "to",
     "cc",
     "bcc",
@@ -47,6 +47,7 @@ const RECIPIENT_FIELDS: [&str; 7] = [
     "x-original-to",
     "envelope-to",
     "original-rcpt-to",
+    "removal-recipient",
 ];
 
 /// Splits a header block into unfolded (name, value) fields.
@@ -87,6 +88,32 @@ fn body_text(original: &[u8], raw_body: &str) -> String {
     .ok()
     .flatten();
     parsed.unwrap_or_else(|| raw_body.to_owned())
+}
+
+impl Evidence {
+    /// What the customer may see of its own report: no third-party recipient at all — the
+    /// recipient fields of the original and of the report are left out, and the addresses
+    /// they named are masked wherever else they appear.
+    pub fn for_customer(raw: &[u8]) -> Self {
+        let mut ev = evidence_of(raw, true);
+        ev.headers
+            .retain(|(name, _)| !RECIPIENT_FIELDS.contains(&name.to_ascii_lowercase().as_str()));
+        ev.feedback = ev.feedback.map(|text| {
+            text.lines()
+                .filter(|line| {
+                    let name = line
+                        .split(':')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_lowercase();
+                    !RECIPIENT_FIELDS.contains(&name.as_str())
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+        ev
+    }
 }
 
 /// The evidence of a stored report; `redact` masks third-party recipients.

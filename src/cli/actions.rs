@@ -203,7 +203,7 @@ pub fn run(settings: Settings, command: &ActionsCommand) -> Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 tokio::select! {
-                    ran = crate::jobs::run(Arc::new(only_actions), pool, Some(job)) => ran,
+                    ran = crate::jobs::run(Arc::new(only_actions), pool, Some(job), None) => ran,
                     _ = tokio::signal::ctrl_c() => Ok(()),
                 }
             })?;

@@ -12,6 +12,7 @@ macro_rules! outln {
 
 mod actions;
 mod import;
+mod notify;
 mod poll;
 mod serve;
 
@@ -86,6 +87,9 @@ pub enum Command {
     /// List, carry out, retry, cancel or mark done the actions.
     #[command(subcommand)]
     Actions(actions::ActionsCommand),
+    /// Customer notices: plan and send them, or list the latest.
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -175,6 +179,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Lock(args) => actions::lock(&settings, &args, false)?,
         Command::Unlock(args) => actions::lock(&settings, &args, true)?,
         Command::Actions(command) => actions::run(settings, &command)?,
+        Command::Notify(command) => notify::run(&settings, &command)?,
         Command::Migrate => {
             let url = settings.database()?;
             let mut conn = url.connect()?;

@@ -9,11 +9,13 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::db;
-use crate::jobs::ActionJob;
+use crate::jobs::{ActionJob, NoticeJob};
+use crate::notify::deliver::Sender;
+use crate::notify::MailTemplates;
 use crate::settings::Settings;
 use crate::upstream::worker::Worker;
 use crate::upstream::Upstreams;
-use crate::web::{Application, Services};
+use crate::web::{Application, NoticeServices, Services};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -81,7 +83,20 @@ fn login_base(settings: &Settings) -> String {
 async fn run(settings: Settings, upstreams: Upstreams, jobs: bool) -> Result<()> {
     let pool = db::connect_pool(&settings.database()?, settings.database_pool_size)?;
     let wake = Arc::new(Notify::new());
+    let notices = match settings.notify.enabled {
+        true => Some(NoticeServices {
+            settings: settings.notify.clone(),
+            sender: Arc::new(Sender::new(
+                &settings.notify,
+                MailTemplates::new(settings.web.templates_dir.clone()),
+                &settings.web.public_url,
+            )?),
+            wake: Arc::new(Notify::new()),
+        }),
+        false => None,
+    };
     let services = Services {
+        notices: notices.clone(),
         routes: upstreams.routes(),
         upstreams: upstreams.names().into_iter().map(str::to_owned).collect(),
         wake_actions: jobs.then(|| Arc::clone(&wake)),
@@ -103,10 +118,12 @@ async fn run(settings: Settings, upstreams: Upstreams, jobs: bool) -> Result<()>
     );
     let worker = Worker::new(upstreams, settings.actions.clone());
     let actions = Arc::new(ActionJob::new(worker, pool.clone(), wake));
+    let notices =
+        notices.map(|n| Arc::new(NoticeJob::new(n.settings, n.sender, pool.clone(), n.wake)));
     tokio::select! {
         served = app.run_until_stopped() => served?,
         // Returns only when the scheduler cannot start; runs log their own errors.
-        ran = crate::jobs::run(Arc::new(settings), pool, Some(actions)) => ran?,
+        ran = crate::jobs::run(Arc::new(settings), pool, Some(actions), notices) => ran?,
     }
     Ok(())
 }

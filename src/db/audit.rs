@@ -14,6 +14,8 @@ pub enum Actor<'a> {
     User(UserId, &'a str),
     /// Someone at the command line, as the operating system names them.
     CommandLine(&'a str),
+    /// The customer, on its self-service page.
+    Customer,
     System,
 }
 
@@ -50,6 +52,7 @@ pub fn record(
     let (actor_id, actor) = match actor {
         Actor::User(id, name) => (Some(id), name.to_owned()),
         Actor::CommandLine(who) => (None, format!("command line ({who})")),
+        Actor::Customer => (None, "customer".to_owned()),
         Actor::System => (None, "system".to_owned()),
     };
     diesel::insert_into(audit_log::table)

@@ -12,10 +12,12 @@ pub mod ids;
 pub mod locks;
 pub mod log;
 pub mod mailbox_state;
+pub mod notices;
 pub mod outgoing;
 pub mod plans;
 pub mod raw_messages;
 pub mod schema;
+pub mod selfservice;
 pub mod users;
 
 use std::path::PathBuf;

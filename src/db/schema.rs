@@ -109,6 +109,8 @@ diesel::table! {
         outgoing_domain -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        customer_replied_at -> Nullable<Timestamp>,
+        customer_status -> Nullable<Text>,
     }
 }
 
@@ -160,6 +162,7 @@ diesel::table! {
         author_id -> Nullable<BigInt>,
         body -> Text,
         created_at -> Timestamp,
+        by_customer -> Bool,
     }
 }
 
@@ -219,6 +222,30 @@ diesel::table! {
         sent_at -> Nullable<Timestamp>,
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
+        notice_id -> Nullable<BigInt>,
+        claimed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    notices (id) {
+        id -> BigInt,
+        customer_id -> BigInt,
+        message_id -> Text,
+        requested_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notice_tickets (id) {
+        id -> BigInt,
+        notice_id -> BigInt,
+        ticket_id -> BigInt,
+        event_count -> BigInt,
+        new_events -> BigInt,
+        severity -> Text,
+        why -> Text,
     }
 }
 
@@ -274,6 +301,9 @@ diesel::joinable!(notes -> tickets (ticket_id));
 diesel::joinable!(actions -> tickets (ticket_id));
 diesel::joinable!(action_attempts -> actions (action_id));
 diesel::joinable!(notifications -> customers (customer_id));
+diesel::joinable!(notices -> customers (customer_id));
+diesel::joinable!(notice_tickets -> notices (notice_id));
+diesel::joinable!(notice_tickets -> tickets (ticket_id));
 diesel::joinable!(customer_tokens -> customers (customer_id));
 diesel::joinable!(audit_log -> tickets (ticket_id));
 
@@ -294,6 +324,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     notes,
     actions,
     notifications,
+    notices,
+    notice_tickets,
     customer_tokens,
     audit_log,
     mailbox_state,

@@ -16,8 +16,10 @@ use crate::db::{mailbox_state, Pool};
 use crate::imap::{self, MailboxSettings, MailboxSummary, PollOptions};
 use crate::ingest::Ingestor;
 pub use actions::ActionJob;
+pub use notices::NoticeJob;
 
 mod actions;
+mod notices;
 use crate::settings::Settings;
 
 /// How long one IDLE wait lasts before the connection is renewed (servers drop idle
@@ -35,8 +37,35 @@ pub async fn run(
     settings: Arc<Settings>,
     pool: Pool,
     actions: Option<Arc<ActionJob>>,
+    notices: Option<Arc<NoticeJob>>,
 ) -> anyhow::Result<()> {
+    let _notices = match notices {
+        Some(job) => Some(schedule_notices(&settings, job).await?),
+        None => None,
+    };
     run_jobs(settings, pool, None, actions, std::future::pending()).await
+}
+
+/// Starts the notice job on `[notify].schedule`; it runs until the returned scheduler and
+/// task are dropped.
+async fn schedule_notices(
+    settings: &Settings,
+    job: Arc<NoticeJob>,
+) -> anyhow::Result<(JobScheduler, AbortOnDrop)> {
+    let scheduler = JobScheduler::new().await?;
+    let wake = Arc::clone(&job.wake);
+    scheduler
+        .add(
+            Job::new_async(settings.notify.schedule.as_str(), move |_, _| {
+                wake.notify_one();
+                Box::pin(async {})
+            })
+            .context("notify.schedule")?,
+        )
+        .await?;
+    scheduler.start().await?;
+    info!(schedule = %settings.notify.schedule, "sending customer notices");
+    Ok((scheduler, AbortOnDrop(tokio::spawn(job.serve()))))
 }
 
 /// The pollers of the mailbox named `only` (all when None), until `shutdown` completes; then

@@ -54,6 +54,27 @@ pub struct ComposedMail {
     pub subject: String,
     /// The Message-ID, as sent (`<…>`).
     pub message_id: String,
+    /// The text part, as sent.
+    pub text: String,
+}
+
+impl ComposedMail {
+    /// The text part as the desk keeps it: without the self-service link, whose token is
+    /// only ever stored hashed.
+    pub fn text_for_archive(&self) -> String {
+        self.text
+            .split_inclusive('\n')
+            .map(|line| match line.find("/self/") {
+                Some(at) => {
+                    let end = line[at..]
+                        .find(char::is_whitespace)
+                        .map_or(line.len(), |e| at + e);
+                    format!("{}/self/…{}", &line[..at], &line[end..])
+                }
+                None => line.to_owned(),
+            })
+            .collect()
+    }
 }
 
 #[derive(Serialize)]
@@ -189,7 +210,8 @@ pub fn compose(
     if !intended_to.is_empty() {
         builder = builder.raw_header(header(INTENDED_TO_HEADER, &intended_to.join(", ")));
     }
-    let mut body = MultiPart::mixed().multipart(MultiPart::alternative_plain_html(text, html));
+    let mut body =
+        MultiPart::mixed().multipart(MultiPart::alternative_plain_html(text.clone(), html));
     for part in attachments {
         body = body.singlepart(part);
     }
@@ -209,6 +231,7 @@ pub fn compose(
         invalid_recipients,
         subject,
         message_id,
+        text,
     })
 }
 

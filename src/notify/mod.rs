@@ -9,7 +9,9 @@
 
 pub mod attach;
 pub mod compose;
+pub mod deliver;
 pub mod digest;
+pub mod plan;
 pub mod rate;
 pub mod settings;
 pub mod smtp;

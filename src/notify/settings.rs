@@ -177,7 +177,7 @@ impl Default for NotifySettings {
             intervals: Intervals::default(),
             min_last_seen_days: 7,
             rate_per_minute: 30,
-            token_days: 14,
+            token_days: 30,
             schedule: "0 */5 * * * *".into(),
         }
     }

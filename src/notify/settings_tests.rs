@@ -36,7 +36,7 @@ fn defaults_are_off_and_quiet() {
     );
     assert_eq!(
         (s.min_last_seen_days, s.rate_per_minute, s.token_days),
-        (7, 30, 14)
+        (7, 30, 30)
     );
     assert_eq!(s.schedule, "0 */5 * * * *");
     assert_eq!(s.validate(), Ok(()));

@@ -36,6 +36,10 @@ pub struct TicketDetail {
     pub identity: Option<String>,
     pub outgoing_user: Option<String>,
     pub outgoing_domain: Option<String>,
+    /// When the customer last answered on its self-service page.
+    pub customer_replied_at: Option<NaiveDateTime>,
+    /// `fixed` once the customer says so.
+    pub customer_status: Option<String>,
 }
 
 /// The ticket's summary, if it exists.
@@ -68,6 +72,8 @@ pub fn detail(conn: &mut DbConn, id: TicketId) -> QueryResult<Option<TicketDetai
             tickets::identity,
             tickets::outgoing_user,
             tickets::outgoing_domain,
+            tickets::customer_replied_at,
+            tickets::customer_status,
         ))
         .first(conn)
         .optional()

@@ -52,7 +52,7 @@ fn event(conn: &mut DbConn, ticket: TicketId, id: EventId) -> QueryResult<Option
 }
 
 /// Up to `limit` of the ticket's source IPs.
-fn source_ips(conn: &mut DbConn, id: TicketId, limit: i64) -> QueryResult<Vec<String>> {
+pub fn source_ips(conn: &mut DbConn, id: TicketId, limit: i64) -> QueryResult<Vec<String>> {
     ticket_source_ips::table
         .filter(ticket_source_ips::ticket_id.eq(id))
         .order(ticket_source_ips::source_ip)
@@ -91,6 +91,8 @@ pub struct TicketPage {
     pub actions: Vec<Action>,
     /// The calls made for those actions.
     pub attempts: Vec<Attempt>,
+    /// The notices that told the customer about this ticket, one row per recipient.
+    pub notices: Vec<crate::db::notices::Notification>,
     /// What each lock button acts on (none where the ticket has nothing to lock that way),
     /// and the lock holding on it.
     pub identity_target: Option<String>,
@@ -149,6 +151,7 @@ impl TicketPage {
             notes: notes_of(conn, id)?,
             audit: audit::for_ticket(conn, id)?,
             attempts: actions::attempts_of(conn, &action_ids)?,
+            notices: crate::db::notices::recent(conn, Some(id), 50)?,
             actions: ticket_actions,
             identity_target,
             user_target,
@@ -160,6 +163,14 @@ impl TicketPage {
             events_24h,
             t,
         }))
+    }
+}
+
+/// The stored report of the ticket's newest event, as it arrived.
+pub fn latest_report(conn: &mut DbConn, ticket: TicketId) -> QueryResult<Option<Vec<u8>>> {
+    match timeline(conn, ticket, None, 1)?.first() {
+        Some(e) => raw_messages::content(conn, e.raw_message_id),
+        None => Ok(None),
     }
 }
 
@@ -195,4 +206,30 @@ pub fn raw_report(
         &detail,
     )?;
     Ok(Some(bytes))
+}
+
+/// A ticket as its customer sees it on the self-service page: the summary, and the latest
+/// report without any third-party recipient.
+#[derive(Debug, Serialize)]
+pub struct CustomerTicket {
+    pub t: TicketDetail,
+    pub evidence: Option<Evidence>,
+    pub source_ips: Vec<String>,
+}
+
+/// The customer's tickets still being worked, newest first, as its page shows them.
+pub fn for_customer(
+    conn: &mut DbConn,
+    customer: crate::db::ids::CustomerId,
+) -> QueryResult<Vec<CustomerTicket>> {
+    let mut out = Vec::new();
+    for id in crate::db::selfservice::open_tickets(conn, customer)? {
+        let Some(t) = detail(conn, id)? else { continue };
+        out.push(CustomerTicket {
+            evidence: latest_report(conn, id)?.map(|raw| Evidence::for_customer(&raw)),
+            source_ips: source_ips(conn, id, 10)?,
+            t,
+        });
+    }
+    Ok(out)
 }

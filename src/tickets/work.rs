@@ -126,6 +126,8 @@ pub struct Note {
     pub author: Option<String>,
     pub body: String,
     pub created_at: NaiveDateTime,
+    /// Written by the customer on its self-service page.
+    pub by_customer: bool,
 }
 
 /// A ticket's notes, oldest first.
@@ -135,6 +137,11 @@ pub fn notes_of(conn: &mut DbConn, id: TicketId) -> QueryResult<Vec<Note>> {
         .left_join(users::table.on(notes::author_id.eq(users::id.nullable())))
         .filter(notes::ticket_id.eq(id))
         .order((notes::created_at, notes::id))
-        .select((users::username.nullable(), notes::body, notes::created_at))
+        .select((
+            users::username.nullable(),
+            notes::body,
+            notes::created_at,
+            notes::by_customer,
+        ))
         .load(conn)
 }

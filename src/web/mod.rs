@@ -9,8 +9,10 @@ pub mod error;
 mod events;
 mod forms;
 mod login;
+mod notices;
 mod outgoing;
 mod queue;
+mod selfservice;
 mod settings;
 mod templates;
 mod ticket;
@@ -69,6 +71,17 @@ pub struct Services {
     /// The configured upstreams' names, for staff to see.
     pub upstreams: Vec<String>,
     pub wake_actions: Option<Arc<tokio::sync::Notify>>,
+    /// Customer notices, where `[notify]` is enabled.
+    pub notices: Option<NoticeServices>,
+}
+
+/// What the web needs of customer notices: their settings, the sender (which composes them:
+/// the preview), and the job to wake when staff ask for one now.
+#[derive(Clone)]
+pub struct NoticeServices {
+    pub settings: crate::notify::NotifySettings,
+    pub sender: Arc<crate::notify::deliver::Sender>,
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 /// Everything handlers share, built once from the settings.
@@ -299,6 +312,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     login::config(cfg);
     actions::config(cfg);
     events::config(cfg);
+    notices::config(cfg);
+    selfservice::config(cfg);
     queue::config(cfg);
     ticket::config(cfg);
     work::config(cfg);

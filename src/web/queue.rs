@@ -31,6 +31,7 @@ pub struct QueueParams {
     pub class: Option<String>,
     pub customer: Option<String>,
     pub unresolved: Option<String>,
+    pub replied: Option<String>,
     pub assignee: Option<String>,
     pub feed: Option<String>,
     pub q: Option<String>,
@@ -52,6 +53,7 @@ impl QueueParams {
             ("class", given(&self.class)),
             ("customer", given(&self.customer)),
             ("unresolved", given(&self.unresolved)),
+            ("replied", given(&self.replied)),
             ("assignee", given(&self.assignee)),
             ("feed", given(&self.feed)),
             ("q", given(&self.q)),
@@ -106,6 +108,7 @@ impl QueueParams {
             class: given(&self.class).map(Class::of),
             customer: given(&self.customer).map(str::to_owned),
             unresolved: given(&self.unresolved).is_some(),
+            replied: given(&self.replied).is_some(),
             assignee,
             feed: given(&self.feed).map(str::to_owned),
             text: given(&self.q).map(str::to_owned),
@@ -132,6 +135,7 @@ const ITEM_FIELDS: &[&str] = &[
     "identity",
     "outgoing_user",
     "last_source_ip",
+    "customer_replied_at",
     "assignee",
     "events_24h",
     "lock",
@@ -161,6 +165,10 @@ impl minijinja::value::Object for QueueItem {
             "identity" => text(&row.identity),
             "outgoing_user" => text(&row.outgoing_user),
             "last_source_ip" => text(&row.last_source_ip),
+            "customer_replied_at" => row
+                .customer_replied_at
+                .as_ref()
+                .map_or(Value::from(()), time),
             "assignee" => text(&row.assignee),
             "events_24h" => Value::from(row.events_24h),
             "lock" => self
@@ -286,6 +294,7 @@ mod tests {
                 identity: text("user@example.com"),
                 outgoing_user: text("user@example.com"),
                 last_source_ip: text("192.0.2.1"),
+                customer_replied_at: full.then(|| at("2026-11-27 11:00:00")),
                 assignee: text("agent"),
                 events_24h: 17,
             },

@@ -36,6 +36,15 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/actions_table.html"),
     ),
     ("events.html", include_str!("../../templates/events.html")),
+    ("self.html", include_str!("../../templates/self.html")),
+    (
+        "self_unknown.html",
+        include_str!("../../templates/self_unknown.html"),
+    ),
+    (
+        "notifications.html",
+        include_str!("../../templates/notifications.html"),
+    ),
 ];
 
 /// The stylesheet, served at `/static/style.css`.

@@ -56,6 +56,7 @@ async fn show(
         context! {
             unmasked => req.unmasked,
             can_work => staff.can(Role::Agent),
+            notices_on => state.services.notices.is_some(),
             ..Value::from_serialize(&loaded)
         },
     )

@@ -229,6 +229,8 @@ enum BulkOp {
     Assign(bool),
     Lock,
     Status(Status),
+    /// A notice now to each selected ticket's customer.
+    Notify,
 }
 
 impl BulkOp {
@@ -237,6 +239,7 @@ impl BulkOp {
             "assign:me" => Ok(Self::Assign(true)),
             "assign:none" => Ok(Self::Assign(false)),
             "lock" => Ok(Self::Lock),
+            "notify" => Ok(Self::Notify),
             other => match other.strip_prefix("status:") {
                 Some(s) => Ok(Self::Status(s.parse().map_err(WebError::BadRequest)?)),
                 None => Err(WebError::BadRequest(format!(
@@ -271,6 +274,33 @@ async fn bulk(
     state
         .db(move |conn| {
             let at = crate::db::now();
+            if let BulkOp::Notify = op {
+                let n = st.services.notices.as_ref().ok_or_else(|| {
+                    WebError::Refused(
+                        "customer notices are off: set [notify] enabled = true".into(),
+                    )
+                })?;
+                let mut customers: Vec<_> = ids
+                    .iter()
+                    .filter_map(|id| crate::notify::plan::customer_of(conn, *id).transpose())
+                    .collect::<Result<_, _>>()?;
+                customers.sort_unstable();
+                customers.dedup();
+                for customer in customers {
+                    crate::notify::plan::plan(
+                        conn,
+                        &n.settings,
+                        at,
+                        Some(customer),
+                        true,
+                        Some(staff.id),
+                    )?;
+                }
+                if let Some(n) = &st.services.notices {
+                    n.wake.notify_one();
+                }
+                return Ok(());
+            }
             if let BulkOp::Lock = op {
                 let ask = Ask {
                     kind: ActionKind::LockIdentity,
@@ -291,7 +321,7 @@ async fn bulk(
                     BulkOp::Status(status) => {
                         work::change_status(conn, id, status, staff.actor(), at)?
                     }
-                    BulkOp::Lock => {}
+                    BulkOp::Lock | BulkOp::Notify => {}
                 }
             }
             Ok(())

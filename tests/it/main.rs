@@ -8,6 +8,7 @@ mod imap_faults;
 mod imap_poll;
 mod ingest;
 mod migrations;
+mod notices;
 mod notify_mail;
 mod proxy;
 mod smtp;

@@ -6,10 +6,12 @@ use abuse_desk::db::users::{self, Role};
 use abuse_desk::db::DbConn;
 use abuse_desk::demo::{self, Feed, Spec};
 use abuse_desk::ingest::{self, Ingestor, Origin};
-use abuse_desk::jobs::ActionJob;
+use abuse_desk::jobs::{ActionJob, NoticeJob};
+use abuse_desk::notify::deliver::Sender;
+use abuse_desk::notify::MailTemplates;
 use abuse_desk::settings::{Secret, Settings};
 use abuse_desk::upstream::worker::Worker;
-use abuse_desk::web::{Application, Services};
+use abuse_desk::web::{Application, NoticeServices, Services};
 
 use crate::support::TestDb;
 
@@ -49,6 +51,7 @@ pub async fn spawn_app_with(db: TestDb, configure: impl FnOnce(&mut Settings)) -
         routes: upstreams.routes(),
         upstreams: upstreams.names().into_iter().map(str::to_owned).collect(),
         wake_actions: None,
+        notices: None,
     };
     let pool =
         abuse_desk::db::connect_pool(&settings.database().unwrap(), settings.database_pool_size)
@@ -66,6 +69,34 @@ pub async fn spawn_app_with(db: TestDb, configure: impl FnOnce(&mut Settings)) -
             wake_actions: Some(wake),
             ..services
         }
+    };
+    // With notices enabled, the notice job runs beside the app too.
+    let services = if settings.notify.enabled {
+        let notices = NoticeServices {
+            settings: settings.notify.clone(),
+            sender: std::sync::Arc::new(
+                Sender::new(
+                    &settings.notify,
+                    MailTemplates::new(settings.web.templates_dir.clone()),
+                    &settings.web.public_url,
+                )
+                .unwrap(),
+            ),
+            wake: std::sync::Arc::new(tokio::sync::Notify::new()),
+        };
+        let job = std::sync::Arc::new(NoticeJob::new(
+            notices.settings.clone(),
+            notices.sender.clone(),
+            pool.clone(),
+            notices.wake.clone(),
+        ));
+        actix_web::rt::spawn(job.serve());
+        Services {
+            notices: Some(notices),
+            ..services
+        }
+    } else {
+        services
     };
     let app = Application::build_with(&settings.web, pool, services).unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());

@@ -63,6 +63,9 @@ pub(super) fn conditions<'a>(
             tickets::customer_id.eq(customer).assume_not_null(),
         ));
     }
+    if filter.replied {
+        all.push(Box::new(tickets::customer_replied_at.is_not_null()));
+    }
     if filter.unresolved {
         all.push(Box::new(tickets::customer_id.is_null()));
     }

@@ -77,6 +77,7 @@ pub struct QueueRequest {
     /// A customer's external id (an unknown one matches nothing).
     pub customer: Option<String>,
     pub unresolved: bool,
+    pub replied: bool,
     pub assignee: Option<AssigneeName>,
     pub feed: Option<String>,
     pub text: Option<String>,
@@ -92,6 +93,7 @@ impl Default for QueueRequest {
             class: None,
             customer: None,
             unresolved: false,
+            replied: false,
             assignee: None,
             feed: None,
             text: None,
@@ -125,6 +127,7 @@ impl QueueRequest {
             class: self.class.clone(),
             customer,
             unresolved: self.unresolved,
+            replied: self.replied,
             assignee,
             feed: self.feed.clone(),
             text: self.text.clone(),

@@ -38,6 +38,8 @@ pub struct QueueFilter {
     pub customer: Option<CustomerId>,
     /// Only tickets no customer could be found for.
     pub unresolved: bool,
+    /// Only tickets the customer answered on its self-service page.
+    pub replied: bool,
     pub assignee: Option<Assignee>,
     /// Part of the reporter (the reporting software or MTA, e.g. `AOL SComp`): the feed a
     /// complaint came from.
@@ -129,6 +131,8 @@ pub struct QueueRow {
     pub identity: Option<String>,
     pub outgoing_user: Option<String>,
     pub last_source_ip: Option<String>,
+    /// When the customer last answered on its self-service page.
+    pub customer_replied_at: Option<NaiveDateTime>,
     pub assignee: Option<String>,
     /// Events of the last [`RECENT`], counted by the page query for the rows it returns
     /// (0 for rows fetched by id: their caller has the count from the 24-hour ranking).

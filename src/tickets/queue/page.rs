@@ -195,6 +195,7 @@ fn load(
             tickets::identity,
             tickets::outgoing_user,
             tickets::last_source_ip,
+            tickets::customer_replied_at,
             recent,
         ))
         .into_boxed();
@@ -229,6 +230,7 @@ struct TicketColumns {
     identity: Option<String>,
     outgoing_user: Option<String>,
     last_source_ip: Option<String>,
+    customer_replied_at: Option<NaiveDateTime>,
     events_24h: i64,
 }
 
@@ -282,6 +284,7 @@ fn named(conn: &mut DbConn, rows: Vec<TicketColumns>) -> QueryResult<Vec<QueueRo
                 identity: r.identity,
                 outgoing_user: r.outgoing_user,
                 last_source_ip: r.last_source_ip,
+                customer_replied_at: r.customer_replied_at,
                 assignee: r.assignee_id.and_then(|id| assignees.get(&id).cloned()),
                 events_24h: r.events_24h,
             }
