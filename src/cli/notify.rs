@@ -12,7 +12,8 @@ use crate::settings::Settings;
 #[derive(Subcommand, Debug)]
 pub enum NotifyCommand {
     /// Plan the notices due now (one digest per customer with news) and send them. With
-    /// --once, one run and a summary; without, on `[notify].schedule` until interrupted.
+    /// --once, one run and a summary (for cron); without, on `[notify].schedule` until
+    /// interrupted.
     Run {
         #[arg(long)]
         once: bool,
@@ -29,20 +30,42 @@ pub enum NotifyCommand {
     },
 }
 
+/// Plans and sends on `[notify].schedule` until interrupted.
+fn on_schedule(settings: &Settings, sender: Sender) -> Result<()> {
+    use std::sync::Arc;
+    let pool = crate::db::connect_pool(&settings.database()?, settings.database_pool_size)?;
+    let job = Arc::new(crate::jobs::NoticeJob::new(
+        settings.notify.clone(),
+        Arc::new(sender),
+        pool.clone(),
+        Arc::new(tokio::sync::Notify::new()),
+    ));
+    let only_notices = Settings {
+        mailboxes: Vec::new(),
+        ..settings.clone()
+    };
+    tokio::runtime::Runtime::new()?.block_on(async {
+        tokio::select! {
+            ran = crate::jobs::run(Arc::new(only_notices), pool, None, Some(job)) => ran,
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    })
+}
+
 pub fn run(settings: &Settings, command: &NotifyCommand) -> Result<()> {
     match command {
         NotifyCommand::Run { once, json } => {
             if !settings.notify.enabled {
                 bail!("notices are off: set [notify] enabled = true (and smtp_url, from)");
             }
-            if !once {
-                bail!("run without --once is `serve` (or cron `abuse-desk notify run --once`)");
-            }
             let sender = Sender::new(
                 &settings.notify,
                 MailTemplates::new(settings.web.templates_dir.clone()),
                 &settings.web.public_url,
             )?;
+            if !once {
+                return on_schedule(settings, sender);
+            }
             let mut conn = super::connect(settings)?;
             let planned: Planned = plan(
                 &mut conn,

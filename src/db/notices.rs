@@ -354,3 +354,70 @@ pub fn recent(
     }
     query.load(conn)
 }
+
+/// Links a bounce of notice `message_id` to it: the rows of the failed recipients become
+/// `bounced`, and the customer's addresses among them are marked as bouncing (notices skip
+/// them until staff edit the customer). Audited; `false` when the notice is not ours.
+pub fn bounced(
+    conn: &mut DbConn,
+    message_id: &str,
+    failed: &[String],
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let Some((notice, customer)) = notices::table
+        .filter(notices::message_id.eq(message_id))
+        .select((notices::id, notices::customer_id))
+        .first::<(i64, CustomerId)>(conn)
+        .optional()?
+    else {
+        return Ok(false);
+    };
+    let rows: Vec<(i64, String)> = notifications::table
+        .filter(notifications::notice_id.eq(notice))
+        .select((notifications::id, notifications::recipient))
+        .load(conn)?;
+    for (id, recipient) in rows {
+        if failed
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(recipient.trim()))
+        {
+            diesel::update(notifications::table.find(id))
+                .set((
+                    notifications::state.eq("bounced"),
+                    notifications::last_error
+                        .eq(Some("bounced: the recipient's server returned it")),
+                ))
+                .execute(conn)?;
+        }
+    }
+    let current: Option<String> = customers::table
+        .find(customer)
+        .select(customers::bouncing)
+        .first(conn)?;
+    let mut bouncing: Vec<String> = current
+        .as_deref()
+        .unwrap_or("")
+        .split(';')
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect();
+    for address in failed {
+        if !bouncing.iter().any(|b| b.eq_ignore_ascii_case(address)) {
+            bouncing.push(address.clone());
+        }
+    }
+    diesel::update(customers::table.find(customer))
+        .set(customers::bouncing.eq(Some(bouncing.join(";"))))
+        .execute(conn)?;
+    let detail = format!("a notice bounced for {}", failed.join(", "));
+    super::audit::record(
+        conn,
+        at,
+        super::audit::Actor::System,
+        "notice_bounced",
+        None,
+        Some(customer),
+        &detail,
+    )?;
+    Ok(true)
+}

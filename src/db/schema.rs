@@ -13,6 +13,7 @@ diesel::table! {
         hosting_user -> Nullable<Text>,
         notify -> Bool,
         language -> Nullable<Text>,
+        bouncing -> Nullable<Text>,
     }
 }
 

@@ -86,12 +86,18 @@ impl Ingestor {
     pub fn prepare_with(&self, compressor: &mut Compressor, bytes: &[u8]) -> Prepared {
         let sha256 = crate::hex::hex(&Sha256::digest(bytes));
         let (compression, compressed) = compressor.compress(bytes);
+        let parsed = arf::parse_with(bytes, &self.rules);
+        let bounce = parsed
+            .is_err()
+            .then(|| crate::notify::bounce::read(bytes))
+            .flatten();
         Prepared {
             sha256,
             compression,
             compressed,
             size: bytes.len(),
-            parsed: arf::parse_with(bytes, &self.rules),
+            parsed,
+            bounce,
         }
     }
 }
@@ -122,6 +128,8 @@ pub struct Prepared {
     pub compressed: Vec<u8>,
     pub size: usize,
     pub parsed: Result<FeedbackReport, ParseError>,
+    /// Not a report but a bounce of one of our notices: linked to it when stored.
+    pub bounce: Option<crate::notify::bounce::Bounce>,
 }
 
 /// What became of one message.

@@ -97,7 +97,12 @@ pub fn store_in_transaction(
         let message = &batch[i];
         outcomes[i] = match (stored.get(&message.sha256), &message.parsed) {
             (None, _) => Some(Outcome::Duplicate),
-            (Some(_), Err(e)) => Some(Outcome::Quarantined { reason: e.reason() }),
+            (Some(_), Err(e)) => {
+                if let Some(bounce) = &message.bounce {
+                    crate::db::notices::bounced(conn, &bounce.message_id, &bounce.failed, at)?;
+                }
+                Some(Outcome::Quarantined { reason: e.reason() })
+            }
             (Some(&raw_id), Ok(report)) => {
                 reports.push((i, raw_id, report));
                 None

@@ -216,6 +216,43 @@ impl Sender {
         Ok(compose(&self.settings, &self.templates, &digest)?)
     }
 
+    /// The notice `customer` would get now if staff asked for one, composed inside a
+    /// transaction that is then rolled back: nothing is queued, no link is issued.
+    /// `Ok(None)` when there is nothing to tell.
+    pub fn preview(
+        &self,
+        conn: &mut DbConn,
+        customer: crate::db::ids::CustomerId,
+    ) -> Result<Option<ComposedMail>, DeliverError> {
+        /// What ends the transaction: the mail (to roll back all the same), or a failure.
+        enum End {
+            Made(Option<Box<ComposedMail>>),
+            Failed(DeliverError),
+        }
+        impl From<diesel::result::Error> for End {
+            fn from(e: diesel::result::Error) -> Self {
+                Self::Failed(e.into())
+            }
+        }
+        let outcome = diesel::Connection::transaction::<(), End, _>(conn, |conn| {
+            let planned =
+                super::plan::plan(conn, &self.settings, now(), Some(customer), true, None)?;
+            if planned.notices == 0 {
+                return Err(End::Made(None));
+            }
+            let notice = notices::latest_of(conn, customer)?;
+            match self.compose_notice(conn, notice) {
+                Ok(mail) => Err(End::Made(Some(Box::new(mail)))),
+                Err(e) => Err(End::Failed(e)),
+            }
+        });
+        match outcome {
+            Err(End::Made(mail)) => Ok(mail.map(|m| *m)),
+            Err(End::Failed(e)) => Err(e),
+            Ok(()) => Ok(None),
+        }
+    }
+
     /// How the desk signs: the sender's display name, else "Abuse Desk".
     fn desk_name(&self) -> String {
         self.settings

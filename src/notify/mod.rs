@@ -8,6 +8,7 @@
 //! record each recipient's [`Delivery`].
 
 pub mod attach;
+pub mod bounce;
 pub mod compose;
 pub mod deliver;
 pub mod digest;

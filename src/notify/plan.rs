@@ -72,7 +72,7 @@ pub fn plan(
         let Some(row) = crate::db::customers::get(conn, customer)? else {
             continue;
         };
-        let recipients = recipients(settings, row.addresses());
+        let recipients = recipients(settings, row.addresses().filter(|a| !row.bounces(a)));
         if recipients.is_empty() {
             continue;
         }

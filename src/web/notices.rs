@@ -32,6 +32,8 @@ async fn list(Viewer(staff): Viewer, state: web::Data<AppState>) -> Result<HttpR
     )
 }
 
+const NOTHING_TO_TELL: &str = "nothing to tell: the customer's tickets are ignored, closed or older than notify.min_last_seen_days, notices are off for it, or it has no working address";
+
 fn services(state: &AppState) -> Result<NoticeServices, WebError> {
     state.services.notices.clone().ok_or_else(|| {
         WebError::Refused("customer notices are off: set [notify] enabled = true".into())
@@ -56,29 +58,14 @@ fn plan_now(
         Some(staff.id),
     )?;
     if planned.notices == 0 {
-        return Err(WebError::Refused(
-            "nothing to tell: the customer's tickets are ignored, closed or older than notify.min_last_seen_days, notices are off for it, or it has no address".into(),
-        ));
+        return Err(WebError::Refused(NOTHING_TO_TELL.into()));
     }
     Ok(notices::latest_of(conn, customer)?)
 }
 
-/// What did not become a preview.
-enum NotPreviewed {
-    Made(Box<crate::notify::ComposedMail>),
-    Failed(WebError),
-}
-
-impl From<diesel::result::Error> for NotPreviewed {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Failed(e.into())
-    }
-}
-
-/// The notice the customer would get now, composed in a transaction that is then rolled
-/// back: nothing is queued, no link is issued.
+/// The notice the customer would get now (nothing is queued, no link is issued).
 async fn preview(
-    Agent(staff): Agent,
+    Agent(_staff): Agent,
     state: web::Data<AppState>,
     id: web::Path<TicketId>,
 ) -> Result<HttpResponse, WebError> {
@@ -86,20 +73,13 @@ async fn preview(
     let ticket = id.into_inner();
     let mail = state
         .db(move |conn| {
-            let outcome = diesel::Connection::transaction::<(), NotPreviewed, _>(conn, |conn| {
-                let notice = plan_now(conn, &n, ticket, &staff).map_err(NotPreviewed::Failed)?;
-                match n.sender.compose_notice(conn, notice) {
-                    Ok(mail) => Err(NotPreviewed::Made(Box::new(mail))),
-                    Err(DeliverError::Db(e)) => Err(NotPreviewed::Failed(e.into())),
-                    Err(DeliverError::Notify(e)) => {
-                        Err(NotPreviewed::Failed(WebError::Refused(e.to_string())))
-                    }
-                }
-            });
-            match outcome {
-                Err(NotPreviewed::Made(mail)) => Ok(*mail),
-                Err(NotPreviewed::Failed(e)) => Err(e),
-                Ok(()) => Err(WebError::NotFound),
+            let customer = customer_of(conn, ticket)?
+                .ok_or_else(|| WebError::Refused("this ticket has no customer to tell".into()))?;
+            match n.sender.preview(conn, customer) {
+                Ok(Some(mail)) => Ok(mail),
+                Ok(None) => Err(WebError::Refused(NOTHING_TO_TELL.into())),
+                Err(DeliverError::Db(e)) => Err(e.into()),
+                Err(DeliverError::Notify(e)) => Err(WebError::Refused(e.to_string())),
             }
         })
         .await?;

@@ -330,3 +330,128 @@ async fn while_testing_every_notice_goes_to_one_address_and_copies_go_to_bcc() {
         .collect()
     );
 }
+
+#[actix_web::test]
+async fn a_bounce_of_a_notice_marks_the_address_and_is_kept_in_the_quarantine() {
+    let Some(smtp) =
+        SmtpServer::start("a_bounce_of_a_notice_marks_the_address_and_is_kept_in_the_quarantine")
+    else {
+        return;
+    };
+    let app = spawn_app_with(support::sqlite(), |_| {}).await;
+    app.ingest(&[spec(
+        1,
+        Some("sales@northwind.example"),
+        "sales@northwind.example",
+        "198.51.100.17",
+    )]);
+    let toml = notify_toml(&app.db, &smtp.url(), "");
+    cli(&app.db, &toml, &["notify", "run", "--once", "--json"]);
+    let mail = smtp.received().pop().unwrap();
+    let id = MessageParser::default()
+        .parse(&mail.data)
+        .unwrap()
+        .message_id()
+        .unwrap()
+        .to_owned();
+    // The customer's server returns it to the abuse mailbox, which is imported like any mail.
+    let dsn = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/arf-extra/bounce-dsn.eml"
+    ))
+    .unwrap()
+    .replace("nobody@elsewhere.example", "abuse@northwind.example")
+    .replace(
+        "Subject: hello",
+        &format!("Subject: hello\nMessage-ID: <{id}>"),
+    );
+    app.ingest_raw(vec![dsn.into_bytes()]);
+    let mut conn = app.conn();
+    let (state, error): (String, Option<String>) = notifications::table
+        .select((notifications::state, notifications::last_error))
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(state, "bounced", "{error:?}");
+    let customer = abuse_desk::db::customers::list(&mut conn)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.external_id == "cust-1002")
+        .unwrap();
+    let customer = abuse_desk::db::customers::get(&mut conn, customer.id)
+        .unwrap()
+        .unwrap();
+    assert!(customer.bounces("abuse@northwind.example"));
+    let quarantined: i64 = abuse_desk::db::schema::raw_messages::table
+        .filter(abuse_desk::db::schema::raw_messages::parse_status.eq("quarantined"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(quarantined, 1, "the bounce itself is kept");
+    // Its only address bounces: the next notice has nobody to go to.
+    app.ingest(&[spec(
+        2,
+        Some("sales@northwind.example"),
+        "sales@northwind.example",
+        "198.51.100.18",
+    )]);
+    diesel::update(notices::table)
+        .set(notices::created_at.eq(abuse_desk::db::now() - chrono::Duration::days(5)))
+        .execute(&mut conn)
+        .unwrap();
+    let ran = cli(&app.db, &toml, &["notify", "run", "--once", "--json"]);
+    assert_eq!(ran["planned"]["notices"], 0, "{ran}");
+}
+
+#[actix_web::test]
+async fn staff_preview_a_notice_without_queueing_it_and_send_one_now() {
+    let Some(smtp) =
+        SmtpServer::start("staff_preview_a_notice_without_queueing_it_and_send_one_now")
+    else {
+        return;
+    };
+    let url = smtp.url();
+    let app = spawn_app_with(support::sqlite(), move |s| {
+        s.notify = toml::from_str(&format!(
+            "enabled = true\nsmtp_url = \"{url}\"\nfrom = \"Abuse Desk <abuse@isp.example>\"\n"
+        ))
+        .unwrap();
+    })
+    .await;
+    corpus(&app);
+    let agent = app.login("agent").await;
+    let preview = agent.text("/tickets/1/notice").await;
+    assert!(
+        preview.starts_with("To: it@bakery-mueller.example\nSubject: "),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("shop@bakery-mueller.example") && preview.contains("/self/…"),
+        "{preview}"
+    );
+    let queued = |app: &TestApp| -> i64 {
+        notifications::table
+            .count()
+            .get_result(&mut app.conn())
+            .unwrap()
+    };
+    assert_eq!(queued(&app), 0, "a preview queues nothing");
+    let res = agent.post_form("/tickets/1/notify", &[]).await;
+    assert_eq!(res.status(), 303);
+    for _ in 0..100 {
+        if !smtp.received().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(smtp.received().len(), 1, "sent at once by the notice job");
+    assert_eq!(queued(&app), 1);
+    // The bulk form sends one notice per customer of the selection.
+    let res = agent
+        .post_form(
+            "/tickets/bulk",
+            &[("ids", "1"), ("ids", "3"), ("op", "notify")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(queued(&app), 3, "the bakery again and Northwind");
+}

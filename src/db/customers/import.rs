@@ -135,6 +135,12 @@ pub fn import(
                             customers::updated_at.eq(stamp),
                         ))
                         .execute(conn)?;
+                    if current.email != record.email {
+                        // New addresses: what bounced before no longer counts.
+                        diesel::update(customers::table.find(current.id))
+                            .set(customers::bouncing.eq(None::<String>))
+                            .execute(conn)?;
+                    }
                     summary.updated += 1;
                     changed.push(record);
                 }

@@ -36,10 +36,21 @@ pub struct Customer {
     pub notify: bool,
     /// The language of its notices; the default where none is set.
     pub language: Option<String>,
+    /// Addresses a notice bounced from (`;`-separated); notices skip them.
+    pub bouncing: Option<String>,
 }
 
 impl Customer {
-    /// The addresses notices go to.
+    /// Whether a notice bounced from `address`.
+    pub fn bounces(&self, address: &str) -> bool {
+        self.bouncing
+            .as_deref()
+            .unwrap_or("")
+            .split(';')
+            .any(|b| b.eq_ignore_ascii_case(address))
+    }
+
+    /// The customer's addresses.
     pub fn addresses(&self) -> impl Iterator<Item = &str> {
         self.email
             .split(';')
