@@ -19,6 +19,7 @@ pub mod logging;
 pub mod net;
 pub mod netblock;
 pub mod notify;
+pub mod password;
 pub mod secret;
 pub mod settings;
 pub mod tickets;

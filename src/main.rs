@@ -4,7 +4,6 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = abuse_desk::cli::Cli::parse();
-    abuse_desk::logging::init_for_cli();
     match abuse_desk::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

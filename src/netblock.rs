@@ -31,6 +31,13 @@ impl Netblock {
         i32::from(self.prefix_len)
     }
 
+    /// Whether `ip` lies in this block (an IPv4-mapped IPv6 address counts as its IPv4 form).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let (family, key) = address_key(ip);
+        let (start, end) = self.bounds();
+        family == self.family() && start <= key && key <= end
+    }
+
     /// The first and last address of the block, as stored.
     pub fn bounds(&self) -> (Vec<u8>, Vec<u8>) {
         let (bits, width) = match self.network {
@@ -124,6 +131,18 @@ fn v4_key(v4: Ipv4Addr) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holds_its_addresses_and_no_others() {
+        let v4: Netblock = "192.0.2.0/24".parse().unwrap();
+        assert!(v4.contains("192.0.2.77".parse().unwrap()));
+        assert!(v4.contains("::ffff:192.0.2.77".parse().unwrap()));
+        assert!(!v4.contains("192.0.3.1".parse().unwrap()));
+        let v6: Netblock = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains("2001:db8:1::5".parse().unwrap()));
+        assert!(!v6.contains("2001:db9::5".parse().unwrap()));
+        assert!(!v6.contains("192.0.2.77".parse().unwrap()));
+    }
 
     #[test]
     fn normalises_and_bounds() {

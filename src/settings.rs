@@ -13,7 +13,7 @@ use crate::db::DatabaseUrl;
 use crate::imap::MailboxSettings;
 use crate::ingest::{IngestSettings, Ingestor};
 use crate::notify::NotifySettings;
-pub use crate::secret::Secret;
+pub use crate::secret::{mask_url_password, Secret};
 use crate::upstream::worker::ActionSettings;
 use crate::upstream::{InvalidUpstream, UpstreamSettings, Upstreams};
 use crate::web::WebSettings;
@@ -197,17 +197,6 @@ impl Settings {
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_masked_toml())
-    }
-}
-
-/// `postgres://user:pw@host/db` → `postgres://user:********@host/db`.
-pub fn mask_url_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("********"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
     }
 }
 

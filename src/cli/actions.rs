@@ -94,7 +94,7 @@ pub enum ActionsCommand {
 }
 
 /// Who is at the command line, for the audit log.
-fn who() -> String {
+pub(super) fn who() -> String {
     std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "unknown".into())
@@ -144,6 +144,13 @@ pub fn lock(settings: &Settings, args: &LockArgs, unlock: bool) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+impl ActionsCommand {
+    /// Whether this runs on the schedule until interrupted.
+    pub fn keeps_running(&self) -> bool {
+        matches!(self, ActionsCommand::Run { once: false, .. })
+    }
 }
 
 pub fn run(settings: Settings, command: &ActionsCommand) -> Result<()> {

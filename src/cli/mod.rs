@@ -119,6 +119,11 @@ pub enum UserCommand {
     /// Create a staff account. The password is asked for on the terminal, or read from
     /// standard input with --password-stdin.
     Add(UserAdd),
+    /// Disable an account: its sessions end at once and it can no longer log in or use its
+    /// API tokens.
+    Disable { name: String },
+    /// Enable a disabled account again.
+    Enable { name: String },
 }
 
 #[derive(Args, Debug)]
@@ -149,6 +154,21 @@ pub enum TicketsCommand {
     },
 }
 
+/// Disables or enables a staff account, recorded in the audit log.
+fn switch_user(settings: &Settings, name: &str, disable: bool) -> Result<()> {
+    let mut conn = connect(settings)?;
+    let who = actions::who();
+    let actor = db::audit::Actor::CommandLine(&who);
+    if !db::sessions::set_disabled(&mut conn, name, disable, actor)? {
+        anyhow::bail!("no user '{name}'");
+    }
+    outln!(
+        "user '{name}' {}",
+        if disable { "disabled" } else { "enabled" }
+    );
+    Ok(())
+}
+
 /// Loads settings as the command line asks: file, environment, then `--database-url`.
 pub fn settings(cli: &Cli) -> Result<Settings> {
     let mut figment = Settings::figment(cli.config.as_deref());
@@ -168,8 +188,26 @@ pub fn connect(settings: &Settings) -> Result<db::DbConn> {
     Ok(conn)
 }
 
+impl Command {
+    /// Whether the command keeps running (and logs as the `log` setting says).
+    fn keeps_running(&self) -> bool {
+        match self {
+            Command::Serve(_) => true,
+            Command::Poll(args) => !args.once,
+            Command::Notify(notify::NotifyCommand::Run { once, .. }) => !once,
+            Command::Actions(command) => command.keeps_running(),
+            _ => false,
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> Result<()> {
     let settings = settings(&cli)?;
+    crate::logging::init(if cli.command.keeps_running() {
+        &settings.log
+    } else {
+        crate::logging::ONE_SHOT
+    });
     match cli.command {
         Command::Parse(args) => import::parse(&settings, &args)?,
         Command::Import(args) => import::import(&settings, &mut connect(&settings)?, &args)?,
@@ -258,6 +296,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 add.role.as_str()
             );
         }
+        Command::User(UserCommand::Disable { name }) => switch_user(&settings, &name, true)?,
+        Command::User(UserCommand::Enable { name }) => switch_user(&settings, &name, false)?,
         Command::Tickets(TicketsCommand::List {
             status,
             limit,

@@ -18,6 +18,7 @@ pub mod plans;
 pub mod raw_messages;
 pub mod schema;
 pub mod selfservice;
+pub mod sessions;
 pub mod users;
 
 use std::path::PathBuf;
@@ -86,14 +87,18 @@ impl DatabaseUrl {
     pub fn parse(url: &str) -> Result<Self, DbError> {
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
-                return Err(DbError::UnknownScheme(url.to_owned()));
+                return Err(DbError::UnknownScheme(crate::secret::mask_url_password(
+                    url,
+                )));
             }
             return Ok(Self::Sqlite(PathBuf::from(path)));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Self::Postgres(url.to_owned()));
         }
-        Err(DbError::UnknownScheme(url.to_owned()))
+        Err(DbError::UnknownScheme(crate::secret::mask_url_password(
+            url,
+        )))
     }
 
     /// The backend's name, for logs and `check-config`.

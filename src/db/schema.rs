@@ -58,6 +58,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    staff_sessions (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     api_tokens (id) {
         id -> BigInt,
         user_id -> BigInt,
@@ -292,6 +303,7 @@ diesel::joinable!(customer_identities -> customers (customer_id));
 diesel::joinable!(customer_domains -> customers (customer_id));
 diesel::joinable!(customer_netblocks -> customers (customer_id));
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(staff_sessions -> users (user_id));
 diesel::joinable!(tickets -> customers (customer_id));
 diesel::joinable!(tickets -> users (assignee_id));
 diesel::joinable!(ticket_source_ips -> tickets (ticket_id));
@@ -316,6 +328,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     customer_netblocks,
     users,
     api_tokens,
+    staff_sessions,
     raw_messages,
     tickets,
     ticket_source_ips,

@@ -1,8 +1,5 @@
 //! Staff accounts: argon2 password hashes and the three roles.
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -91,29 +88,45 @@ pub fn add(
 }
 
 /// The user, if the name exists, is enabled and the password matches.
-pub fn verify(conn: &mut DbConn, username: &str, password: &str) -> QueryResult<Option<User>> {
-    let user: Option<User> = users::table
+/// An account as a login needs it: enabled, by name.
+pub fn for_login(conn: &mut DbConn, username: &str) -> QueryResult<Option<User>> {
+    users::table
         .filter(users::username.eq(username))
+        .filter(users::disabled.eq(false))
         .select(User::as_select())
         .first(conn)
-        .optional()?;
-    Ok(user.filter(|u| !u.disabled && password_matches(&u.password_hash, password)))
+        .optional()
+}
+
+/// Whether `password` is the password of `user` (when there is one). Without an account the
+/// password is checked against a stand-in hash, so an unknown name takes as long to refuse
+/// as a wrong password: the answer's timing does not tell which names exist. Slow by design
+/// (argon2): run it off the async threads and without holding a database connection.
+pub fn password_ok(user: Option<&User>, password: &str) -> bool {
+    static STAND_IN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    match user {
+        Some(user) => password_matches(&user.password_hash, password),
+        None => {
+            let hash = STAND_IN
+                .get_or_init(|| hash_password(&crate::secret::random_token()).unwrap_or_default());
+            password_matches(hash, password);
+            false
+        }
+    }
+}
+
+/// The enabled account `username` when `password` is its password.
+pub fn verify(conn: &mut DbConn, username: &str, password: &str) -> QueryResult<Option<User>> {
+    let user = for_login(conn, username)?;
+    Ok(user.filter(|u| password_ok(Some(u), password)))
 }
 
 fn hash_password(password: &str) -> Result<String, UserError> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| UserError::Hash(e.to_string()))
+    crate::password::hash(password).map_err(UserError::Hash)
 }
 
 fn password_matches(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
+    crate::password::matches(hash, password)
 }
 
 /// Records a successful login.
@@ -122,16 +135,6 @@ pub fn touch_login(conn: &mut DbConn, id: UserId) -> QueryResult<()> {
         .set(users::last_login_at.eq(Some(now())))
         .execute(conn)?;
     Ok(())
-}
-
-/// An enabled account's name and role, as every request checks it.
-pub fn enabled(conn: &mut DbConn, id: UserId) -> QueryResult<Option<(String, Role)>> {
-    users::table
-        .find(id)
-        .filter(users::disabled.eq(false))
-        .select((users::username, users::role))
-        .first(conn)
-        .optional()
 }
 
 /// Whose an API token is: the account's id, name and role, and the token's expiry.

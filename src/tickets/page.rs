@@ -208,6 +208,29 @@ pub fn raw_report(
     Ok(Some(bytes))
 }
 
+/// Records that `actor` saw the third-party recipients of `event` unmasked, as a raw
+/// download is recorded: they are the complainants' addresses.
+pub fn recipients_shown(
+    conn: &mut DbConn,
+    ticket: TicketId,
+    event: Option<EventId>,
+    actor: Actor<'_>,
+) -> QueryResult<()> {
+    let detail = match event {
+        Some(e) => format!("showed the recipients of event {} unmasked", e.0),
+        None => "showed the recipients unmasked".to_owned(),
+    };
+    audit::record(
+        conn,
+        crate::db::now(),
+        actor,
+        "recipients_shown",
+        Some(ticket),
+        None,
+        &detail,
+    )
+}
+
 /// A ticket as its customer sees it on the self-service page: the summary, and the latest
 /// report without any third-party recipient.
 #[derive(Debug, Serialize)]

@@ -1,13 +1,8 @@
-//! Who is asking: the staff member behind the session cookie (or an API bearer token), the
-//! role checks every route makes, the per-session CSRF token every form carries, and the
-//! limit on failed logins.
+//! Who is asking: the staff member behind the session (or an API bearer token), the role
+//! checks every route makes, and the per-session CSRF token every form carries.
 
-use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use actix_session::{Session, SessionExt};
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
@@ -19,10 +14,9 @@ use super::AppState;
 use crate::db::ids::UserId;
 use crate::db::users::{self, Role};
 
-/// Session keys.
-pub(crate) const USER_ID: &str = "uid";
-pub(crate) const EXPIRES: &str = "exp";
-const CSRF: &str = "csrf";
+/// Cookie keys: the server-side session's token, and the CSRF token.
+pub(crate) const SESSION: &str = "sid";
+pub(crate) const CSRF: &str = "csrf";
 
 /// A logged-in staff member.
 #[derive(Clone, Debug, Serialize)]
@@ -83,10 +77,6 @@ pub fn check_csrf(session: &Session, given: &str) -> Result<(), WebError> {
 pub use crate::hex::hex;
 pub use crate::secret::random_token;
 
-fn unix_now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
 async fn identify(req: &HttpRequest) -> Result<Staff, WebError> {
     let api = req.path().starts_with("/api/");
     let state = req
@@ -119,26 +109,28 @@ async fn identify(req: &HttpRequest) -> Result<Staff, WebError> {
         }
     }
     let session = req.get_session();
-    let uid = session.get::<i64>(USER_ID).ok().flatten();
-    let expires = session.get::<i64>(EXPIRES).ok().flatten();
-    let (Some(uid), Some(expires)) = (uid, expires) else {
+    let Some(token) = session.get::<String>(SESSION).ok().flatten() else {
         return Err(login());
     };
-    if expires < unix_now() {
-        session.purge();
-        return Err(login());
-    }
-    // The account is read on every request, so disabling a user or changing a role takes
-    // effect at once, not when the cookie runs out.
-    let user = state
-        .db(move |conn| Ok(users::enabled(conn, UserId(uid))?))
+    // The session is read on every request: logging out, disabling the account, a role
+    // change or an idle timeout take effect at once, not when the cookie runs out.
+    let lifetime = state.lifetime;
+    let found = state
+        .db(move |conn| {
+            Ok(crate::db::sessions::check(
+                conn,
+                &token,
+                crate::db::now(),
+                lifetime,
+            )?)
+        })
         .await?;
-    let Some((name, role)) = user else {
+    let Some((id, name, role)) = found else {
         session.purge();
         return Err(login());
     };
     Ok(Staff {
-        id: UserId(uid),
+        id,
         name,
         role,
         csrf: csrf_token(&session)?,
@@ -185,64 +177,3 @@ role_extractor!(
     /// Admins: users and customers.
     Admin => Role::Admin,
 );
-
-/// Failed logins per (username, address) within a sliding window.
-pub struct LoginLimiter {
-    max: usize,
-    window: Duration,
-    failures: Mutex<HashMap<(String, IpAddr), VecDeque<Instant>>>,
-}
-
-impl LoginLimiter {
-    pub fn new(max: usize, window: Duration) -> Self {
-        Self {
-            max,
-            window,
-            failures: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<(String, IpAddr), VecDeque<Instant>>) -> T) -> T {
-        // A poisoned lock only means another request panicked mid-update; the counts are
-        // still usable.
-        let mut guard = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut guard)
-    }
-
-    /// Whether this username may try again from this address now.
-    pub fn allowed(&self, user: &str, ip: IpAddr) -> bool {
-        let now = Instant::now();
-        self.with(|map| {
-            let key = (user.to_lowercase(), ip);
-            let Some(times) = map.get_mut(&key) else {
-                return true;
-            };
-            while times
-                .front()
-                .is_some_and(|t| now.duration_since(*t) > self.window)
-            {
-                times.pop_front();
-            }
-            times.len() < self.max
-        })
-    }
-
-    pub fn failed(&self, user: &str, ip: IpAddr) {
-        self.with(|map| {
-            // Bounded memory: a flood of distinct names drops the oldest records wholesale.
-            if map.len() > 100_000 {
-                map.clear();
-            }
-            map.entry((user.to_lowercase(), ip))
-                .or_default()
-                .push_back(Instant::now());
-        });
-    }
-
-    pub fn succeeded(&self, user: &str, ip: IpAddr) {
-        self.with(|map| map.remove(&(user.to_lowercase(), ip)));
-    }
-}

@@ -1,6 +1,8 @@
 //! Logging in and out. The login form carries a CSRF token like every other form (a session
-//! exists before login for that), failed attempts are limited per username and address, and
-//! a successful login renews the session so a planted cookie cannot ride along.
+//! exists before login for that) and is small (a few KiB at most); every attempt is counted
+//! before its password is checked (see `limiter`); a successful login starts a session held
+//! on the server and renews the cookie, so a planted cookie cannot ride along; logging out
+//! ends the session on the server, so no copy of the cookie opens anything afterwards.
 
 use actix_session::Session;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -10,12 +12,20 @@ use serde::Deserialize;
 use super::auth::{self, check_csrf, csrf_token, Viewer};
 use super::error::WebError;
 use super::AppState;
+use crate::db::sessions;
 use crate::db::users as user_store;
 
+/// The login form's largest body: a name, a password, a token and a path.
+const LOGIN_FORM_LIMIT: usize = 8 * 1024;
+
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.route("/login", web::get().to(form))
-        .route("/login", web::post().to(login))
-        .route("/logout", web::post().to(logout));
+    cfg.service(
+        web::resource("/login")
+            .app_data(web::FormConfig::default().limit(LOGIN_FORM_LIMIT))
+            .route(web::get().to(form))
+            .route(web::post().to(login)),
+    )
+    .route("/logout", web::post().to(logout));
 }
 
 #[derive(Deserialize)]
@@ -23,11 +33,33 @@ struct NextQuery {
     next: Option<String>,
 }
 
-/// Only paths of this site: never an absolute URL or `//host` from a crafted link.
+/// Only a path of this site: `next` is resolved against the site's own origin as a browser
+/// would, and refused unless it stays there. Browsers drop tabs and line breaks inside URLs
+/// and read `\\` as `/`, so `/\t/evil.example` or `/\\evil.example` would leave the site:
+/// anything holding a control character, whitespace or a backslash is refused first.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/tickets".to_owned(),
+    const HOME: &str = "/tickets";
+    let Some(next) = next else {
+        return HOME.to_owned();
+    };
+    let odd = |c: char| c.is_control() || c.is_whitespace() || c == '\\';
+    if !next.starts_with('/') || next.starts_with("//") || next.chars().any(odd) {
+        return HOME.to_owned();
+    }
+    let Ok(base) = url::Url::parse("http://desk.invalid/") else {
+        return HOME.to_owned();
+    };
+    match base.join(next) {
+        // `/.//evil.example` resolves to the path `//evil.example`: still refused.
+        Ok(url) if url.origin() == base.origin() && !url.path().starts_with("//") => {
+            let mut path = url.path().to_owned();
+            if let Some(q) = url.query() {
+                path.push('?');
+                path.push_str(q);
+            }
+            path
+        }
+        _ => HOME.to_owned(),
     }
 }
 
@@ -81,12 +113,11 @@ async fn login(
     check_csrf(&session, &form.csrf_token)?;
     let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
-    let ip = req
-        .peer_addr()
-        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    let ip = state.proxies.client(&req);
     let username = form.username.trim().to_owned();
-    if !state.limiter.allowed(&username, ip) {
-        tracing::warn!(%ip, user = %username, "login refused: too many failures");
+    let Some(attempt) = state.limiter.reserve(&username, ip) else {
+        // The name as typed is not logged: it may be a password typed into the wrong field.
+        tracing::warn!(%ip, "login refused: too many failed attempts");
         return login_page(
             &state,
             &session,
@@ -95,20 +126,26 @@ async fn login(
             Some("Too many failed logins. Wait 15 minutes and try again."),
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,
         );
-    }
+    };
     let name = username.clone();
-    let user = state
-        .db(move |conn| {
-            let user = user_store::verify(conn, &name, &form.password)?;
-            if let Some(user) = &user {
-                user_store::touch_login(conn, user.id)?;
-            }
-            Ok(user)
-        })
+    let account = state
+        .db(move |conn| Ok(user_store::for_login(conn, &name)?))
         .await?;
+    // The password hash is slow by design: checked off the async threads, holding no
+    // connection, and as long for a name without an account.
+    let known = account.is_some();
+    let password = form.password;
+    let user = web::block(move || {
+        let right = user_store::password_ok(account.as_ref(), &password);
+        account.filter(|_| right)
+    })
+    .await?;
     let Some(user) = user else {
-        state.limiter.failed(&username, ip);
-        tracing::info!(%ip, user = %username, "login failed");
+        if known {
+            tracing::info!(%ip, user = ?username, "login failed: wrong password");
+        } else {
+            tracing::info!(%ip, "login failed: no such account");
+        }
         return login_page(
             &state,
             &session,
@@ -118,21 +155,26 @@ async fn login(
             actix_web::http::StatusCode::UNAUTHORIZED,
         );
     };
-    state.limiter.succeeded(&username, ip);
+    state.limiter.succeeded(attempt);
+    let lifetime = state.lifetime;
+    let id = user.id;
+    let token = state
+        .db(move |conn| {
+            let now = crate::db::now();
+            user_store::touch_login(conn, id)?;
+            Ok(sessions::start(conn, id, now, lifetime)?)
+        })
+        .await?;
     session.renew();
-    let expires = chrono::Utc::now().timestamp() + state.session_seconds;
-    let set = |k: &str, v: i64| {
+    let set = |k: &str, v: String| {
         session
             .insert(k, v)
             .map_err(|e| WebError::Session(e.to_string()))
     };
-    set(auth::USER_ID, user.id.0)?;
-    set(auth::EXPIRES, expires)?;
+    set(auth::SESSION, token)?;
     // A fresh CSRF token for the logged-in session.
-    session
-        .insert("csrf", auth::random_token())
-        .map_err(|e| WebError::Session(e.to_string()))?;
-    tracing::info!(user = %user.username, "logged in");
+    set(auth::CSRF, auth::random_token())?;
+    tracing::info!(user = ?user.username, %ip, "logged in");
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", next))
         .finish())
@@ -145,12 +187,54 @@ struct CsrfOnly {
 
 async fn logout(
     Viewer(_staff): Viewer,
+    state: web::Data<AppState>,
     session: Session,
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, WebError> {
     check_csrf(&session, &form.csrf_token)?;
+    if let Some(token) = session.get::<String>(auth::SESSION).ok().flatten() {
+        state
+            .db(move |conn| Ok(sessions::end(conn, &token)?))
+            .await?;
+    }
     session.purge();
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", "/login"))
         .finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_never_leaves_the_site() {
+        for evil in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\r\n/evil.example",
+            "/ /evil.example",
+            "https://evil.example/",
+            "http:evil.example",
+            "/.//evil.example",
+            "/x/..//evil.example",
+            "\\\\evil.example",
+            "evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(evil)), "/tickets", "{evil:?}");
+        }
+        assert_eq!(safe_next(None), "/tickets");
+        assert_eq!(
+            safe_next(Some("/tickets?status=all&q=a%20b")),
+            "/tickets?status=all&q=a%20b"
+        );
+        assert_eq!(safe_next(Some("/tickets/7")), "/tickets/7");
+        // Encoded slashes stay in the path, on this site.
+        assert_eq!(
+            safe_next(Some("/%2F%2Fevil.example")),
+            "/%2F%2Fevil.example"
+        );
+    }
 }

@@ -4,10 +4,12 @@
 
 mod actions;
 pub mod auth;
+mod client;
 mod customers;
 pub mod error;
 mod events;
 mod forms;
+mod limiter;
 mod login;
 mod notices;
 mod outgoing;
@@ -89,18 +91,29 @@ pub struct AppState {
     services: Services,
     pub pool: Pool,
     templates: templates::Templates,
-    limiter: auth::LoginLimiter,
+    limiter: limiter::LoginLimiter,
+    /// Wrong self-service links, per client address.
+    lookups: limiter::LoginLimiter,
+    /// Who the client is behind a reverse proxy.
+    proxies: client::TrustedProxies,
     caches: Caches,
     /// Storage work runs a few units at a time, in the order requests asked for it (see
     /// [`concurrent_storage_work`]).
     turns: tokio::sync::Semaphore,
-    /// How long a login lasts (`web.session_hours`).
-    session_seconds: i64,
+    /// How long a login lasts (`web.session_hours`, `web.idle_minutes`).
+    lifetime: db::sessions::Lifetime,
 }
 
 /// `web.session_hours` in whole seconds (at least one).
 fn session_seconds(settings: &WebSettings) -> i64 {
     ((settings.session_hours * 3600.0) as i64).max(1)
+}
+
+fn lifetime(settings: &WebSettings) -> db::sessions::Lifetime {
+    db::sessions::Lifetime {
+        absolute: chrono::Duration::seconds(session_seconds(settings)),
+        idle: chrono::Duration::minutes(i64::from(settings.idle_minutes.max(1))),
+    }
 }
 
 /// How many units of storage work run at once: two per core, and no more than the pool has
@@ -120,10 +133,12 @@ impl AppState {
             turns: tokio::sync::Semaphore::new(concurrent_storage_work(pool.max_size())),
             pool,
             templates: templates::Templates::new(settings.templates_dir.clone()),
-            // Five failed logins per username and address in 15 minutes, as most desks do.
-            limiter: auth::LoginLimiter::new(5, Duration::from_secs(15 * 60)),
+            limiter: limiter::LoginLimiter::new(limiter::Limits::default()),
+            lookups: limiter::LoginLimiter::new(limiter::Limits::links()),
+            // Validated with the settings; a block that does not parse trusts nobody.
+            proxies: client::TrustedProxies::new(settings.proxies().unwrap_or_default()),
             caches: Caches::default(),
-            session_seconds: session_seconds(settings),
+            lifetime: lifetime(settings),
         }
     }
 
@@ -229,7 +244,17 @@ impl Application {
             })?
             .port();
         let key = session_key(settings)?;
-        let secure = settings.public_url.starts_with("https://");
+        // The cookie travels only over https, except on loopback (the demo, a laptop).
+        let secure = settings.https() || !settings.bound_to_loopback();
+        if secure && !settings.https() {
+            tracing::warn!(
+                bind = %settings.bind,
+                "web.public_url is plain http but the queue listens beyond loopback: browsers \
+                 send the session cookie over https only, so put TLS in front and set \
+                 web.public_url to its https address"
+            );
+        }
+        let hsts = settings.https();
         let ttl = actix_web::cookie::time::Duration::seconds(session_seconds(settings));
         let state = web::Data::new(AppState::new(settings, pool, services));
         let server = HttpServer::new(move || {
@@ -245,7 +270,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::FormConfig::default().limit(forms::FORM_LIMIT))
                 .wrap(sessions)
-                .wrap(security_headers())
+                .wrap(security_headers(hsts))
                 .configure(routes)
         })
         .listen(listener)
@@ -269,6 +294,7 @@ impl Application {
 }
 
 fn session_key(settings: &WebSettings) -> Result<Key, StartError> {
+    settings.key_problem().map_err(StartError::Key)?;
     let secret = settings.session_key.expose();
     if secret.is_empty() {
         tracing::warn!(
@@ -276,17 +302,15 @@ fn session_key(settings: &WebSettings) -> Result<Key, StartError> {
         );
         return Ok(Key::generate());
     }
-    if secret.len() < 32 {
-        return Err(StartError::Key("must be at least 64 characters".into()));
-    }
     // Signing and encryption keys are derived (HKDF) rather than cut from the text itself.
     Ok(Key::derive_from(secret.as_bytes()))
 }
 
-/// Headers on every response: no framing, no sniffing, and a CSP that allows no script at
-/// all, so even markup that slipped through escaping could not run.
-fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+/// Headers on every response: no framing, no sniffing, a CSP that allows no script at all (so
+/// even markup that slipped through escaping could not run), nothing kept in caches unless
+/// the response says otherwise (the stylesheet), and HSTS where the queue is served by https.
+fn security_headers(hsts: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
         .add((
             "Content-Security-Policy",
             "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
@@ -295,6 +319,12 @@ fn security_headers() -> DefaultHeaders {
         .add(("X-Frame-Options", "DENY"))
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("Referrer-Policy", "same-origin"))
+        .add(("Cache-Control", "no-store"));
+    if hsts {
+        headers.add(("Strict-Transport-Security", "max-age=31536000"))
+    } else {
+        headers
+    }
 }
 
 /// Every route of the application.

@@ -22,7 +22,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .route("/self/{token}/tickets/{id}/{what}", web::post().to(say));
 }
 
-/// The limiter's name for failed token lookups (it counts them per client address).
+/// The limiter's name for token lookups (counted per client address).
 const LOOKUPS: &str = "self-service link";
 
 /// The customer behind `token`, or the friendly "this link does not work" page (404), or 429
@@ -32,21 +32,19 @@ async fn customer(
     req: &HttpRequest,
     token: String,
 ) -> Result<Result<CustomerId, HttpResponse>, WebError> {
-    let ip = req
-        .peer_addr()
-        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-    if !state.limiter.allowed(LOOKUPS, ip) {
+    let ip = state.proxies.client(req);
+    let Some(attempt) = state.lookups.reserve(LOOKUPS, ip) else {
         return Ok(Err(unknown(state, StatusCode::TOO_MANY_REQUESTS)?));
-    }
+    };
     let found = state
         .db(move |conn| Ok(selfservice::customer_of(conn, &token, crate::db::now())?))
         .await?;
     match found {
-        Some(customer) => Ok(Ok(customer)),
-        None => {
-            state.limiter.failed(LOOKUPS, ip);
-            Ok(Err(unknown(state, StatusCode::NOT_FOUND)?))
+        Some(customer) => {
+            state.lookups.succeeded(attempt);
+            Ok(Ok(customer))
         }
+        None => Ok(Err(unknown(state, StatusCode::NOT_FOUND)?)),
     }
 }
 

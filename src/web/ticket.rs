@@ -47,8 +47,16 @@ async fn show(
         event: q.event.map(EventId),
         unmasked: q.show.as_deref() == Some("recipients") && staff.can(Role::Agent),
     };
+    let who = staff.clone();
     let loaded = state
-        .db(move |conn| TicketPage::load(conn, id, req)?.ok_or(WebError::NotFound))
+        .db(move |conn| {
+            let loaded = TicketPage::load(conn, id, req)?.ok_or(WebError::NotFound)?;
+            if req.unmasked && loaded.evidence.is_some() {
+                let shown = loaded.shown_event.as_ref().map(|e| e.id);
+                page::recipients_shown(conn, id, shown, who.actor())?;
+            }
+            Ok(loaded)
+        })
         .await?;
     state.page(
         "ticket.html",

@@ -1,4 +1,5 @@
-//! Staff accounts (`/admin/users`, admins only): the list and a form to add one.
+//! Staff accounts (`/admin/users`, admins only): the list, a form to add one, and disabling
+//! or enabling one (disabling ends its sessions at once).
 
 use actix_session::Session;
 use actix_web::{web, HttpResponse};
@@ -7,12 +8,14 @@ use serde::Deserialize;
 
 use super::auth::{check_csrf, Admin};
 use super::error::WebError;
+use super::forms::CsrfForm;
 use super::AppState;
 use crate::db::users::{self as store, Role, UserError};
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/users", web::get().to(list))
-        .route("/admin/users", web::post().to(add));
+        .route("/admin/users", web::post().to(add))
+        .route("/admin/users/{name}/{change}", web::post().to(switch));
 }
 
 async fn list(Admin(staff): Admin, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
@@ -54,6 +57,38 @@ async fn add(
                 &detail,
             )?;
             Ok(())
+        })
+        .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header(("Location", "/admin/users"))
+        .finish())
+}
+
+#[derive(Deserialize)]
+struct Nothing {}
+
+/// `disable` or `enable` the account `name`.
+async fn switch(
+    Admin(staff): Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    _: CsrfForm<Nothing>,
+) -> Result<HttpResponse, WebError> {
+    let (name, change) = path.into_inner();
+    let disable = match change.as_str() {
+        "disable" => true,
+        "enable" => false,
+        _ => return Err(WebError::NotFound),
+    };
+    if disable && name == staff.name {
+        return Err(WebError::BadRequest(
+            "you cannot disable your own account".into(),
+        ));
+    }
+    state
+        .db(move |conn| {
+            let found = crate::db::sessions::set_disabled(conn, &name, disable, staff.actor())?;
+            found.then_some(()).ok_or(WebError::NotFound)
         })
         .await?;
     Ok(HttpResponse::SeeOther()

@@ -21,4 +21,5 @@ mod web_auth;
 mod web_browser;
 mod web_pages;
 mod web_queue;
+mod web_security;
 mod web_ticket;

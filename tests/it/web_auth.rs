@@ -267,6 +267,8 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("GET", "/self/0123456789abcdef0123456789abcdef", None),
     ("GET", "/admin/users", Some("admin")),
     ("POST", "/admin/users", Some("admin")),
+    ("POST", "/admin/users/nobody/disable", Some("admin")),
+    ("POST", "/admin/users/nobody/enable", Some("admin")),
     ("POST", "/customers/1", Some("admin")),
     ("POST", "/customers/import", Some("admin")),
 ];
