@@ -20,6 +20,7 @@ mod web;
 mod web_actions;
 mod web_auth;
 mod web_browser;
+mod web_limits;
 mod web_pages;
 mod web_queue;
 mod web_ticket;
