@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 
+use crate::limits::{CUSTOMER_FIELD, CUSTOMER_ITEM};
 use crate::netblock::Netblock;
 
 /// One customer as the CSV describes it, every value normalised.
@@ -130,32 +131,37 @@ fn parse_row(
     optional: &[String],
 ) -> Result<CustomerRecord, String> {
     let field = |i: usize| row.get(i).unwrap_or("").trim();
-    let external_id = field(0);
+    let external_id = CUSTOMER_FIELD.check(field(0)).map_err(|e| e.to_string())?;
     if external_id.is_empty() {
         return Err("external_id is empty".into());
     }
-    let name = field(1);
+    let refused = |e: String| format!("customer '{external_id}': {e}");
+    let name = CUSTOMER_FIELD
+        .check(field(1))
+        .map_err(|e| refused(e.to_string()))?;
     if name.is_empty() {
-        return Err(format!("customer '{external_id}': name is empty"));
+        return Err(refused("name is empty".into()));
     }
     let email = list(field(2))
-        .map(parse_email)
+        .map(|e| CUSTOMER_ITEM.check(e).map_err(|e| e.to_string()))
+        .map(|e| e.and_then(parse_email))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("customer '{external_id}': {e}"))?;
+        .map_err(refused)?;
     if email.is_empty() {
-        return Err(format!("customer '{external_id}': email is empty"));
+        return Err(refused("email is empty".into()));
     }
-    let extra = parse_extra(optional, |i| field(HEADER.len() + i))
-        .map_err(|e| format!("customer '{external_id}': {e}"))?;
-    let identities = list(field(3)).map(|i| i.to_lowercase()).collect();
+    let extra = parse_extra(optional, |i| field(HEADER.len() + i)).map_err(refused)?;
+    let identities = list(field(3))
+        .map(|i| match CUSTOMER_ITEM.check(i) {
+            Ok(i) => Ok(i.to_lowercase()),
+            Err(e) => Err(refused(e.to_string())),
+        })
+        .collect::<Result<_, _>>()?;
     let domains = list(field(4))
-        .map(|d| parse_domain(d).map_err(|e| format!("customer '{external_id}': {e}")))
+        .map(|d| parse_domain(d).map_err(refused))
         .collect::<Result<_, _>>()?;
     let netblocks = list(field(5))
-        .map(|n| {
-            n.parse::<Netblock>()
-                .map_err(|e| format!("customer '{external_id}': {e}"))
-        })
+        .map(|n| n.parse::<Netblock>().map_err(|e| refused(e.to_string())))
         .collect::<Result<_, _>>()?;
     Ok(CustomerRecord {
         line,
@@ -172,12 +178,15 @@ fn parse_row(
 /// The optional cells, by the columns the header named.
 fn parse_extra<'a>(columns: &[String], cell: impl Fn(usize) -> &'a str) -> Result<Extra, String> {
     let mut extra = Extra::default();
-    let text = |v: &str| Some((!v.is_empty()).then(|| v.to_owned()));
+    let text = |v: &str| -> Result<_, String> {
+        let v = CUSTOMER_FIELD.check(v).map_err(|e| e.to_string())?;
+        Ok(Some((!v.is_empty()).then(|| v.to_owned())))
+    };
     for (i, column) in columns.iter().enumerate() {
         let value = cell(i);
         match column.as_str() {
-            "billing_ref" => extra.billing_ref = text(value),
-            "hosting_user" => extra.hosting_user = text(value),
+            "billing_ref" => extra.billing_ref = text(value)?,
+            "hosting_user" => extra.hosting_user = text(value)?,
             "notify" => {
                 extra.notify = Some(match value.to_ascii_lowercase().as_str() {
                     "" | "yes" | "y" | "true" | "1" | "on" => true,
@@ -195,7 +204,7 @@ fn parse_extra<'a>(columns: &[String], cell: impl Fn(usize) -> &'a str) -> Resul
                         "language is a code such as en or de, not '{value}'"
                     ));
                 }
-                extra.language = text(&lang);
+                extra.language = text(&lang)?;
             }
             _ => {}
         }

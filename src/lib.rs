@@ -15,6 +15,7 @@ pub mod imap;
 pub mod ingest;
 pub mod invalid;
 pub mod jobs;
+pub mod limits;
 pub mod logging;
 pub mod net;
 pub mod netblock;

@@ -19,9 +19,20 @@ pub enum ParseError {
         /// Human-readable explanation.
         reason: String,
     },
+    /// Larger than `ingest.max_message_mb`: only its header block was read and kept.
+    #[error("too large: {size} bytes (limit {limit})")]
+    TooLarge {
+        /// The message's size in bytes.
+        size: u64,
+        /// The limit it exceeds, in bytes.
+        limit: u64,
+    },
 }
 
 impl ParseError {
+    /// The kind of [`ParseError::TooLarge`].
+    pub const TOO_LARGE: &'static str = "too_large";
+
     pub(crate) fn not_a_report(reason: impl Into<String>) -> Self {
         ParseError::NotAReport {
             reason: reason.into(),
@@ -39,6 +50,7 @@ impl ParseError {
         match self {
             ParseError::NotAReport { .. } => "not_a_report",
             ParseError::Malformed { .. } => "malformed",
+            ParseError::TooLarge { .. } => Self::TOO_LARGE,
         }
     }
 
@@ -46,6 +58,7 @@ impl ParseError {
     pub fn reason(&self) -> String {
         match self {
             ParseError::NotAReport { reason } | ParseError::Malformed { reason } => reason.clone(),
+            ParseError::TooLarge { .. } => self.to_string(),
         }
     }
 }

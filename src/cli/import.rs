@@ -65,7 +65,8 @@ pub fn import(settings: &Settings, conn: &mut DbConn, args: &ImportArgs) -> Resu
     };
     let started = Instant::now();
     let mut progress = Progress::new(started);
-    let messages = sources::messages(args.paths.clone()).map(|m| m.map(|m| m.bytes));
+    let messages = sources::messages(args.paths.clone(), ingestor.max_message_bytes)
+        .map(|m| m.map(|m| m.message));
     let (summary, errors) = ingest::import(conn, &ingestor, &origin, messages, workers(), |s| {
         progress.show(s)
     })?;
@@ -148,10 +149,19 @@ impl Progress {
 }
 
 pub fn parse(settings: &Settings, args: &ParseArgs) -> Result<()> {
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let rules = arf::IdentityRules::compile(&settings.ingest.identification)?;
-    match arf::parse_with(&bytes, &rules) {
+    let cannot_read = || format!("cannot read {}", args.file.display());
+    let size = std::fs::metadata(&args.file)
+        .with_context(cannot_read)?
+        .len();
+    let limit = settings.ingest.max_message_bytes();
+    let parsed = if size > limit {
+        Err(arf::ParseError::TooLarge { size, limit })
+    } else {
+        let bytes = std::fs::read(&args.file).with_context(cannot_read)?;
+        let rules = arf::IdentityRules::compile(&settings.ingest.identification)?;
+        arf::parse_with(&bytes, &rules)
+    };
+    match parsed {
         Ok(report) => {
             if args.json {
                 outln!("{}", serde_json::to_string_pretty(&report)?);
@@ -208,6 +218,11 @@ fn reprocess_quarantined(ingestor: &Ingestor, conn: &mut DbConn, json: bool) -> 
         let Some(last) = page.last() else { break };
         after = last.id;
         for stored in page {
+            // Only the header block of a message too large to read was kept: parsing it again
+            // cannot make it a report, and its reason must stay.
+            if stored.parse_error_kind.as_deref() == Some(arf::ParseError::TOO_LARGE) {
+                continue;
+            }
             let Some(bytes) = raw_messages::content(conn, stored.id)? else {
                 eprintln!(
                     "error: message {} cannot be decompressed; left in quarantine",

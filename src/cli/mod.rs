@@ -14,6 +14,7 @@ mod actions;
 mod import;
 mod notify;
 mod poll;
+mod quarantine;
 mod serve;
 
 use std::io::{IsTerminal, Read};
@@ -73,6 +74,9 @@ pub enum Command {
     /// tickets that now resolve move to their customer's ticket (--unresolved). Without a
     /// flag, both.
     Reprocess(import::ReprocessArgs),
+    /// Look at the messages kept aside as not reports, with the reason for each.
+    #[command(subcommand)]
+    Quarantine(quarantine::QuarantineCommand),
     /// Read the IMAP mailboxes of the settings ([[mailboxes]]): store every message, turn
     /// reports into tickets, then move (or flag) each message once it is safely stored.
     /// With --once, one poll per mailbox and a summary; without, poll on each mailbox's
@@ -212,6 +216,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Parse(args) => import::parse(&settings, &args)?,
         Command::Import(args) => import::import(&settings, &mut connect(&settings)?, &args)?,
         Command::Reprocess(args) => import::reprocess(&settings, &mut connect(&settings)?, &args)?,
+        Command::Quarantine(command) => quarantine::run(&settings, &command)?,
         Command::Poll(args) => poll::poll(settings, &args)?,
         Command::Serve(args) => serve::serve(settings, &args)?,
         Command::Lock(args) => actions::lock(&settings, &args, false)?,

@@ -221,6 +221,16 @@ pub fn quarantined(
         .load(conn)
 }
 
+/// The latest `limit` quarantined messages, newest first.
+pub fn quarantine_newest(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<StoredMessage>> {
+    raw_messages::table
+        .filter(raw_messages::parse_status.eq(ParseStatus::Quarantined.as_str()))
+        .order(raw_messages::id.desc())
+        .limit(limit)
+        .select(StoredMessage::as_select())
+        .load(conn)
+}
+
 /// The stored bytes, decompressed.
 pub fn content(conn: &mut DbConn, id: RawMessageId) -> QueryResult<Option<Vec<u8>>> {
     let row: Option<(String, Vec<u8>)> = raw_messages::table

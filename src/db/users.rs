@@ -26,6 +26,8 @@ pub enum UserError {
     BadName,
     #[error("a password needs at least 12 characters")]
     WeakPassword,
+    #[error(transparent)]
+    TooLong(#[from] crate::limits::TooLong),
     #[error("password hashing failed: {0}")]
     Hash(String),
     #[error(transparent)]
@@ -62,6 +64,7 @@ pub fn add(
     if password.chars().count() < 12 {
         return Err(UserError::WeakPassword);
     }
+    crate::limits::PASSWORD.check(password)?;
     let hash = hash_password(password)?;
     conn.transaction(|conn| {
         let taken: bool = diesel::select(diesel::dsl::exists(

@@ -1,7 +1,7 @@
 //! The IMAP side of a poll: connect (implicit TLS, STARTTLS or plain on loopback) with
-//! timeouts, select the folder, list new UIDs with their sizes, fetch bodies, and move or
-//! flag messages once they are stored. The `imap` crate is synchronous: callers run this
-//! on a blocking thread.
+//! timeouts, select the folder, list new UIDs with their sizes, fetch bodies (or only the
+//! headers of messages over the size limit), and move or flag messages once they are
+//! stored. The `imap` crate is synchronous: callers run this on a blocking thread.
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -222,6 +222,25 @@ impl Session {
             .collect();
         messages.sort_unstable_by_key(|(uid, _)| *uid);
         Ok(messages)
+    }
+
+    /// The header blocks of these UIDs, at most `cap` bytes of each, ascending: all that is
+    /// read of a message over the size limit. BODY.PEEK, as for [`Session::fetch`].
+    pub fn fetch_headers(
+        &mut self,
+        uids: &[Uid],
+        cap: usize,
+    ) -> Result<Vec<(Uid, Vec<u8>)>, ImapError> {
+        let fetches = self
+            .inner
+            .uid_fetch(uid_set(uids), format!("(UID BODY.PEEK[HEADER]<0.{cap}>)"))
+            .map_err(ImapError::Imap)?;
+        let mut headers: Vec<(Uid, Vec<u8>)> = fetches
+            .iter()
+            .filter_map(|f| Some((f.uid?, f.header()?.to_vec())))
+            .collect();
+        headers.sort_unstable_by_key(|(uid, _)| *uid);
+        Ok(headers)
     }
 
     /// Creates `folder` unless it exists.

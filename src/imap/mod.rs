@@ -5,6 +5,7 @@
 //! message stored but not yet moved is found again, recognised by its sha256 and moved.
 
 mod client;
+mod fetch;
 mod idle;
 mod lock;
 mod poll;

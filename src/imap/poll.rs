@@ -10,12 +10,13 @@ use imap::types::Uid;
 use tracing::{info, warn};
 
 use super::client::{self, Session};
+use super::fetch;
 use super::lock::{self, Claim};
 use super::settings::{DoneAction, MailboxSettings};
 use super::{ImapError, MailboxSummary, PollOptions};
 use crate::db::raw_messages::{self, ParseStatus, RawMessageInsertForm};
 use crate::db::{mailbox_state, now, DbConn};
-use crate::ingest::{self, Compressor, Ingestor, Origin, Outcome, Prepared};
+use crate::ingest::{self, Ingestor, Origin, Outcome, Prepared};
 
 /// Stored messages are moved in bulk, this many at a time: each MOVE costs the server
 /// an index update of the whole folder, so fewer, larger moves are much cheaper.
@@ -164,7 +165,8 @@ impl Cycle<'_> {
         Ok(())
     }
 
-    /// Fetches, stores and finishes one batch.
+    /// Fetches (a message over the size limit by its header block only), stores and
+    /// finishes one batch.
     fn batch(
         &mut self,
         session: &mut Session,
@@ -172,24 +174,26 @@ impl Cycle<'_> {
         summary: &mut MailboxSummary,
         pending: &mut Pending,
     ) -> Result<(), ImapError> {
-        let uids: Vec<Uid> = batch.iter().map(|(uid, _)| *uid).collect();
-        let high = uids.iter().copied().max().unwrap_or(0);
+        let high = batch.iter().map(|(uid, _)| *uid).max().unwrap_or(0);
         let started = std::time::Instant::now();
-        let fetched = session.fetch(&uids)?;
+        let fetched = fetch::read(session, self.ingestor, batch, &self.mailbox.name)?;
         let fetch_ms = started.elapsed().as_millis();
-        let prepared = prepare(self.ingestor, &fetched, self.options.workers);
+        let prepared = fetch::prepare(self.ingestor, &fetched, self.options.workers);
+        // Only the prepared (compressed) form is kept from here on.
+        let uids: Vec<Uid> = fetched.iter().map(|(uid, _)| *uid).collect();
+        drop(fetched);
         let prepare_ms = started.elapsed().as_millis() - fetch_ms;
         let (outcomes, quarantined) = match self.store(&prepared, high) {
             Ok(stored) => stored,
             Err(e) => {
                 warn!(mailbox = %self.mailbox.name, error = %e,
                     "storing a batch failed; storing its messages one by one");
-                self.store_one_by_one(&fetched, &prepared)?
+                self.store_one_by_one(&uids, &prepared)?
             }
         };
         let store_ms = (started.elapsed().as_millis() - fetch_ms - prepare_ms) as u64;
-        for (((uid, bytes), message), outcome) in fetched.iter().zip(&prepared).zip(&outcomes) {
-            summary.ingest.add(outcome, bytes.len());
+        for ((uid, message), outcome) in uids.iter().zip(&prepared).zip(&outcomes) {
+            summary.ingest.add(outcome, message.size);
             let not_a_report = match outcome {
                 Outcome::Quarantined { .. } => true,
                 Outcome::Duplicate => quarantined.contains(&message.sha256),
@@ -201,7 +205,7 @@ impl Cycle<'_> {
                 pending.done.push(*uid);
             }
         }
-        tracing::debug!(mailbox = %self.mailbox.name, messages = fetched.len(), fetch_ms, prepare_ms, store_ms, "batch stored");
+        tracing::debug!(mailbox = %self.mailbox.name, messages = uids.len(), fetch_ms, prepare_ms, store_ms, "batch stored");
         Ok(())
     }
 
@@ -268,12 +272,12 @@ impl Cycle<'_> {
     /// the high-water UID stays before the message.
     fn store_one_by_one(
         &mut self,
-        fetched: &[(Uid, Vec<u8>)],
+        uids: &[Uid],
         prepared: &[Prepared],
     ) -> Result<(Vec<Outcome>, HashSet<String>), ImapError> {
         let mut outcomes = Vec::with_capacity(prepared.len());
         let mut quarantined = HashSet::new();
-        for ((uid, _), message) in fetched.iter().zip(prepared) {
+        for (uid, message) in uids.iter().zip(prepared) {
             // A few tries before giving up on the message: a conflict with another writer
             // (an import running at the same time) passes; a message the database refuses
             // does not.
@@ -345,36 +349,6 @@ fn batches<'a>(todo: &'a [(Uid, u32)], options: &PollOptions) -> Vec<&'a [(Uid, 
         out.push(&todo[start..]);
     }
     out
-}
-
-/// Hashes, compresses and parses a fetched batch on `workers` threads, keeping its order.
-fn prepare(ingestor: &Ingestor, fetched: &[(Uid, Vec<u8>)], workers: usize) -> Vec<Prepared> {
-    let chunk = fetched.len().div_ceil(workers.max(1)).max(1);
-    thread::scope(|scope| {
-        let handles: Vec<_> = fetched
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut compressor = Compressor::new();
-                    part.iter()
-                        .map(|(_, bytes)| ingestor.prepare_with(&mut compressor, bytes))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .zip(fetched.chunks(chunk))
-            .flat_map(|(handle, part)| {
-                // A worker can only stop by panicking; prepare its share here instead.
-                handle.join().unwrap_or_else(|_| {
-                    part.iter()
-                        .map(|(_, bytes)| ingestor.prepare(bytes))
-                        .collect()
-                })
-            })
-            .collect()
-    })
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! owns the database connection.
 
 mod facts;
+pub mod oversize;
 mod pipeline;
 pub mod reresolve;
 mod settings;
@@ -19,6 +20,7 @@ use crate::db::actions::Routes;
 use crate::db::customers::ResolveStep;
 use crate::db::ids::TicketId;
 use crate::db::DbConn;
+pub use oversize::Incoming;
 pub use pipeline::import;
 pub use settings::IngestSettings;
 pub use store::Origin;
@@ -32,6 +34,8 @@ pub struct Ingestor {
     pub auto_lock: crate::tickets::AutoLock,
     pub own_filter_user_agents: Vec<String>,
     pub batch_size: usize,
+    /// Messages larger than this many bytes are quarantined as too large, not parsed.
+    pub max_message_bytes: u64,
     /// Which upstream carries out the automatic rule's locks (none: staff, by hand).
     pub routes: Routes,
 }
@@ -56,6 +60,7 @@ impl Ingestor {
             auto_lock: settings.auto_lock,
             own_filter_user_agents: settings.own_filter_user_agents.clone(),
             batch_size: settings.batch_size.max(1),
+            max_message_bytes: settings.max_message_bytes(),
             routes: Routes::default(),
         })
     }
@@ -82,8 +87,14 @@ impl Ingestor {
         self.prepare_with(&mut Compressor::new(), bytes)
     }
 
-    /// [`Ingestor::prepare`] reusing a worker's compression context.
+    /// [`Ingestor::prepare`] reusing a worker's compression context. A message over the size
+    /// limit that reached here whole (a server that gave no size, or a wrong one) is still
+    /// only kept by its header block.
     pub fn prepare_with(&self, compressor: &mut Compressor, bytes: &[u8]) -> Prepared {
+        if bytes.len() as u64 > self.max_message_bytes {
+            let headers = oversize::header_block(bytes, oversize::HEADER_LIMIT);
+            return self.prepare_too_large(compressor, headers, bytes.len() as u64);
+        }
         let sha256 = crate::hex::hex(&Sha256::digest(bytes));
         let (compression, compressed) = compressor.compress(bytes);
         let parsed = arf::parse_with(bytes, &self.rules);
@@ -98,6 +109,39 @@ impl Ingestor {
             size: bytes.len(),
             parsed,
             bounce,
+        }
+    }
+
+    /// Prepares a message as its source handed it over.
+    pub fn prepare_incoming(&self, compressor: &mut Compressor, message: &Incoming) -> Prepared {
+        match message {
+            Incoming::Whole(bytes) => self.prepare_with(compressor, bytes),
+            Incoming::TooLarge { headers, size } => {
+                self.prepare_too_large(compressor, headers, *size)
+            }
+        }
+    }
+
+    /// A message over the size limit, of which only `headers` were read: stored as they are
+    /// (hashed as they are, so the same message seen again is a duplicate) with its true
+    /// `size`, and quarantined as too large without being parsed.
+    pub fn prepare_too_large(
+        &self,
+        compressor: &mut Compressor,
+        headers: &[u8],
+        size: u64,
+    ) -> Prepared {
+        let (compression, compressed) = compressor.compress(headers);
+        Prepared {
+            sha256: crate::hex::hex(&Sha256::digest(headers)),
+            compression,
+            compressed,
+            size: usize::try_from(size).unwrap_or(usize::MAX),
+            parsed: Err(ParseError::TooLarge {
+                size,
+                limit: self.max_message_bytes,
+            }),
+            bounce: None,
         }
     }
 }

@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use diesel::Connection;
 
-use super::{store, Compressor, IngestError, Ingestor, Origin, Prepared, Summary};
+use super::{store, Compressor, Incoming, IngestError, Ingestor, Origin, Prepared, Summary};
 use crate::db::checkpoint::BackgroundCheckpoint;
 use crate::db::DbConn;
 
-/// Imports a stream of messages: `workers` threads prepare them, this thread writes batches.
-/// Memory stays bounded by the channel sizes whatever the stream's length. `progress` is
-/// called after every committed batch.
-pub fn import<I, E>(
+/// Imports a stream of messages (whole, or [`Incoming::TooLarge`]): `workers` threads prepare
+/// them, this thread writes batches. Memory stays bounded by the channel sizes whatever the
+/// stream's length. `progress` is called after every committed batch.
+pub fn import<I, M, E>(
     conn: &mut DbConn,
     ingestor: &Ingestor,
     origin: &Origin<'_>,
@@ -25,7 +25,8 @@ pub fn import<I, E>(
     progress: impl FnMut(&Summary),
 ) -> Result<(Summary, Vec<E>), IngestError>
 where
-    I: Iterator<Item = Result<Vec<u8>, E>> + Send,
+    I: Iterator<Item = Result<M, E>> + Send,
+    M: Into<Incoming>,
     E: Send,
 {
     let checkpoint = BackgroundCheckpoint::start(conn)?;
@@ -49,7 +50,7 @@ where
     Ok(imported)
 }
 
-fn import_with<I, E>(
+fn import_with<I, M, E>(
     conn: &mut DbConn,
     ingestor: &Ingestor,
     origin: &Origin<'_>,
@@ -59,7 +60,8 @@ fn import_with<I, E>(
     checkpoint: Option<&BackgroundCheckpoint>,
 ) -> Result<(Summary, Vec<E>), IngestError>
 where
-    I: Iterator<Item = Result<Vec<u8>, E>> + Send,
+    I: Iterator<Item = Result<M, E>> + Send,
+    M: Into<Incoming>,
     E: Send,
 {
     let workers = workers.max(1);
@@ -70,7 +72,7 @@ where
     let raw_depth = 256 / CHUNK;
     let prepared_depth = ingestor.batch_size.max(256).div_ceil(CHUNK);
     thread::scope(|scope| {
-        let (raw_tx, raw_rx) = sync_channel::<Run<Vec<u8>>>(raw_depth);
+        let (raw_tx, raw_rx) = sync_channel::<Run<Incoming>>(raw_depth);
         let (prepared_tx, prepared_rx) = sync_channel::<Run<Prepared>>(prepared_depth);
         let errors = scope.spawn(move || {
             yield_to_writer();
@@ -79,7 +81,7 @@ where
             let mut run = Vec::with_capacity(CHUNK);
             for message in messages {
                 match message {
-                    Ok(bytes) => run.push(bytes),
+                    Ok(message) => run.push(message.into()),
                     Err(e) => errors.push(e),
                 }
                 if run.len() == CHUNK {
@@ -225,7 +227,7 @@ impl InOrder {
 
 fn prepare_worker(
     ingestor: &Ingestor,
-    rx: &Mutex<Receiver<Run<Vec<u8>>>>,
+    rx: &Mutex<Receiver<Run<Incoming>>>,
     tx: &std::sync::mpsc::SyncSender<Run<Prepared>>,
 ) {
     yield_to_writer();
@@ -238,7 +240,7 @@ fn prepare_worker(
         let Ok((sequence, run)) = next else { return };
         let prepared = run
             .iter()
-            .map(|bytes| ingestor.prepare_with(&mut compressor, bytes))
+            .map(|message| ingestor.prepare_incoming(&mut compressor, message))
             .collect();
         if tx.send((sequence, prepared)).is_err() {
             return;

@@ -1,5 +1,6 @@
 //! The `[ingest]` table: how a report becomes an event on a ticket — identification rules,
-//! the customer resolution chain, severity thresholds and the automatic lock rule.
+//! the customer resolution chain, severity thresholds, the automatic lock rule and the
+//! largest message read.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +26,14 @@ pub struct IngestSettings {
     /// Messages per write batch: one transaction for IMAP and HTTP; an import commits every
     /// few batches.
     pub batch_size: usize,
+    /// The largest message read, in MiB: a larger one (by its IMAP RFC822.SIZE, its file's
+    /// size, or as an mbox message grows) is not read whole but quarantined as too large,
+    /// with its header block and true size kept.
+    pub max_message_mb: u64,
 }
+
+/// The most `ingest.max_message_mb` may be: what a stored message may decompress to.
+const MAX_MESSAGE_MB_CEILING: u64 = 256;
 
 impl Default for IngestSettings {
     fn default() -> Self {
@@ -36,6 +44,7 @@ impl Default for IngestSettings {
             severity: SeverityPolicy::default(),
             auto_lock: AutoLock::default(),
             batch_size: 2000,
+            max_message_mb: 25,
         }
     }
 }
@@ -69,6 +78,39 @@ impl IngestSettings {
         if self.batch_size == 0 {
             return Invalid::of("ingest.batch_size", "must be at least 1");
         }
+        if !(1..=MAX_MESSAGE_MB_CEILING).contains(&self.max_message_mb) {
+            return Invalid::of(
+                "ingest.max_message_mb",
+                format!("must be 1 to {MAX_MESSAGE_MB_CEILING}"),
+            );
+        }
         Ok(())
+    }
+
+    /// `max_message_mb` in bytes.
+    pub fn max_message_bytes(&self) -> u64 {
+        self.max_message_mb << 20
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_largest_message_is_25_mib_and_must_be_sensible() {
+        let settings = IngestSettings::default();
+        assert_eq!(settings.max_message_bytes(), 26_214_400);
+        for (mb, ok) in [(0, false), (1, true), (256, true), (257, false)] {
+            let settings = IngestSettings {
+                max_message_mb: mb,
+                ..IngestSettings::default()
+            };
+            let checked = settings.validate();
+            assert_eq!(checked.is_ok(), ok, "{mb}: {checked:?}");
+            if let Err(e) = checked {
+                assert_eq!(e.key, "ingest.max_message_mb");
+            }
+        }
     }
 }

@@ -1,15 +1,19 @@
 //! Where imported messages come from: `.eml` files, folders (recursive, Maildir included)
-//! and mbox files, streamed one message at a time so memory stays flat however many there are.
+//! and mbox files, streamed one message at a time so memory stays flat however many there are
+//! and however large they are: a message over the size limit is never read whole (see
+//! [`super::oversize`]).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Chain, Cursor, Read};
 use std::path::{Path, PathBuf};
 
+use super::oversize::{self, Incoming, HEADER_LIMIT};
+
 /// One message read from disk, with where it came from for error messages.
 #[derive(Debug)]
 pub struct FileMessage {
     pub origin: String,
-    pub bytes: Vec<u8>,
+    pub message: Incoming,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -20,8 +24,12 @@ pub struct SourceError {
     pub source: std::io::Error,
 }
 
-/// Every message below `paths`, in a stable order (sorted by path; mbox messages in file order).
-pub fn messages(paths: Vec<PathBuf>) -> impl Iterator<Item = Result<FileMessage, SourceError>> {
+/// Every message below `paths`, in a stable order (sorted by path; mbox messages in file
+/// order). A message larger than `max_bytes` comes as its header block and size.
+pub fn messages(
+    paths: Vec<PathBuf>,
+    max_bytes: u64,
+) -> impl Iterator<Item = Result<FileMessage, SourceError>> {
     let mut pending: Vec<PathBuf> = paths.into_iter().rev().collect();
     let mut current: Option<MboxReader> = None;
     std::iter::from_fn(move || loop {
@@ -50,7 +58,7 @@ pub fn messages(paths: Vec<PathBuf>) -> impl Iterator<Item = Result<FileMessage,
             }
             continue;
         }
-        match MboxReader::open(&path) {
+        match MboxReader::open(&path, max_bytes) {
             Ok(reader) => current = Some(reader),
             Err(e) => return Some(Err(io_err(e))),
         }
@@ -88,6 +96,8 @@ fn folder_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 struct MboxReader {
     path: PathBuf,
     contents: Contents,
+    /// The size limit of one message.
+    max_bytes: u64,
     index: usize,
     carry: Option<Vec<u8>>,
     done: bool,
@@ -97,14 +107,22 @@ struct MboxReader {
 enum Contents {
     /// One message: its first bytes, and the file for the rest.
     Message(Vec<u8>, File),
+    /// One message over the size limit (by the file's size): its first bytes, the file for
+    /// the rest of its header block, and its size.
+    TooLarge(Vec<u8>, File, u64),
     /// An mbox's lines: its first bytes, then the file.
     Mbox(BufReader<Chain<Cursor<Vec<u8>>, File>>),
 }
 
+/// How much of a line is kept once its message is over the limit: enough to tell an mbox
+/// separator.
+const SEPARATOR_PEEK: usize = 1024;
+
 impl MboxReader {
     /// Opens `path` and reads its first bytes to tell a message from an mbox. A message (most
-    /// files) is then read straight into its own buffer, in one piece.
-    fn open(path: &Path) -> std::io::Result<Self> {
+    /// files) is then read straight into its own buffer, in one piece, unless the file's size
+    /// is over the limit.
+    fn open(path: &Path, max_bytes: u64) -> std::io::Result<Self> {
         let mut file = File::open(path)?;
         let mut head = Vec::with_capacity(5);
         file.by_ref().take(5).read_to_end(&mut head)?;
@@ -115,14 +133,19 @@ impl MboxReader {
             ))
         } else {
             let size = file.metadata().map_or(0, |m| m.len());
-            let mut bytes =
-                Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
-            bytes.extend_from_slice(&head);
-            Contents::Message(bytes, file)
+            if size > max_bytes {
+                Contents::TooLarge(head, file, size)
+            } else {
+                let mut bytes =
+                    Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
+                bytes.extend_from_slice(&head);
+                Contents::Message(bytes, file)
+            }
         };
         Ok(Self {
             path: path.to_owned(),
             contents,
+            max_bytes,
             index: 0,
             carry: None,
             done: false,
@@ -137,39 +160,78 @@ impl MboxReader {
             path: path.display().to_string(),
             source,
         };
+        let whole = |path: &Path, message| FileMessage {
+            origin: path.display().to_string(),
+            message,
+        };
         let reader = match &mut self.contents {
             Contents::Message(head, file) => {
                 self.done = true;
                 let mut bytes = std::mem::take(head);
-                return Some(match file.read_to_end(&mut bytes) {
-                    Ok(_) => Ok(FileMessage {
-                        origin: self.path.display().to_string(),
-                        bytes,
-                    }),
+                // A file that grew since its size was read is still read only up to just over
+                // the limit; the ingest path then keeps its header block.
+                let rest = self.max_bytes.saturating_add(1);
+                return Some(match file.take(rest).read_to_end(&mut bytes) {
+                    Ok(_) => Ok(whole(&self.path, Incoming::Whole(bytes))),
+                    Err(e) => Err(err(&self.path, e)),
+                });
+            }
+            Contents::TooLarge(head, file, size) => {
+                self.done = true;
+                let mut bytes = std::mem::take(head);
+                let more = (HEADER_LIMIT as u64).saturating_sub(bytes.len() as u64);
+                return Some(match file.take(more).read_to_end(&mut bytes) {
+                    Ok(_) => {
+                        let headers = oversize::header_block(&bytes, HEADER_LIMIT).to_vec();
+                        let size = *size;
+                        Ok(whole(&self.path, Incoming::TooLarge { headers, size }))
+                    }
                     Err(e) => Err(err(&self.path, e)),
                 });
             }
             Contents::Mbox(reader) => reader,
         };
         let mut message = self.carry.take().unwrap_or_default();
+        let mut size = message.len() as u64;
+        let mut too_large = false;
         let mut previous_blank = true;
         loop {
+            // All of a line while the message fits; past the limit only its start.
+            let keep = if too_large {
+                SEPARATOR_PEEK
+            } else {
+                usize::try_from(self.max_bytes.saturating_sub(size))
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(1)
+                    .max(SEPARATOR_PEEK)
+            };
             let mut line = Vec::new();
-            match reader.read_until(b'\n', &mut line) {
+            let read = match read_line_capped(reader, keep, &mut line) {
                 Ok(0) => {
                     self.done = true;
                     break;
                 }
-                Ok(_) => {}
+                Ok(read) => read,
                 Err(e) => return Some(Err(err(&self.path, e))),
-            }
+            };
             // A "From " line after a blank line starts the next message.
             if previous_blank && is_separator(&line) && has_content(&message) {
                 self.carry = Some(line);
                 break;
             }
             previous_blank = line == b"\n" || line == b"\r\n";
+            size += read;
+            if too_large {
+                continue;
+            }
             message.extend_from_slice(&line);
+            if size > self.max_bytes {
+                // Over the limit: only the header block stays, the size keeps counting.
+                too_large = true;
+                let headers = oversize::header_block(&message, HEADER_LIMIT).len();
+                message.truncate(headers);
+                message.shrink_to_fit();
+            }
         }
         if message.is_empty() {
             return None;
@@ -180,10 +242,47 @@ impl MboxReader {
         } else {
             format!("{}#{}", self.path.display(), self.index)
         };
-        Some(Ok(FileMessage {
-            origin,
-            bytes: message,
-        }))
+        let message = if too_large {
+            Incoming::TooLarge {
+                headers: message,
+                size,
+            }
+        } else {
+            Incoming::Whole(message)
+        };
+        Some(Ok(FileMessage { origin, message }))
+    }
+}
+
+/// Reads one line (through its `\n`, or to the end of the input), appending at most `keep`
+/// bytes of it to `line`; returns the line's whole length. A line without end cannot make
+/// memory grow past `keep`.
+fn read_line_capped(
+    reader: &mut impl BufRead,
+    keep: usize,
+    line: &mut Vec<u8>,
+) -> std::io::Result<u64> {
+    let mut read = 0u64;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(read);
+        }
+        let (end, ended) = match memchr::memchr(b'\n', buf) {
+            Some(at) => (at + 1, true),
+            None => (buf.len(), false),
+        };
+        let room = keep.saturating_sub(line.len());
+        line.extend_from_slice(&buf[..end.min(room)]);
+        reader.consume(end);
+        read += end as u64;
+        if ended {
+            return Ok(read);
+        }
     }
 }
 
@@ -206,82 +305,5 @@ fn has_content(message: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn collect(paths: Vec<PathBuf>) -> Vec<(String, Vec<u8>)> {
-        messages(paths)
-            .map(|m| m.unwrap())
-            .map(|m| (m.origin, m.bytes))
-            .collect()
-    }
-
-    #[test]
-    fn walks_folders_maildirs_and_mboxes() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::write(root.join("a.eml"), "Subject: a\n\nbody\n").unwrap();
-        std::fs::write(
-            root.join("single-from.eml"),
-            "From x@y Thu Jan 1 00:00:00 2015\nSubject: s\n\nbody\n",
-        )
-        .unwrap();
-        std::fs::write(
-            root.join("box.mbox"),
-            "From a@b Mon Jan 1 00:00:00 2024\nSubject: one\n\nFrom the start\n>From escaped\n\nFrom a@b Mon Jan 1 00:00:01 2024\nSubject: two\n\nbody\n",
-        )
-        .unwrap();
-        for sub in ["cur", "new", "tmp"] {
-            std::fs::create_dir_all(root.join("maildir").join(sub)).unwrap();
-        }
-        std::fs::write(root.join("maildir/new/1.host"), "Subject: m\n\nbody\n").unwrap();
-        std::fs::write(root.join("maildir/tmp/2.host"), "Subject: partial").unwrap();
-        std::fs::write(root.join(".hidden"), "x").unwrap();
-        std::fs::write(root.join("a.json"), "{}").unwrap();
-        std::fs::write(root.join("README.md"), "# notes").unwrap();
-
-        let found = collect(vec![root.to_owned()]);
-        let origins: Vec<String> = found
-            .iter()
-            .map(|(o, _)| {
-                o.strip_prefix(&root.display().to_string())
-                    .unwrap()
-                    .to_owned()
-            })
-            .collect();
-        assert_eq!(
-            origins,
-            [
-                "/a.eml",
-                "/box.mbox#1",
-                "/box.mbox#2",
-                "/maildir/new/1.host",
-                "/single-from.eml"
-            ]
-        );
-        assert_eq!(
-            found[1].1,
-            b"From a@b Mon Jan 1 00:00:00 2024\nSubject: one\n\nFrom the start\n>From escaped\n\n"
-        );
-        assert!(found[2]
-            .1
-            .starts_with(b"From a@b Mon Jan 1 00:00:01 2024\nSubject: two"));
-    }
-
-    #[test]
-    fn a_missing_path_is_an_error_not_a_stop() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("ok.eml"), "Subject: a\n\nbody\n").unwrap();
-        let results: Vec<_> = messages(vec![
-            dir.path().join("missing.eml"),
-            dir.path().join("ok.eml"),
-        ])
-        .collect();
-        assert!(results[0]
-            .as_ref()
-            .unwrap_err()
-            .to_string()
-            .contains("missing.eml"));
-        assert!(results[1].is_ok());
-    }
-}
+#[path = "sources_tests.rs"]
+mod tests;

@@ -175,11 +175,19 @@ fn request_about(
     ask: &Ask<'_>,
     actor: Actor<'_>,
 ) -> Result<ActionId, WorkError> {
-    let reason = ask.reason.trim();
+    let too_long = |e: crate::limits::TooLong| WorkError::Refused(e.to_string());
+    let reason = crate::limits::REASON
+        .check(ask.reason.trim())
+        .map_err(too_long)?;
     if reason.is_empty() {
         return Err(WorkError::Refused("give a reason".into()));
     }
-    if target.trim().is_empty() {
+    if crate::limits::TARGET
+        .check(target)
+        .map_err(too_long)?
+        .trim()
+        .is_empty()
+    {
         return Err(WorkError::Refused("nothing to act on".into()));
     }
     let at = crate::db::now();

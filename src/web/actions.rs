@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::auth::{Agent, Viewer};
 use super::error::WebError;
-use super::forms::CsrfForm;
+use super::forms::{self, CsrfForm, Text};
 use super::work::ActionForm;
 use super::AppState;
 use crate::db::actions::{self, ActionState, StaffError};
@@ -66,9 +66,9 @@ async fn list(
 #[derive(Deserialize)]
 struct StaffForm {
     #[serde(default)]
-    note: String,
+    note: Text<forms::ActionNote>,
     #[serde(default)]
-    back: String,
+    back: Text<forms::Back>,
 }
 
 /// `/actions/{id}/retry`, `/cancel` or `/done`, then back where the form was.
@@ -79,7 +79,7 @@ async fn staff_op(
     CsrfForm(form): CsrfForm<StaffForm>,
 ) -> Result<HttpResponse, WebError> {
     let (id, op) = path.into_inner();
-    if op == "done" && form.note.trim().is_empty() {
+    if op == "done" && form.note.is_empty() {
         return Err(WebError::BadRequest("say how it was done".into()));
     }
     let back = safe_back(&form.back, &["/actions", "/tickets/"]).unwrap_or("/actions".into());
@@ -112,9 +112,9 @@ fn safe_back(back: &str, prefixes: &[&str]) -> Option<String> {
 struct LockForm {
     #[serde(flatten)]
     action: ActionForm,
-    target: String,
+    target: Text<forms::Target>,
     #[serde(default)]
-    back: String,
+    back: Text<forms::Back>,
 }
 
 /// A lock (or its undoing) of a target named by the Outgoing Reports or the log search.
@@ -129,7 +129,7 @@ async fn lock(
     state
         .db(move |conn| {
             let ask = form.action.ask(&staff, &st.services.routes)?;
-            target::request(conn, None, form.target.trim(), &ask, staff.actor())?;
+            target::request(conn, None, &form.target, &ask, staff.actor())?;
             Ok(())
         })
         .await?;

@@ -39,6 +39,9 @@ async fn list(
     query: web::Query<Search>,
 ) -> Result<HttpResponse, WebError> {
     let q = query.q.clone().unwrap_or_default();
+    crate::limits::SEARCH
+        .check(q.trim())
+        .map_err(|e| WebError::BadRequest(e.to_string()))?;
     let needle = q.trim().to_lowercase();
     let rows = state.db(|conn| Ok(store::list(conn)?)).await?;
     let rows: Vec<_> = rows

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::auth::csrf_token;
 use super::error::WebError;
-use super::forms::CsrfForm;
+use super::forms::{CsrfForm, Reply, Text};
 use super::AppState;
 use crate::db::ids::{CustomerId, TicketId};
 use crate::db::selfservice::{self, Said};
@@ -86,7 +86,7 @@ async fn page(
 #[derive(Deserialize)]
 struct SayForm {
     #[serde(default)]
-    body: String,
+    body: Text<Reply>,
 }
 
 async fn say(
@@ -100,11 +100,9 @@ async fn say(
         Ok(customer) => customer,
         Err(page) => return Ok(page),
     };
-    let body = form.body.trim().to_owned();
-    if what == "reply" && (body.is_empty() || body.len() > 10_000) {
-        return Err(WebError::BadRequest(
-            "a reply has 1 to 10000 characters".into(),
-        ));
+    let body = form.body.into_string();
+    if what == "reply" && body.is_empty() {
+        return Err(WebError::BadRequest("write your reply first".into()));
     }
     let said = state
         .db(move |conn| {

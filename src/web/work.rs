@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::auth::{Agent, Staff};
 use super::error::WebError;
-use super::forms::CsrfForm;
+use super::forms::{self, CsrfForm, Text};
 use super::AppState;
 use crate::db::actions::{ActionKind, Routes};
 use crate::db::ids::TicketId;
@@ -105,30 +105,20 @@ impl TicketChange for StatusForm {
 
 #[derive(Deserialize)]
 struct NoteForm {
-    body: String,
+    body: Text<forms::Note>,
 }
 
 impl TicketChange for NoteForm {
     fn check(&self) -> Result<(), WebError> {
-        let body = self.body.trim();
-        if body.is_empty() || body.len() > 20_000 {
-            return Err(WebError::BadRequest(
-                "a note has 1 to 20000 characters".into(),
-            ));
+        if self.body.is_empty() {
+            return Err(WebError::BadRequest("write the note first".into()));
         }
         Ok(())
     }
 
     fn apply(self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
         let at = crate::db::now();
-        work::add_note(
-            conn,
-            id,
-            by.staff.id,
-            by.staff.actor(),
-            self.body.trim(),
-            at,
-        )?;
+        work::add_note(conn, id, by.staff.id, by.staff.actor(), &self.body, at)?;
         Ok(id)
     }
 }
@@ -137,7 +127,7 @@ impl TicketChange for NoteForm {
 #[derive(Deserialize)]
 pub struct ActionForm {
     pub kind: ActionKind,
-    pub reason: String,
+    pub reason: Text<forms::Reason>,
     /// Hours until a lock lifts itself; empty for a lock until unlocked.
     #[serde(default)]
     pub hours: String,
@@ -149,7 +139,7 @@ impl ActionForm {
         Ok(Ask {
             kind: self.kind,
             routes,
-            reason: &self.reason,
+            reason: self.reason.as_str(),
             expires_at: parse_hours(&self.hours)?,
             requested_by: Some(staff.id),
         })
@@ -217,11 +207,11 @@ struct BulkForm {
     #[serde(default)]
     op: String,
     #[serde(default)]
-    reason: String,
+    reason: Text<forms::Reason>,
     #[serde(default)]
     hours: String,
     #[serde(default)]
-    back: String,
+    back: Text<forms::Back>,
 }
 
 /// One operation of the bulk form.
@@ -266,10 +256,10 @@ async fn bulk(
     }
     let op = BulkOp::parse(&form.op)?;
     let expires_at = parse_hours(&form.hours)?;
-    let back = Some(form.back.trim().to_owned())
+    let back = Some(form.back.into_string())
         .filter(|b| b.starts_with("/tickets") && !b.starts_with("//"))
         .unwrap_or_else(|| "/tickets".to_owned());
-    let reason = form.reason.trim().to_owned();
+    let reason = form.reason.into_string();
     let st = state.clone();
     state
         .db(move |conn| {

@@ -80,10 +80,10 @@ fn corpus_copy() -> tempfile::TempDir {
     dir
 }
 
-fn run_import<E: Send>(
+fn run_import<M: Into<ingest::Incoming>, E: Send>(
     conn: &mut DbConn,
     ingestor: &Ingestor,
-    messages: impl Iterator<Item = Result<Vec<u8>, E>> + Send,
+    messages: impl Iterator<Item = Result<M, E>> + Send,
 ) -> (Summary, Vec<E>) {
     let origin = Origin {
         source: "test",
@@ -96,7 +96,7 @@ fn import_files(conn: &mut DbConn, ingestor: &Ingestor, paths: Vec<PathBuf>) -> 
     let (summary, errors) = run_import(
         conn,
         ingestor,
-        ingest::sources::messages(paths).map(|m| m.map(|m| m.bytes)),
+        ingest::sources::messages(paths, ingestor.max_message_bytes).map(|m| m.map(|m| m.message)),
     );
     assert!(errors.is_empty());
     summary
