@@ -15,6 +15,7 @@ mod import;
 mod notify;
 mod poll;
 mod serve;
+mod token;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Manage staff accounts of the web queue.
     #[command(subcommand)]
     User(UserCommand),
+    /// API tokens for scripts: `/api/` with `Authorization: Bearer TOKEN`, as the account.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Look at tickets from the command line.
     #[command(subcommand)]
     Tickets(TicketsCommand),
@@ -218,6 +222,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Unlock(args) => actions::lock(&settings, &args, true)?,
         Command::Actions(command) => actions::run(settings, &command)?,
         Command::Notify(command) => notify::run(&settings, &command)?,
+        Command::Token(command) => token::run(&settings, &command)?,
         Command::Migrate => {
             let url = settings.database()?;
             let mut conn = url.connect()?;

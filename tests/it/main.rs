@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per story.
 
 mod actions;
+mod api_tokens;
 mod cli;
 mod dovecot;
 mod imap_cli;
