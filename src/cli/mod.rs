@@ -17,6 +17,8 @@ mod poll;
 mod serve;
 mod token;
 
+pub use import::{TempFail, EX_TEMPFAIL};
+
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
@@ -206,6 +208,12 @@ impl Command {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
+    // A message from an MTA must not be lost: whatever fails, the MTA keeps it and retries.
+    let from_mta = matches!(&cli.command, Command::Import(args) if args.reads_stdin());
+    run_command(cli).map_err(|e| if from_mta { TempFail(e).into() } else { e })
+}
+
+fn run_command(cli: Cli) -> Result<()> {
     let settings = settings(&cli)?;
     crate::logging::init(if cli.command.keeps_running() {
         &settings.log
@@ -214,7 +222,7 @@ pub fn run(cli: Cli) -> Result<()> {
     });
     match cli.command {
         Command::Parse(args) => import::parse(&settings, &args)?,
-        Command::Import(args) => import::import(&settings, &mut connect(&settings)?, &args)?,
+        Command::Import(args) => import::run(&settings, &args)?,
         Command::Reprocess(args) => import::reprocess(&settings, &mut connect(&settings)?, &args)?,
         Command::Poll(args) => poll::poll(settings, &args)?,
         Command::Serve(args) => serve::serve(settings, &args)?,

@@ -7,6 +7,7 @@ mod dovecot;
 mod imap_cli;
 mod imap_faults;
 mod imap_poll;
+mod import_stdin;
 mod ingest;
 mod migrations;
 mod notices;
