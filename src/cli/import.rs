@@ -1,6 +1,6 @@
 //! `import`, `parse` and `reprocess`: the ingest path from the command line.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,8 @@ use crate::settings::Settings;
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// Files, folders, Maildirs or mbox files.
+    /// Files, folders, Maildirs or mbox files; or `-`: one message from standard input (for
+    /// an MTA's pipe), exit 75 (EX_TEMPFAIL) when it could not be stored so the MTA retries.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Source name recorded on each message (e.g. the feed it came from).
@@ -26,6 +27,32 @@ pub struct ImportArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+impl ImportArgs {
+    /// Whether the one message comes from standard input (`import -`).
+    pub fn reads_stdin(&self) -> bool {
+        matches!(self.paths.as_slice(), [path] if path.as_os_str() == "-")
+    }
+}
+
+/// A failure the caller should retry later: exit status 75 (EX_TEMPFAIL), on which an MTA
+/// keeps the message queued and delivers it again.
+#[derive(Debug)]
+pub struct TempFail(pub anyhow::Error);
+
+/// The exit status of [`TempFail`] (`EX_TEMPFAIL` of sysexits.h).
+pub const EX_TEMPFAIL: u8 = 75;
+
+impl std::fmt::Display for TempFail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // One line for the MTA's log, whatever line breaks the cause has.
+        let cause = format!("{:#}", self.0);
+        let cause = cause.split_whitespace().collect::<Vec<_>>().join(" ");
+        write!(f, "not stored, try again later: {cause}")
+    }
+}
+
+impl std::error::Error for TempFail {}
 
 #[derive(Args, Debug)]
 pub struct ParseArgs {
@@ -55,6 +82,32 @@ fn workers() -> usize {
     std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .max(2)
+}
+
+/// `import`: paths, or (with `-`) one message from standard input.
+pub fn run(settings: &Settings, args: &ImportArgs) -> Result<()> {
+    if args.paths.iter().any(|p| p.as_os_str() == "-") && !args.reads_stdin() {
+        bail!("`-` (standard input) cannot be mixed with paths");
+    }
+    if !args.reads_stdin() {
+        return import(settings, &mut super::connect(settings)?, args);
+    }
+    // The MTA keeps its copy until the exit status says it was stored: every failure from
+    // here on is temporary (see `cli::run`), so the message is delivered again later.
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .context("reading the message from standard input")?;
+    let ingestor = settings.ingestor()?;
+    let mut conn = super::connect(settings)?;
+    let origin = Origin {
+        source: &args.source,
+        mailbox: None,
+    };
+    let started = Instant::now();
+    let message = std::iter::once(Ok::<_, std::convert::Infallible>(bytes));
+    let (summary, _) = ingest::import(&mut conn, &ingestor, &origin, message, 1, |_| {})?;
+    print_summary(&summary, args.json, started.elapsed())
 }
 
 pub fn import(settings: &Settings, conn: &mut DbConn, args: &ImportArgs) -> Result<()> {

@@ -16,6 +16,9 @@ mod notify;
 mod poll;
 mod quarantine;
 mod serve;
+mod token;
+
+pub use import::{TempFail, EX_TEMPFAIL};
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -56,6 +59,9 @@ pub enum Command {
     /// Manage staff accounts of the web queue.
     #[command(subcommand)]
     User(UserCommand),
+    /// API tokens for scripts: `/api/` with `Authorization: Bearer TOKEN`, as the account.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Look at tickets from the command line.
     #[command(subcommand)]
     Tickets(TicketsCommand),
@@ -206,6 +212,12 @@ impl Command {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
+    // A message from an MTA must not be lost: whatever fails, the MTA keeps it and retries.
+    let from_mta = matches!(&cli.command, Command::Import(args) if args.reads_stdin());
+    run_command(cli).map_err(|e| if from_mta { TempFail(e).into() } else { e })
+}
+
+fn run_command(cli: Cli) -> Result<()> {
     let settings = settings(&cli)?;
     crate::logging::init(if cli.command.keeps_running() {
         &settings.log
@@ -214,7 +226,7 @@ pub fn run(cli: Cli) -> Result<()> {
     });
     match cli.command {
         Command::Parse(args) => import::parse(&settings, &args)?,
-        Command::Import(args) => import::import(&settings, &mut connect(&settings)?, &args)?,
+        Command::Import(args) => import::run(&settings, &args)?,
         Command::Reprocess(args) => import::reprocess(&settings, &mut connect(&settings)?, &args)?,
         Command::Quarantine(command) => quarantine::run(&settings, &command)?,
         Command::Poll(args) => poll::poll(settings, &args)?,
@@ -223,6 +235,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Unlock(args) => actions::lock(&settings, &args, true)?,
         Command::Actions(command) => actions::run(settings, &command)?,
         Command::Notify(command) => notify::run(&settings, &command)?,
+        Command::Token(command) => token::run(&settings, &command)?,
         Command::Migrate => {
             let url = settings.database()?;
             let mut conn = url.connect()?;

@@ -31,4 +31,6 @@ id_type!(
     EventId,
     /// `actions.id`
     ActionId,
+    /// `api_tokens.id`
+    TokenId,
 );

@@ -19,6 +19,7 @@ pub mod raw_messages;
 pub mod schema;
 pub mod selfservice;
 pub mod sessions;
+pub mod tokens;
 pub mod users;
 
 use std::path::PathBuf;

@@ -140,26 +140,6 @@ pub fn touch_login(conn: &mut DbConn, id: UserId) -> QueryResult<()> {
     Ok(())
 }
 
-/// Whose an API token is: the account's id, name and role, and the token's expiry.
-pub type TokenOwner = (UserId, String, Role, Option<NaiveDateTime>);
-
-/// The enabled account an API token belongs to, with the token's expiry, by the token's hash.
-pub fn by_token_hash(conn: &mut DbConn, hash: &str) -> QueryResult<Option<TokenOwner>> {
-    use super::schema::api_tokens;
-    api_tokens::table
-        .inner_join(users::table)
-        .filter(api_tokens::token_hash.eq(hash))
-        .filter(users::disabled.eq(false))
-        .select((
-            users::id,
-            users::username,
-            users::role,
-            api_tokens::expires_at,
-        ))
-        .first(conn)
-        .optional()
-}
-
 /// A staff account as the users page lists it.
 #[derive(Queryable, Debug, Clone, serde::Serialize)]
 pub struct UserRow {

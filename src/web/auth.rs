@@ -7,12 +7,12 @@ use std::pin::Pin;
 use actix_session::{Session, SessionExt};
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::error::WebError;
 use super::AppState;
 use crate::db::ids::UserId;
-use crate::db::users::{self, Role};
+use crate::db::tokens;
+use crate::db::users::Role;
 
 /// Cookie keys: the server-side session's token, and the CSRF token.
 pub(crate) const SESSION: &str = "sid";
@@ -92,19 +92,17 @@ async fn identify(req: &HttpRequest) -> Result<Staff, WebError> {
     };
     if api {
         if let Some(token) = bearer(req) {
-            let hash = hex(&Sha256::digest(token.as_bytes()));
             let found = state
-                .db(move |conn| Ok(users::by_token_hash(conn, &hash)?))
+                .db(move |conn| Ok(tokens::check(conn, &token, crate::db::now())?))
                 .await?;
-            let now = crate::db::now();
             return match found {
-                Some((id, name, role, expires)) if expires.is_none_or(|e| e > now) => Ok(Staff {
-                    id,
-                    name,
-                    role,
+                Some(owner) => Ok(Staff {
+                    id: owner.id,
+                    name: owner.name,
+                    role: owner.role,
                     csrf: String::new(),
                 }),
-                _ => Err(login()),
+                None => Err(login()),
             };
         }
     }

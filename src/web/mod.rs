@@ -18,6 +18,7 @@ mod selfservice;
 mod settings;
 mod templates;
 mod ticket;
+mod tokens;
 mod users;
 mod work;
 
@@ -350,6 +351,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     outgoing::config(cfg);
     customers::config(cfg);
     users::config(cfg);
+    tokens::config(cfg);
 }
 
 async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, WebError> {

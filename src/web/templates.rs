@@ -25,6 +25,7 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/customer.html"),
     ),
     ("users.html", include_str!("../../templates/users.html")),
+    ("tokens.html", include_str!("../../templates/tokens.html")),
     ("lock.html", include_str!("../../templates/lock.html")),
     (
         "lock_state.html",

@@ -1,11 +1,13 @@
 //! Integration tests: one binary, one module per story.
 
 mod actions;
+mod api_tokens;
 mod cli;
 mod dovecot;
 mod imap_cli;
 mod imap_faults;
 mod imap_poll;
+mod import_stdin;
 mod ingest;
 mod migrations;
 mod notices;
