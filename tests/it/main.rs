@@ -11,6 +11,7 @@ mod migrations;
 mod notices;
 mod notify_mail;
 mod proxy;
+mod security_inputs;
 mod smtp;
 mod storage;
 mod support;

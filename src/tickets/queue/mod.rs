@@ -107,10 +107,15 @@ pub fn micros(t: NaiveDateTime) -> i64 {
     t.and_utc().timestamp_micros()
 }
 
-pub(crate) fn from_micros(m: i64) -> NaiveDateTime {
-    chrono::DateTime::from_timestamp_micros(m)
-        .unwrap_or_default()
-        .naive_utc()
+/// A time sort's key as a time. A key from the URL may be any number: past the times events
+/// have, it is held to them (see [`crate::db::clamp_time`]), which finds the same rows.
+pub fn from_micros(m: i64) -> NaiveDateTime {
+    let at = match chrono::DateTime::from_timestamp_micros(m) {
+        Some(at) => at.naive_utc(),
+        None if m < 0 => *crate::db::TIMES.start(),
+        None => *crate::db::TIMES.end(),
+    };
+    crate::db::clamp_time(at)
 }
 
 /// One row of the queue.
