@@ -7,6 +7,7 @@ mod conditions;
 mod counts;
 mod load;
 mod page;
+pub mod params;
 mod sample;
 mod search;
 
@@ -19,8 +20,9 @@ pub use conditions::FETCHED_BY_ID;
 pub use counts::{events_since, ranking_since, status_counts};
 pub use load::{load_page, AssigneeName, QueueCaches, QueueItem, QueuePage, QueueRequest, PAGE};
 pub use page::{page, page_probing, Probe};
+pub use params::{BadQueueParam, QueueParams};
 pub use sample::TextSample;
-pub use search::IpPrefix;
+pub use search::{FreeText, IpPrefix};
 
 /// Who a ticket is assigned to, as a filter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
