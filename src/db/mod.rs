@@ -314,3 +314,25 @@ pub fn now() -> chrono::NaiveDateTime {
     now.with_nanosecond(now.nanosecond() / 1_000 * 1_000)
         .unwrap_or(now)
 }
+
+/// The times a filter or a page cursor may name: the years 1 to 9999. Both backends store
+/// them (Postgres refuses a time before 4713 BC, and chrono's own last year overflows when a
+/// day is added), and every event lies within them.
+pub const TIMES: std::ops::RangeInclusive<chrono::NaiveDateTime> = {
+    use chrono::{NaiveDate, NaiveTime};
+    let (Some(first), Some(last), Some(end)) = (
+        NaiveDate::from_ymd_opt(1, 1, 1),
+        NaiveDate::from_ymd_opt(9999, 12, 31),
+        NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999),
+    ) else {
+        // Evaluated while compiling: a date that is not one stops the build.
+        panic!("the years 1 to 9999 are dates")
+    };
+    first.and_time(NaiveTime::MIN)..=last.and_time(end)
+};
+
+/// `t` held to [`TIMES`]. A cursor from a URL may name any time; held to the times events
+/// have, it finds the same rows.
+pub fn clamp_time(t: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
+    t.clamp(*TIMES.start(), *TIMES.end())
+}

@@ -174,11 +174,12 @@ pub fn latest_report(conn: &mut DbConn, ticket: TicketId) -> QueryResult<Option<
     }
 }
 
-/// `MICROS_EVENTID`, a timeline cursor as the page's links carry it.
+/// `MICROS_EVENTID`, a timeline cursor as the page's links carry it. A time past those events
+/// have is held to them (see [`crate::db::clamp_time`]).
 pub fn parse_before(s: &str) -> Option<(NaiveDateTime, EventId)> {
     let (m, id) = s.split_once('_')?;
     let at = chrono::DateTime::from_timestamp_micros(m.parse().ok()?)?.naive_utc();
-    Some((at, EventId(id.parse().ok()?)))
+    Some((crate::db::clamp_time(at), EventId(id.parse().ok()?)))
 }
 
 /// The stored report behind one of the ticket's events, as it arrived; the download is

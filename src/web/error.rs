@@ -49,6 +49,12 @@ impl From<WorkError> for WebError {
     }
 }
 
+impl From<crate::tickets::queue::BadQueueParam> for WebError {
+    fn from(e: crate::tickets::queue::BadQueueParam) -> Self {
+        Self::BadRequest(e.0)
+    }
+}
+
 impl ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self {

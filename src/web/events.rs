@@ -52,8 +52,10 @@ fn time(value: &Option<String>, field: &str) -> Result<Option<NaiveDateTime>, We
         .or_else(|_| {
             NaiveDate::parse_from_str(&text, "%Y-%m-%d").map(|d| d.and_time(Default::default()))
         })
+        .ok()
+        .filter(|t| crate::db::TIMES.contains(t))
         .map(Some)
-        .map_err(|_| {
+        .ok_or_else(|| {
             WebError::BadRequest(format!(
                 "{field} is a date (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM)"
             ))

@@ -31,7 +31,7 @@ use actix_session::storage::CookieSessionStore;
 use actix_session::SessionMiddleware;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
-use actix_web::middleware::DefaultHeaders;
+use actix_web::middleware::{self, DefaultHeaders};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use minijinja::Value;
 
@@ -272,6 +272,7 @@ impl Application {
                 .app_data(web::FormConfig::default().limit(forms::FORM_LIMIT))
                 .wrap(sessions)
                 .wrap(security_headers(hsts))
+                .wrap(middleware::from_fn(refuse_nul))
                 .configure(routes)
         })
         .listen(listener)
@@ -326,6 +327,23 @@ fn security_headers(hsts: bool) -> DefaultHeaders {
     } else {
         headers
     }
+}
+
+/// Refuses an address holding a NUL character (`%00`) before any handler sees it: no text
+/// the desk stores or searches may hold one (Postgres refuses it in text), and no legitimate
+/// link carries one.
+async fn refuse_nul(
+    req: actix_web::dev::ServiceRequest,
+    next: middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let uri = req.uri().to_string();
+    if uri.contains("%00") {
+        let res = HttpResponse::BadRequest()
+            .content_type("text/plain; charset=utf-8")
+            .body("a NUL character (%00) is not allowed in an address\n");
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    next.call(req).await.map(|res| res.map_into_left_body())
 }
 
 /// Every route of the application.

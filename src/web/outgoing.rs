@@ -3,7 +3,7 @@
 //! every row (the same pending-action path as the ticket page) and a chart per day.
 
 use actix_web::{web, HttpResponse};
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate, NaiveTime, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
@@ -37,8 +37,11 @@ fn period(p: &Params) -> Result<(NaiveDate, i64), WebError> {
         "30d" => (today - Duration::days(29), 30),
         "custom" => {
             let day = |s: &Option<String>| {
+                // Years 1 to 9999 only (`TIMES`): Postgres holds no time before 4713 BC,
+                // and the report's end, a day past the last, overflows at chrono's last.
                 s.as_deref()
                     .and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
+                    .filter(|d| crate::db::TIMES.contains(&d.and_time(NaiveTime::MIN)))
                     .ok_or_else(|| {
                         WebError::BadRequest("custom periods need from and to as YYYY-MM-DD".into())
                     })

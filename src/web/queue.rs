@@ -6,15 +6,13 @@ use std::sync::Arc;
 use actix_web::{web, HttpResponse};
 use minijinja::context;
 use minijinja::value::{Enumerator, Value};
-use serde::{Deserialize, Serialize};
 
 use super::auth::{Staff, Viewer};
 use super::error::WebError;
 use super::AppState;
-use crate::db::ids::UserId;
-use crate::tickets::queue::{
-    load_page, AssigneeName, Cursor, QueueItem, QueuePage, QueueRequest, Sort,
-};
+use crate::tickets::queue::params::given;
+pub use crate::tickets::queue::QueueParams;
+use crate::tickets::queue::{load_page, QueueItem, QueuePage, Sort};
 use crate::tickets::{Class, Severity, Status};
 
 pub fn config(cfg: &mut web::ServiceConfig) {
@@ -22,27 +20,8 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/tickets", web::get().to(api_list));
 }
 
-/// The queue's URL parameters, kept as given so the page can echo them back.
-#[derive(Deserialize, Serialize, Clone, Debug, Default)]
-#[serde(default)]
-pub struct QueueParams {
-    pub status: Option<String>,
-    pub severity: Option<String>,
-    pub class: Option<String>,
-    pub customer: Option<String>,
-    pub unresolved: Option<String>,
-    pub replied: Option<String>,
-    pub assignee: Option<String>,
-    pub feed: Option<String>,
-    pub q: Option<String>,
-    pub sort: Option<String>,
-    pub after: Option<String>,
-}
-
-fn given(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
-
+/// Links between queue pages are built here, where the queue's URL is known; the parameters
+/// themselves are read in [`crate::tickets::queue::params`].
 impl QueueParams {
     /// The query string of these parameters with `changes` applied (`None` removes one);
     /// the page cursor is always dropped unless set explicitly.
@@ -72,52 +51,6 @@ impl QueueParams {
             }
         }
         format!("/tickets?{}", out.finish())
-    }
-
-    fn sort(&self) -> Result<Sort, WebError> {
-        given(&self.sort).map_or(Ok(Sort::LastSeen), |s| {
-            Sort::parse(s).ok_or_else(|| WebError::BadRequest(format!("unknown sort '{s}'")))
-        })
-    }
-
-    /// The page these parameters ask for; `me` is who "assignee=me" means.
-    pub fn request(&self, me: UserId) -> Result<QueueRequest, WebError> {
-        let status = match given(&self.status) {
-            None => Some(Status::Open),
-            Some("all") => None,
-            Some(s) => Some(s.parse::<Status>().map_err(WebError::BadRequest)?),
-        };
-        let severity = match given(&self.severity) {
-            None => None,
-            Some(s) => Some(s.parse::<Severity>().map_err(WebError::BadRequest)?),
-        };
-        let assignee = given(&self.assignee).map(|a| match a {
-            "me" => AssigneeName::User(me),
-            "none" => AssigneeName::Nobody,
-            name => AssigneeName::Named(name.to_owned()),
-        });
-        let after = match given(&self.after) {
-            None => None,
-            Some(a) => {
-                Some(Cursor::parse(a).ok_or_else(|| WebError::BadRequest("bad page".into()))?)
-            }
-        };
-        Ok(QueueRequest {
-            status,
-            severity,
-            class: given(&self.class).map(Class::of),
-            customer: given(&self.customer).map(str::to_owned),
-            unresolved: given(&self.unresolved).is_some(),
-            replied: given(&self.replied).is_some(),
-            assignee,
-            feed: given(&self.feed).map(str::to_owned),
-            text: given(&self.q)
-                .map(|q| crate::limits::SEARCH.check(q).map(str::to_owned))
-                .transpose()
-                .map_err(|e| WebError::BadRequest(e.to_string()))?,
-            sort: self.sort()?,
-            after,
-        })
     }
 }
 

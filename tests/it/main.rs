@@ -13,6 +13,7 @@ mod migrations;
 mod notices;
 mod notify_mail;
 mod proxy;
+mod security_inputs;
 mod sizes;
 mod smtp;
 mod storage;

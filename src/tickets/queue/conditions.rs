@@ -98,7 +98,7 @@ pub(super) fn conditions<'a>(
     if let Some(search) = matching.text {
         let mut matches: Condition<'a> = if sqlite {
             // Column by column: SQLite's LIKE ignores ASCII case by itself.
-            let pattern = || search.pattern.clone();
+            let pattern = || search.free.pattern.clone();
             Box::new(
                 sql::<Bool>("(tickets.subject LIKE ")
                     .bind::<SqlText, _>(pattern())
@@ -109,9 +109,9 @@ pub(super) fn conditions<'a>(
                     .sql(" ESCAPE '\\')"),
             )
         } else {
-            Box::new(search_text_like("tickets", &search.pattern))
+            Box::new(search_text_like("tickets", &search.free.pattern))
         };
-        if let Some(prefix) = &search.ip_prefix {
+        if let Some(prefix) = &search.free.ip_prefix {
             matches = Box::new(matches.or(sql::<Bool>(&format!(
                 "EXISTS (SELECT 1 FROM ticket_source_ips s WHERE s.ticket_id = tickets.id AND {})",
                 prefix.condition("s.source_ip", sqlite)

@@ -7,6 +7,7 @@ mod conditions;
 mod counts;
 mod load;
 mod page;
+pub mod params;
 mod sample;
 mod search;
 
@@ -19,8 +20,9 @@ pub use conditions::FETCHED_BY_ID;
 pub use counts::{events_since, ranking_since, status_counts};
 pub use load::{load_page, AssigneeName, QueueCaches, QueueItem, QueuePage, QueueRequest, PAGE};
 pub use page::{page, page_probing, Probe};
+pub use params::{BadQueueParam, QueueParams};
 pub use sample::TextSample;
-pub use search::IpPrefix;
+pub use search::{FreeText, IpPrefix};
 
 /// Who a ticket is assigned to, as a filter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,10 +109,15 @@ pub fn micros(t: NaiveDateTime) -> i64 {
     t.and_utc().timestamp_micros()
 }
 
-pub(crate) fn from_micros(m: i64) -> NaiveDateTime {
-    chrono::DateTime::from_timestamp_micros(m)
-        .unwrap_or_default()
-        .naive_utc()
+/// A time sort's key as a time. A key from the URL may be any number: past the times events
+/// have, it is held to them (see [`crate::db::clamp_time`]), which finds the same rows.
+pub fn from_micros(m: i64) -> NaiveDateTime {
+    let at = match chrono::DateTime::from_timestamp_micros(m) {
+        Some(at) => at.naive_utc(),
+        None if m < 0 => *crate::db::TIMES.start(),
+        None => *crate::db::TIMES.end(),
+    };
+    crate::db::clamp_time(at)
 }
 
 /// One row of the queue.

@@ -62,13 +62,36 @@ pub(super) fn feed_candidates(
     Ok(Some(found))
 }
 
-/// A free-text search, prepared once per page: the LIKE pattern, the customers whose name or
-/// external id holds the text, and the text as a source IP prefix where it looks like one.
+/// Free text as the queue looks for it, read without the database: lower-cased, as a LIKE
+/// pattern with LIKE's wildcards taken literally, as an FTS5 phrase with its quotes doubled,
+/// and as a source IP prefix where it looks like one. Every part is bound to a statement
+/// except the IP prefix, which holds nothing a statement could mistake for SQL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FreeText {
+    pub text: String,
+    pub pattern: String,
+    pub phrase: String,
+    pub ip_prefix: Option<IpPrefix>,
+}
+
+impl FreeText {
+    /// The text as the queue's search box gives it.
+    pub fn parse(text: &str) -> Self {
+        let text = text.to_lowercase();
+        Self {
+            pattern: like_pattern(&text),
+            phrase: format!("\"{}\"", text.replace('"', "\"\"")),
+            ip_prefix: IpPrefix::parse(&text),
+            text,
+        }
+    }
+}
+
+/// A free-text search, prepared once per page: the text, and the customers whose name or
+/// external id holds it.
 pub(super) struct Search {
-    pub(super) text: String,
-    pub(super) pattern: String,
+    pub(super) free: FreeText,
     pub(super) customers: Vec<CustomerId>,
-    pub(super) ip_prefix: Option<IpPrefix>,
 }
 
 /// A rowid an FTS5 index returns.
@@ -80,18 +103,18 @@ struct RowId {
 
 impl Search {
     pub(super) fn new(conn: &mut DbConn, text: &str) -> QueryResult<Self> {
-        let text = text.to_lowercase();
-        let pattern = like_pattern(&text);
+        let free = FreeText::parse(text);
+        let pattern = &free.pattern;
         // The matching customers first, through their trigram indexes (a text shorter than
         // a trigram tests every customer), so that tickets are then found by customer id.
         let customers = if !conn_is_sqlite(conn) {
             customers::table
-                .filter(search_text_like("customers", &pattern))
+                .filter(search_text_like("customers", pattern))
                 .select(customers::id)
                 .limit(2000)
                 .load(conn)?
-        } else if holds_a_trigram(&text) {
-            fts_rowids(conn, "customers_search", &text, 2000)?
+        } else if holds_a_trigram(&free.text) {
+            fts_rowids(conn, "customers_search", &free.phrase, 2000)?
                 .into_iter()
                 .map(CustomerId)
                 .collect()
@@ -108,13 +131,7 @@ impl Search {
                 .limit(2000)
                 .load(conn)?
         };
-        let ip_prefix = IpPrefix::parse(&text);
-        Ok(Self {
-            text,
-            pattern,
-            customers,
-            ip_prefix,
-        })
+        Ok(Self { free, customers })
     }
 
     /// The tickets the indexes find for this text — trigrams of subject, identity and outgoing
@@ -128,25 +145,26 @@ impl Search {
     ) -> QueryResult<Option<Vec<TicketId>>> {
         use diesel::dsl::sql;
         use diesel::sql_types::Bool;
-        if probe <= 0 || !holds_a_trigram(&self.text) {
+        let free = &self.free;
+        if probe <= 0 || !holds_a_trigram(&free.text) {
             return Ok(None);
         }
         let sqlite = conn_is_sqlite(conn);
         // Each index's answer, whole unless it reached `probe` rows.
         let mut answers: Vec<Vec<TicketId>> = Vec::with_capacity(3);
         answers.push(if sqlite {
-            fts_rowids(conn, "tickets_search", &self.text, probe)?
+            fts_rowids(conn, "tickets_search", &free.phrase, probe)?
                 .into_iter()
                 .map(TicketId)
                 .collect()
         } else {
             tickets::table
-                .filter(search_text_like("tickets", &self.pattern))
+                .filter(search_text_like("tickets", &free.pattern))
                 .select(tickets::id)
                 .limit(probe)
                 .load(conn)?
         });
-        if let Some(prefix) = &self.ip_prefix {
+        if let Some(prefix) = &free.ip_prefix {
             answers.push(
                 ticket_source_ips::table
                     .filter(sql::<Bool>(
@@ -192,6 +210,11 @@ impl IpPrefix {
         looks_like_ip_prefix(text).then(|| Self(text.to_owned()))
     }
 
+    /// The prefix, as written into statements.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// The condition that `column` (a source IP) starts with this prefix, in a form the
     /// source IP index answers: GLOB on SQLite, LIKE on Postgres (`text_pattern_ops`).
     pub(super) fn condition(&self, column: &'static str, sqlite: bool) -> String {
@@ -229,15 +252,14 @@ pub(super) fn holds_a_trigram(text: &str) -> bool {
     text.chars().nth(2).is_some()
 }
 
-/// The rowids of at most `limit` rows of the FTS5 trigram table `table` that hold `text`: as a
-/// quoted phrase, a substring in any column, any case.
+/// The rowids of at most `limit` rows of the FTS5 trigram table `table` that hold `phrase`
+/// (a [`FreeText`]'s): a substring in any column, any case.
 fn fts_rowids(
     conn: &mut DbConn,
     table: &'static str,
-    text: &str,
+    phrase: &str,
     limit: i64,
 ) -> QueryResult<Vec<i64>> {
-    let phrase = format!("\"{}\"", text.replace('"', "\"\""));
     Ok(diesel::sql_query(format!(
         "SELECT rowid AS id FROM {table} WHERE {table} MATCH ? LIMIT ?"
     ))
@@ -262,7 +284,21 @@ fn looks_like_ip_prefix(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::IpPrefix;
+    use super::{FreeText, IpPrefix};
+
+    /// LIKE's wildcards and the FTS5 phrase's quotes are the user's characters.
+    #[test]
+    fn free_text_is_searched_for_literally() {
+        let free = FreeText::parse("100%_\\ \"OFF\"");
+        assert_eq!(free.text, "100%_\\ \"off\"");
+        assert_eq!(free.pattern, "%100\\%\\_\\\\ \"off\"%");
+        assert_eq!(free.phrase, "\"100%_\\ \"\"off\"\"\"");
+        assert_eq!(free.ip_prefix, None);
+        assert_eq!(
+            FreeText::parse("2001:DB8:").ip_prefix,
+            IpPrefix::parse("2001:db8:")
+        );
+    }
 
     /// The prefix is written into the statement, so nothing but an IP prefix may ever be.
     #[test]
