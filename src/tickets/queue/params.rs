@@ -72,7 +72,10 @@ impl QueueParams {
             replied: given(&self.replied).is_some(),
             assignee,
             feed: given(&self.feed).map(str::to_owned),
-            text: given(&self.q).map(str::to_owned),
+            text: given(&self.q)
+                .map(|q| crate::limits::SEARCH.check(q).map(str::to_owned))
+                .transpose()
+                .map_err(|e| BadQueueParam(e.to_string()))?,
             sort: self.sort()?,
             after,
         })
