@@ -58,19 +58,6 @@ impl LogLine {
     }
 }
 
-/// `%text%` with LIKE's wildcards in `text` taken literally.
-fn contains(text: &str) -> String {
-    let mut out = String::from("%");
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 /// Up to `limit` lines matching `filter`, newest first, before `before` (arrival, event id).
 pub fn search(
     conn: &mut DbConn,
@@ -107,7 +94,7 @@ pub fn search(
     if let Some(feed) = &filter.feed {
         query = query.filter(
             super::lower(events::reporter)
-                .like(contains(&feed.to_lowercase()))
+                .like(super::like_contains(&feed.to_lowercase()))
                 .escape('\\'),
         );
     }
@@ -123,7 +110,9 @@ pub fn search(
     if let Some(ip) = &filter.source_ip {
         let pattern = format!(
             "{}%",
-            contains(ip).trim_start_matches('%').trim_end_matches('%')
+            super::like_contains(ip)
+                .trim_start_matches('%')
+                .trim_end_matches('%')
         );
         query = query.filter(events::source_ip.like(pattern).escape('\\'));
     }

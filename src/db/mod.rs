@@ -254,6 +254,20 @@ impl ManageConnection for DbManager {
 pub type Pool = r2d2::Pool<DbManager>;
 pub type PooledConn = r2d2::PooledConnection<DbManager>;
 
+/// `%text%` for LIKE (with `ESCAPE '\\'`), LIKE's own wildcards in `text` taken literally.
+pub fn like_contains(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
 /// Builds the pool and runs pending migrations on one of its connections.
 pub fn connect_pool(url: &DatabaseUrl, size: u32) -> Result<Pool, DbError> {
     let pool = r2d2::Pool::builder()

@@ -9,28 +9,14 @@ use crate::db::ids::{CustomerId, TicketId};
 use crate::db::schema::{customers, reporters, ticket_reporters, ticket_source_ips, tickets};
 use crate::db::DbConn;
 
-use crate::db::lower;
-
-/// `%text%` for LIKE, with LIKE's own wildcards in `text` taken literally.
-pub(super) fn like_pattern(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
+use crate::db::{like_contains, lower};
 
 /// The reporters whose name holds `feed`, ignoring case.
 pub(super) fn reporters_named(conn: &mut DbConn, feed: &str) -> QueryResult<Vec<String>> {
     reporters::table
         .filter(
             lower(reporters::reporter)
-                .like(like_pattern(&feed.to_lowercase()))
+                .like(like_contains(&feed.to_lowercase()))
                 .escape('\\'),
         )
         .select(reporters::reporter)
@@ -79,7 +65,7 @@ impl FreeText {
     pub fn parse(text: &str) -> Self {
         let text = text.to_lowercase();
         Self {
-            pattern: like_pattern(&text),
+            pattern: like_contains(&text),
             phrase: format!("\"{}\"", text.replace('"', "\"\"")),
             ip_prefix: IpPrefix::parse(&text),
             text,
