@@ -21,6 +21,10 @@ use crate::limits::{self, TextLimit};
 /// The largest form body read (a pasted customers CSV is the largest form there is).
 pub const FORM_LIMIT: usize = 4 << 20;
 
+/// A form with no fields of its own but the CSRF token (a button).
+#[derive(Deserialize)]
+pub struct Nothing {}
+
 /// A posted form that carried the session's CSRF token. Fields repeat for lists
 /// (`ids=1&ids=2` into a `Vec`).
 pub struct CsrfForm<T>(pub T);

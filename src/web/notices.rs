@@ -4,11 +4,10 @@
 
 use actix_web::{web, HttpResponse};
 use minijinja::context;
-use serde::Deserialize;
 
 use super::auth::{Agent, Staff, Viewer};
 use super::error::WebError;
-use super::forms::CsrfForm;
+use super::forms::{CsrfForm, Nothing};
 use super::{AppState, NoticeServices};
 use crate::db::ids::TicketId;
 use crate::db::{notices, DbConn};
@@ -93,9 +92,6 @@ async fn preview(
             mail.text_for_archive()
         )))
 }
-
-#[derive(Deserialize)]
-struct Nothing {}
 
 /// Queues a notice for the ticket's customer now and wakes the sender.
 async fn now(

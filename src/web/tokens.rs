@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::auth::{Staff, Viewer};
 use super::error::WebError;
-use super::forms::CsrfForm;
+use super::forms::{CsrfForm, Nothing};
 use super::AppState;
 use crate::db::ids::TokenId;
 use crate::db::{now, tokens};
@@ -88,9 +88,6 @@ async fn create(
         .await?;
     page(&state, staff, Some(token)).await
 }
-
-#[derive(Deserialize)]
-struct Nothing {}
 
 /// Revokes one of the viewer's own tokens; someone else's is not found.
 async fn revoke(

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::auth::{check_csrf, Admin};
 use super::error::WebError;
-use super::forms::CsrfForm;
+use super::forms::{CsrfForm, Nothing};
 use super::AppState;
 use crate::db::users::{self as store, Role, UserError};
 
@@ -63,9 +63,6 @@ async fn add(
         .insert_header(("Location", "/admin/users"))
         .finish())
 }
-
-#[derive(Deserialize)]
-struct Nothing {}
 
 /// `disable` or `enable` the account `name`.
 async fn switch(
