@@ -138,6 +138,38 @@ pub fn take_lease(
     Ok(taken == 1)
 }
 
+/// Who holds the mailbox's lease now, if anyone (expired or not).
+pub fn lease_holder(conn: &mut DbConn, mailbox: &str) -> QueryResult<Option<String>> {
+    Ok(mailbox_state::table
+        .filter(mailbox_state::mailbox.eq(mailbox))
+        .select(mailbox_state::lease_owner)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten())
+}
+
+/// Takes the lease over from `holder`, known to be dead, unless someone else took it
+/// meanwhile. One conditional UPDATE, like [`take_lease`].
+pub fn take_over_lease(
+    conn: &mut DbConn,
+    mailbox: &str,
+    holder: &str,
+    owner: &str,
+    length: Duration,
+) -> QueryResult<bool> {
+    let taken = diesel::update(
+        mailbox_state::table
+            .filter(mailbox_state::mailbox.eq(mailbox))
+            .filter(mailbox_state::lease_owner.eq(holder)),
+    )
+    .set((
+        mailbox_state::lease_owner.eq(owner),
+        mailbox_state::lease_until.eq(now() + length),
+    ))
+    .execute(conn)?;
+    Ok(taken == 1)
+}
+
 /// Gives the lease up, if `owner` still holds it.
 pub fn release_lease(conn: &mut DbConn, mailbox: &str, owner: &str) -> QueryResult<()> {
     diesel::update(

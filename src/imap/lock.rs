@@ -4,6 +4,9 @@
 //! mailbox. SQLite has no such lock, and a process-local mutex would not stop a `poll --once`
 //! from cron overlapping a running `serve`, so there the claim is a lease row in
 //! `mailbox_state`, renewed with every batch and expiring on its own if its holder dies.
+//! A SQLite database lives on one machine, so the lease also names its holder's process:
+//! a poller finding the lease held by a process of this host that no longer runs (killed,
+//! crashed) takes it over at once instead of leaving the mailbox unpolled until it expires.
 
 use chrono::Duration;
 use diesel::sql_types::{Bool, Text};
@@ -45,9 +48,22 @@ pub(super) fn claim(conn: &mut DbConn, mailbox: &str) -> Result<Option<Claim>, I
             Ok(row.locked.then_some(Claim::Advisory))
         }
         DbConn::Sqlite(_) => {
-            let owner = format!("{:032x}", rand::random::<u128>());
-            let taken =
-                mailbox_state::take_lease(conn, mailbox, &owner, Duration::minutes(LEASE_MINUTES))?;
+            let owner = holder::me();
+            let length = Duration::minutes(LEASE_MINUTES);
+            let mut taken = mailbox_state::take_lease(conn, mailbox, &owner, length)?;
+            if !taken {
+                if let Some(held) = mailbox_state::lease_holder(conn, mailbox)? {
+                    if holder::is_gone(&held) {
+                        tracing::warn!(
+                            mailbox,
+                            "the mailbox's lease was held by a process that no longer runs: \
+                             taking it over"
+                        );
+                        taken =
+                            mailbox_state::take_over_lease(conn, mailbox, &held, &owner, length)?;
+                    }
+                }
+            }
             Ok(taken.then_some(Claim::Lease(owner)))
         }
     }
@@ -78,5 +94,81 @@ pub(super) fn release(conn: &mut DbConn, mailbox: &str, claim: Claim) -> Result<
         }
         (Claim::Lease(owner), conn) => Ok(mailbox_state::release_lease(conn, mailbox, &owner)?),
         (Claim::Advisory, DbConn::Sqlite(_)) => Ok(()),
+    }
+}
+
+/// A lease holder's name: `host/pid/start/random`, where `start` is the process's start time
+/// (so a recycled process id is not mistaken for the holder). Where the process cannot be
+/// described (no `/proc`), the name is only random and the lease simply expires.
+mod holder {
+    pub(super) fn me() -> String {
+        let random = format!("{:032x}", rand::random::<u128>());
+        match (host(), start_of(std::process::id())) {
+            (Some(host), Some(start)) => {
+                format!("{host}/{}/{start}/{random}", std::process::id())
+            }
+            _ => random,
+        }
+    }
+
+    /// Whether `holder` names a process of this host that is no longer running.
+    pub(super) fn is_gone(holder: &str) -> bool {
+        let mut parts = holder.split('/');
+        let (Some(host_named), Some(pid), Some(start), Some(_), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return false;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            return false;
+        };
+        // Another machine's (or container's) processes cannot be seen from here.
+        if host().as_deref() != Some(host_named) {
+            return false;
+        }
+        start_of(pid).as_deref() != Some(start)
+    }
+
+    fn host() -> Option<String> {
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+        let name = name.trim();
+        (!name.is_empty() && !name.contains('/')).then(|| name.to_owned())
+    }
+
+    /// The start time of process `pid` (field 22 of `/proc/PID/stat`), if it runs.
+    fn start_of(pid: u32) -> Option<String> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name (field 2) is in parentheses and may hold spaces.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        rest.split_whitespace().nth(19).map(str::to_owned)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_running_process_holds_and_a_finished_one_does_not() {
+            let mine = me();
+            assert!(!is_gone(&mine), "{mine}");
+            let mut child = std::process::Command::new("true").spawn().unwrap();
+            let pid = child.id();
+            let start = start_of(pid);
+            child.wait().unwrap();
+            if let (Some(host), Some(start)) = (host(), start) {
+                assert!(is_gone(&format!("{host}/{pid}/{start}/x")));
+                // The same process id started at another time is another process.
+                let me = std::process::id();
+                assert!(is_gone(&format!("{host}/{me}/1/x")));
+                // Another host's processes are never judged from here.
+                assert!(!is_gone(&format!("elsewhere.example/{pid}/{start}/x")));
+            }
+            assert!(!is_gone("0123456789abcdef"));
+            assert!(!is_gone("a/b/c/d"));
+        }
     }
 }

@@ -4,6 +4,7 @@ mod actions;
 mod api_tokens;
 mod cli;
 mod dovecot;
+mod faults_kill;
 mod imap_cli;
 mod imap_faults;
 mod imap_poll;

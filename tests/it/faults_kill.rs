@@ -1,0 +1,103 @@
+//! `abuse-desk poll` killed with SIGKILL at random points, many times over, against a real
+//! Dovecot on both backends: every message of the mailbox still ends as exactly one stored
+//! message and one event, and the mailbox is emptied into its folders.
+
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+
+use crate::imap_poll::{check_polled_once, corpus, dovecot};
+use crate::support::{self, TestDb};
+
+/// The corpus three times over, each copy's bytes made distinct by a header of its own, so
+/// a poll has more than a hundred messages to be killed in the middle of.
+fn messages() -> Vec<Vec<u8>> {
+    let corpus = corpus();
+    (0..3)
+        .flat_map(|copy| {
+            corpus.iter().map(move |m| {
+                let mut out = format!("X-Test-Copy: {copy}\r\n").into_bytes();
+                out.extend_from_slice(m);
+                out
+            })
+        })
+        .collect()
+}
+
+fn poll(config: &std::path::Path, db: &TestDb) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
+        .arg("--config")
+        .arg(config)
+        .args(["--database-url", &db.url, "poll", "--once"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn pollers_killed_at_random_points_lose_and_double_nothing() {
+    let name = "pollers_killed_at_random_points_lose_and_double_nothing";
+    let messages = messages();
+    let seed: u64 = rand::random();
+    eprintln!("{name}: seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for db in support::backends(name) {
+        let Some(dovecot) = dovecot(name) else { return };
+        dovecot.append("INBOX", &messages);
+        // Applies the migrations before the first poll, so a kill never lands in them.
+        drop(db.connect());
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("desk.toml");
+        let mailbox = toml::to_string(&dovecot.mailbox("fbl"))
+            .unwrap()
+            .replace("********", crate::dovecot::PASSWORD);
+        std::fs::write(
+            &config,
+            format!("[ingest]\nbatch_size = 4\n\n[[mailboxes]]\n{mailbox}"),
+        )
+        .unwrap();
+
+        // Kills spread from the start (connecting, migrations checked) to late in a poll.
+        let mut killed_mid_poll = 0;
+        let rounds = 20;
+        for _ in 0..rounds {
+            let left = dovecot.count("INBOX");
+            if left == 0 {
+                break;
+            }
+            let mut child = poll(&config, &db);
+            let wait = Duration::from_millis(rng.random_range(20..900));
+            let started = Instant::now();
+            while started.elapsed() < wait {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                killed_mid_poll += 1;
+            }
+            child.wait().unwrap();
+        }
+        assert!(
+            killed_mid_poll >= 5,
+            "only {killed_mid_poll} of the polls were still running when killed ({})",
+            db.backend
+        );
+
+        // A poller that is not killed finishes the work, without waiting for the dead
+        // pollers' claims to run out.
+        let started = Instant::now();
+        let status = poll(&config, &db).wait().unwrap();
+        assert!(status.success(), "{}", db.backend);
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{}",
+            db.backend
+        );
+        check_polled_once(&db, &dovecot, &mut db.connect(), &messages);
+    }
+}
