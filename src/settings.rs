@@ -176,9 +176,12 @@ impl Settings {
         Ok(Upstreams::from_settings(&self.upstreams)?)
     }
 
-    /// The ingest policies, with the automatic rule's locks going to the configured upstreams.
+    /// The ingest policies, with the automatic rule's locks going to the configured upstreams,
+    /// and a writer that loses its connection reconnecting to the configured database.
     pub fn ingestor(&self) -> Result<Ingestor, anyhow::Error> {
-        Ok(Ingestor::from_settings(&self.ingest)?.routed(self.upstreams()?.routes()))
+        Ok(Ingestor::from_settings(&self.ingest)?
+            .routed(self.upstreams()?.routes())
+            .reconnecting(self.database()?))
     }
 
     pub fn database(&self) -> Result<DatabaseUrl, crate::db::DbError> {

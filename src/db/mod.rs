@@ -78,10 +78,23 @@ pub enum DbError {
 
 /// Where the data lives, parsed from `database_url`. An unknown scheme is refused rather than
 /// silently creating an empty SQLite file named after it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite(PathBuf),
     Postgres(String),
+}
+
+/// Shown with any password masked: a Postgres URL may hold one.
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Self::Postgres(url) => f
+                .debug_tuple("Postgres")
+                .field(&crate::secret::mask_url_password(url))
+                .finish(),
+        }
+    }
 }
 
 impl DatabaseUrl {
@@ -121,9 +134,9 @@ impl DatabaseUrl {
                 // two; WAL lets the queue read while the writer commits; NORMAL sync is
                 // durable across process crashes in WAL mode; the page cache keeps the ticket
                 // indexes hot (docs/performance.md).
+                conn.batch_execute(BUSY_TIMEOUT).map_err(DbError::Query)?;
                 conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000;
-                     PRAGMA page_size = 16384;
+                    "PRAGMA page_size = 16384;
                      PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = NORMAL;
                      PRAGMA foreign_keys = ON;
@@ -156,11 +169,22 @@ impl DatabaseUrl {
 /// statistics follow the data; an import refreshes them when it ends. Postgres keeps its own
 /// (autovacuum). Statistics only speed queries up: when they cannot be written (another
 /// process holding the write lock past the busy timeout), the connection goes on without.
+///
+/// Nor does it wait for them: with another process holding the write lock, the statistics
+/// are left for the next connection instead of holding this one up for the busy timeout.
 pub fn refresh_statistics(conn: &mut SqliteConnection) {
-    if let Err(e) = conn.batch_execute("PRAGMA optimize = 0x10002") {
-        tracing::warn!(error = %e, "SQLite statistics not refreshed");
+    let refreshed = conn.batch_execute("PRAGMA busy_timeout = 0; PRAGMA optimize = 0x10002;");
+    if let Err(e) = conn.batch_execute(BUSY_TIMEOUT) {
+        tracing::warn!(error = %e, "SQLite busy timeout not set back");
+    }
+    if let Err(e) = refreshed {
+        tracing::info!(error = %e, "SQLite statistics not refreshed");
     }
 }
+
+/// How long a SQLite statement waits for another connection's write lock before it fails
+/// as busy (and the writer's retries take over, see `ingest::retry`).
+const BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 10000";
 
 /// How often a SQLite connection checkpoints the WAL itself after committing: every 8192
 /// pages (128 MB at 16 KB pages). A bulk import turns this off while it checkpoints in the
@@ -316,6 +340,29 @@ fn migrations_for<C: MigrationSource>(_conn: &C) -> EmbeddedMigrations {
 }
 
 /// Asks the server whether the connection still works.
+/// Whether `e` says the database could not be used just now, rather than that the work was
+/// wrong: SQLite held busy by another process past the busy timeout, a Postgres connection
+/// closed or terminated, a server shutting down or starting up.
+pub fn is_unavailable(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+        | Error::BrokenTransactionManager => true,
+        Error::DatabaseError(_, info) => [
+            "database is locked",
+            "database table is locked",
+            "terminating connection",
+            "the database system is",
+            "server closed the connection",
+            "no connection to the server",
+            "connection to server",
+        ]
+        .iter()
+        .any(|m| info.message().contains(m)),
+        _ => false,
+    }
+}
+
 pub fn ping(conn: &mut DbConn) -> QueryResult<()> {
     conn.batch_execute("SELECT 1")
 }

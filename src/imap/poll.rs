@@ -67,6 +67,8 @@ pub fn poll(
                 if attempt < attempts {
                     thread::sleep(pause);
                     pause = (pause * 2).min(options.max_backoff);
+                    // A database that restarted took the connection with it.
+                    crate::ingest::retry::reconnect_if_lost(conn, ingestor.reconnect.as_ref());
                 }
             }
         }

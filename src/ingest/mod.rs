@@ -8,6 +8,7 @@ mod facts;
 pub mod oversize;
 mod pipeline;
 pub mod reresolve;
+pub mod retry;
 mod settings;
 pub mod sources;
 pub mod store;
@@ -38,6 +39,10 @@ pub struct Ingestor {
     pub max_message_bytes: u64,
     /// Which upstream carries out the automatic rule's locks (none: staff, by hand).
     pub routes: Routes,
+    /// Where a writer whose connection was lost connects again (none: it only waits).
+    pub reconnect: Option<retry::Reconnect>,
+    /// How long a writer rides out an unavailable database before giving the error up.
+    pub patience: retry::Patience,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +67,17 @@ impl Ingestor {
             batch_size: settings.batch_size.max(1),
             max_message_bytes: settings.max_message_bytes(),
             routes: Routes::default(),
+            reconnect: None,
+            patience: retry::Patience::default(),
         })
+    }
+
+    /// This ingestor, reconnecting to `database` when the connection is lost.
+    pub fn reconnecting(self, database: crate::db::DatabaseUrl) -> Self {
+        Self {
+            reconnect: Some(retry::Reconnect(database)),
+            ..self
+        }
     }
 
     /// This ingestor, with the automatic rule's locks going to the upstreams of `routes`.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use diesel::Connection;
 
+use super::retry::Retries;
 use super::{store, Compressor, Incoming, IngestError, Ingestor, Origin, Prepared, Summary};
 use crate::db::checkpoint::BackgroundCheckpoint;
 use crate::db::DbConn;
@@ -111,43 +112,63 @@ where
             next: 0,
             current: Vec::new().into_iter(),
         };
-        let mut batch = Vec::with_capacity(ingestor.batch_size);
+        let size = ingestor.batch_size;
+        let mut retries = Retries::new(ingestor.patience);
+        // The messages of the transaction at hand. They stay here until it commits: when it
+        // fails because the database is briefly unavailable, the next one stores them again.
+        let mut held: Vec<Prepared> = Vec::with_capacity(size);
         let mut finished = false;
-        while !finished {
+        loop {
             // A transaction opens only once its first batch is at hand. Once written, it holds
             // locks (on SQLite the database's write lock), so it takes in more batches only
             // while the input keeps coming, and commits when the input stalls (a slow disk, a
             // stalled network mount).
-            if let Fill::Ended = incoming.fill(&mut batch, ingestor.batch_size, None) {
-                finished = true;
+            if !finished {
+                if let Fill::Ended = incoming.fill(&mut held, size, None) {
+                    finished = true;
+                }
             }
-            if batch.is_empty() {
+            if held.is_empty() {
                 break;
             }
+            let mut outcomes = Vec::with_capacity(held.len());
+            // `held[..stored]` is written in this transaction.
+            let mut stored = 0;
             // On error the receiver drops, which stops the workers and the reader.
-            conn.transaction(|conn| -> Result<(), IngestError> {
-                for stored in 0..BATCHES_PER_COMMIT {
-                    if stored > 0 {
-                        match incoming.fill(&mut batch, ingestor.batch_size, Some(INPUT_PATIENCE)) {
-                            Fill::Full => {}
-                            Fill::Stalled => break,
-                            Fill::Ended => finished = true,
-                        }
-                        if batch.is_empty() {
-                            break;
-                        }
+            let written = conn.transaction(|conn| -> Result<(), IngestError> {
+                let mut batches = 0;
+                loop {
+                    while stored < held.len() {
+                        let end = (stored + size).min(held.len());
+                        let batch = &held[stored..end];
+                        outcomes
+                            .extend(store::store_in_transaction(conn, ingestor, origin, batch)?);
+                        stored = end;
+                        batches += 1;
                     }
-                    let outcomes = store::store_in_transaction(conn, ingestor, origin, &batch)?;
-                    for (outcome, message) in outcomes.iter().zip(batch.iter()) {
-                        summary.add(outcome, message.size);
+                    if finished || batches >= BATCHES_PER_COMMIT {
+                        return Ok(());
                     }
-                    batch.clear();
-                    if finished {
-                        break;
+                    match incoming.fill(&mut held, stored + size, Some(INPUT_PATIENCE)) {
+                        Fill::Full => {}
+                        // What came is kept for the next transaction.
+                        Fill::Stalled => return Ok(()),
+                        Fill::Ended => finished = true,
                     }
                 }
-                Ok(())
-            })?;
+            });
+            match written {
+                Ok(()) => {
+                    for (outcome, message) in outcomes.iter().zip(held.drain(..stored)) {
+                        summary.add(outcome, message.size);
+                    }
+                    retries.reset();
+                }
+                Err(IngestError::Db(e)) if retries.again(&e, conn, ingestor.reconnect.as_ref()) => {
+                    continue
+                }
+                Err(e) => return Err(e),
+            }
             if let Some(checkpoint) = checkpoint {
                 checkpoint.bound(conn)?;
             }
@@ -195,7 +216,7 @@ enum Fill {
 }
 
 impl InOrder {
-    /// Fills `batch` up to `size` messages, waiting for the workers as long as it takes, or,
+    /// Fills `batch` until it holds `size` messages, waiting for the workers as long as it takes, or,
     /// given a `patience`, at most that long for each run.
     fn fill(&mut self, batch: &mut Vec<Prepared>, size: usize, patience: Option<Duration>) -> Fill {
         while batch.len() < size {

@@ -65,6 +65,7 @@ impl ResponseError for WebError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Refused(_) => StatusCode::CONFLICT,
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            _ if self.database_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -78,7 +79,10 @@ impl ResponseError for WebError {
                 .finish();
         }
         // Internal causes go to the log only; the user sees the short message.
-        let shown = if status.is_server_error() {
+        let shown = if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(error = %self, "the database is unavailable");
+            UNAVAILABLE.to_owned()
+        } else if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
             "something went wrong on our side; the log has the details".to_owned()
         } else {
@@ -89,9 +93,31 @@ impl ResponseError for WebError {
                 .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
                 .json(serde_json::json!({ "error": shown }));
         }
-        HttpResponse::build(status)
+        let mut response = HttpResponse::build(status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, "5"));
+        }
+        response
             .content_type("text/html; charset=utf-8")
             .body(error_page(status, &shown))
+    }
+}
+
+/// What a page says while the database cannot be reached.
+pub const UNAVAILABLE: &str =
+    "the database cannot be reached at the moment; nothing was changed. Try again in a few \
+     seconds: the desk reconnects by itself once the database is back";
+
+impl WebError {
+    /// Whether the failure is the database being unreachable (down, restarting, or on
+    /// SQLite held busy by another process), not a fault of the request or of the desk.
+    fn database_unavailable(&self) -> bool {
+        match self {
+            Self::Pool(_) => true,
+            Self::Db(DbError::Query(e)) | Self::Query(e) => crate::db::is_unavailable(e),
+            Self::Db(DbError::Connect(_) | DbError::Pool(_)) => true,
+            _ => false,
+        }
     }
 }
 

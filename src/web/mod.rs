@@ -176,7 +176,9 @@ impl AppState {
         let _turn = self.turns.acquire().await.ok();
         let pool = self.pool.clone();
         web::block(move || {
-            let mut conn = pool.get()?;
+            // Not the pool's whole patience: while the database is down, pages answer 503
+            // in a few seconds instead of hanging.
+            let mut conn = pool.get_timeout(DATABASE_PATIENCE)?;
             let outcome = work(&mut conn);
             conn.record(&outcome);
             outcome
@@ -345,6 +347,9 @@ async fn refuse_nul(
     }
     next.call(req).await.map(|res| res.map_into_left_body())
 }
+
+/// How long a request waits for a database connection before it answers 503.
+const DATABASE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Every route of the application.
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -24,6 +24,16 @@ impl TestDb {
         conn
     }
 
+    /// A Postgres database a test's own server holds (see `private_postgres`).
+    pub fn on_server(url: String) -> Self {
+        TestDb {
+            url,
+            backend: "postgres",
+            postgres: None,
+            _dir: None,
+        }
+    }
+
     /// A connection without migrations applied.
     pub fn connect_bare(&self) -> DbConn {
         DatabaseUrl::parse(&self.url).unwrap().connect().unwrap()
