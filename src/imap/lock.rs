@@ -37,8 +37,19 @@ const ADVISORY_TRY: &str =
 const ADVISORY_UNLOCK: &str =
     "SELECT pg_advisory_unlock(hashtextextended('abuse-desk mailbox ' || $1, 0)) AS locked";
 
-/// Claims the mailbox, or returns None when another poller holds it.
-pub(super) fn claim(conn: &mut DbConn, mailbox: &str) -> Result<Option<Claim>, ImapError> {
+/// The name a poll holds its SQLite lease under, the same for all its attempts: an attempt
+/// whose release failed (the disk full, the connection lost) does not shut the next attempt
+/// of the same poll out.
+pub(super) fn owner() -> String {
+    holder::me()
+}
+
+/// Claims the mailbox for `owner`, or returns None when another poller holds it.
+pub(super) fn claim(
+    conn: &mut DbConn,
+    mailbox: &str,
+    owner: &str,
+) -> Result<Option<Claim>, ImapError> {
     mailbox_state::ensure(conn, mailbox)?;
     match conn {
         DbConn::Postgres(pg) => {
@@ -48,9 +59,8 @@ pub(super) fn claim(conn: &mut DbConn, mailbox: &str) -> Result<Option<Claim>, I
             Ok(row.locked.then_some(Claim::Advisory))
         }
         DbConn::Sqlite(_) => {
-            let owner = holder::me();
             let length = Duration::minutes(LEASE_MINUTES);
-            let mut taken = mailbox_state::take_lease(conn, mailbox, &owner, length)?;
+            let mut taken = mailbox_state::take_lease(conn, mailbox, owner, length)?;
             if !taken {
                 if let Some(held) = mailbox_state::lease_holder(conn, mailbox)? {
                     if holder::is_gone(&held) {
@@ -60,11 +70,11 @@ pub(super) fn claim(conn: &mut DbConn, mailbox: &str) -> Result<Option<Claim>, I
                              taking it over"
                         );
                         taken =
-                            mailbox_state::take_over_lease(conn, mailbox, &held, &owner, length)?;
+                            mailbox_state::take_over_lease(conn, mailbox, &held, owner, length)?;
                     }
                 }
             }
-            Ok(taken.then_some(Claim::Lease(owner)))
+            Ok(taken.then(|| Claim::Lease(owner.to_owned())))
         }
     }
 }

@@ -51,9 +51,20 @@ pub fn poll(
     };
     let mut pause = options.backoff;
     let attempts = options.attempts.max(1);
+    let owner = lock::owner();
     for attempt in 1..=attempts {
         summary.attempts = attempt;
-        match attempt_once(conn, ingestor, mailbox, options, &mut summary, progress) {
+        match attempt_once(
+            conn,
+            ingestor,
+            mailbox,
+            options,
+            &owner,
+            &mut summary,
+            progress,
+        ) {
+            // Skipped after a failed attempt: another poller took over; the failure stands.
+            Ok(()) if summary.skipped && attempt > 1 => break,
             Ok(()) => {
                 summary.error = None;
                 break;
@@ -86,10 +97,11 @@ fn attempt_once(
     ingestor: &Ingestor,
     mailbox: &MailboxSettings,
     options: &PollOptions,
+    owner: &str,
     summary: &mut MailboxSummary,
     progress: &mut dyn FnMut(&MailboxSummary),
 ) -> Result<(), ImapError> {
-    let Some(claim) = lock::claim(conn, &mailbox.name)? else {
+    let Some(claim) = lock::claim(conn, &mailbox.name, owner)? else {
         info!(mailbox = %mailbox.name, "another poller is reading this mailbox; skipped");
         summary.skipped = true;
         return Ok(());

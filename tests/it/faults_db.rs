@@ -12,7 +12,9 @@ use abuse_desk::db::schema::events;
 use abuse_desk::db::DatabaseUrl;
 use diesel::prelude::*;
 
-use crate::imap_poll::{check_polled_once, corpus, dovecot, imported, options, tickets_seen};
+use crate::imap_poll::{
+    check_polled_once, corpus, dovecot, imported, imported_into, options, tickets_seen,
+};
 use crate::ingest::counts;
 use crate::private_postgres::PrivatePostgres;
 use crate::support::{self, TestDb};
@@ -252,4 +254,124 @@ async fn pages_answer_503_while_postgres_is_down_and_recover_after() {
         status, 200,
         "the queue answers again once the server is back"
     );
+}
+
+/// A small filesystem of its own (tmpfs), unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(test: &str, megabytes: u32) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir.path())
+            .output();
+        match mounted {
+            Ok(out) if out.status.success() => Some(Self { dir }),
+            Ok(out) if std::env::var("CI").as_deref() == Ok("true") => panic!(
+                "CI=true but a tmpfs cannot be mounted here: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            other => {
+                eprintln!("SKIPPED: '{test}' mounts a small tmpfs, which needs root: {other:?}");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the disk up to its last `left` bytes with a file of its own.
+    fn fill_leaving(&self, left: u64) -> std::path::PathBuf {
+        let filler = self.path().join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 1 << 20];
+        let mut to_write = fs_free(self.path()).saturating_sub(left);
+        while to_write > 0 {
+            let n = to_write.min(chunk.len() as u64) as usize;
+            file.write_all(&chunk[..n]).unwrap();
+            to_write -= n as u64;
+        }
+        file.sync_all().unwrap();
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).output();
+    }
+}
+
+/// Free bytes on the filesystem holding `path`, as `df` reports them.
+fn fs_free(path: &Path) -> u64 {
+    let out = Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap()
+}
+
+/// The bytes a fresh SQLite database grows by when the messages are polled into it.
+fn space_taken(messages: &[Vec<u8>]) -> u64 {
+    let db = support::sqlite();
+    let path = std::path::PathBuf::from(db.url.trim_start_matches("sqlite://"));
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let files = |p: &Path| size(p) + size(&p.with_extension("db-wal"));
+    let conn = &mut db.connect();
+    let before = files(&path);
+    imported_into(conn, messages);
+    files(&path) - before
+}
+
+#[test]
+fn a_full_disk_stops_the_poll_cleanly_and_the_next_poll_stores_the_rest() {
+    let name = "a_full_disk_stops_the_poll_cleanly_and_the_next_poll_stores_the_rest";
+    let messages = many(12);
+    // A disk with room for them all and for SQLite's write-ahead log (which grows up to
+    // 128 MB between checkpoints), filled up to about half of what storing them takes.
+    let needed = space_taken(&messages);
+    let Some(disk) = SmallDisk::mount(name, 160 + (needed * 2).div_ceil(1 << 20) as u32) else {
+        return;
+    };
+    let Some(dovecot) = dovecot(name) else { return };
+    let db = TestDb::on_file(disk.path().join("desk.db"));
+    drop(db.connect());
+    dovecot.append("INBOX", &messages);
+    let filler = disk.fill_leaving(needed / 2);
+
+    let conn = &mut db.connect();
+    let full = crate::imap_poll::poll(conn, &dovecot.mailbox("fbl"), &options());
+    let error = full.error.clone().expect("the poll fails on a full disk");
+    assert!(error.contains("full"), "{error}");
+    // What was not stored is still in the mailbox; what was stored is whole.
+    let stored: i64 = abuse_desk::db::schema::raw_messages::table
+        .count()
+        .get_result(conn)
+        .unwrap();
+    assert!(
+        u64::from(dovecot.count("INBOX")) + stored as u64 >= messages.len() as u64,
+        "messages left the mailbox without being stored"
+    );
+    assert!(
+        dovecot.count("INBOX") > 0,
+        "the disk filled up before the end"
+    );
+    assert!(
+        stored > 0,
+        "the disk filled up while messages were stored: {error}"
+    );
+    std::fs::remove_file(filler).unwrap();
+    let after = crate::imap_poll::poll(conn, &dovecot.mailbox("fbl"), &options());
+    assert_eq!(after.error, None);
+    check_polled_once(&db, &dovecot, conn, &messages);
 }

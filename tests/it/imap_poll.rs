@@ -76,6 +76,12 @@ pub(crate) type TicketsSeen = Vec<(String, String, i64)>;
 pub(crate) fn imported(messages: &[Vec<u8>]) -> (Summary, TicketsSeen, (i64, i64, i64)) {
     let db = support::sqlite();
     let conn = &mut db.connect();
+    let summary = imported_into(conn, messages);
+    (summary, tickets_seen(conn), counts(conn))
+}
+
+/// The messages imported as files into `conn`'s database.
+pub(crate) fn imported_into(conn: &mut DbConn, messages: &[Vec<u8>]) -> Summary {
     let origin = Origin {
         source: "oracle",
         mailbox: None,
@@ -92,7 +98,7 @@ pub(crate) fn imported(messages: &[Vec<u8>]) -> (Summary, TicketsSeen, (i64, i64
         |_| {},
     )
     .unwrap();
-    (summary, tickets_seen(conn), counts(conn))
+    summary
 }
 
 pub(crate) fn state(conn: &mut DbConn, name: &str) -> mailbox_state::MailboxState {

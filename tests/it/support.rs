@@ -34,6 +34,16 @@ impl TestDb {
         }
     }
 
+    /// A SQLite database at `path` (the caller keeps the folder).
+    pub fn on_file(path: std::path::PathBuf) -> Self {
+        TestDb {
+            url: format!("sqlite://{}", path.display()),
+            backend: "sqlite",
+            postgres: None,
+            _dir: None,
+        }
+    }
+
     /// A connection without migrations applied.
     pub fn connect_bare(&self) -> DbConn {
         DatabaseUrl::parse(&self.url).unwrap().connect().unwrap()
