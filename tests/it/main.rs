@@ -3,7 +3,11 @@
 mod actions;
 mod api_tokens;
 mod cli;
+mod dashboard;
+mod deploy;
 mod dovecot;
+mod forget;
+mod housekeeping;
 mod imap_cli;
 mod imap_faults;
 mod imap_poll;
