@@ -10,8 +10,9 @@
 //! - its tickets keep class, severity, dates and every count, but their subject becomes
 //!   `forgotten-{ticket id}`, identity, outgoing user and domain, last source IP and subject
 //!   are cleared, source IPs and notes are deleted, and live ones are closed;
-//! - their events keep reporter, feedback type and arrival but lose source IP, sender,
-//!   message ids, subject and identity; the stored raw messages behind them are purged;
+//! - their events, and any other event resolved to it, keep reporter, feedback type and
+//!   arrival but lose source IP, sender, message ids, subject and identity; the stored raw
+//!   messages behind them are purged;
 //! - actions about it lose target, reason, outcome and errors (their calls' messages too); audit
 //!   entries about it keep who and when but lose their detail;
 //! - one audit entry records the request, without the removed data.
@@ -23,7 +24,7 @@ use diesel::prelude::*;
 
 use crate::db::audit::{self, Actor};
 use crate::db::customers::id_by_external;
-use crate::db::ids::{ActionId, CustomerId, RawMessageId, TicketId};
+use crate::db::ids::{ActionId, CustomerId, EventId, RawMessageId, TicketId};
 use crate::db::schema::{
     action_attempts, actions, audit_log, customer_domains, customer_identities, customer_netblocks,
     customer_tokens, customers, events, notes, notifications, ticket_source_ips, tickets,
@@ -140,21 +141,12 @@ pub fn forget_id(
         diesel::delete(ticket_source_ips::table.filter(ticket_source_ips::ticket_id.eq_any(chunk)))
             .execute(conn)?;
         diesel::delete(notes::table.filter(notes::ticket_id.eq_any(chunk))).execute(conn)?;
-        let raws: Vec<RawMessageId> = events::table
+        let found: Vec<(EventId, RawMessageId)> = events::table
             .filter(events::ticket_id.eq_any(chunk))
-            .select(events::raw_message_id)
+            .select((events::id, events::raw_message_id))
             .load(conn)?;
-        purged += raw_messages::purge(conn, &raws, at)?;
-        events_kept += diesel::update(events::table.filter(events::ticket_id.eq_any(chunk)))
-            .set((
-                events::source_ip.eq(None::<String>),
-                events::original_mail_from.eq(None::<String>),
-                events::original_message_id.eq(None::<String>),
-                events::original_envelope_id.eq(None::<String>),
-                events::original_subject.eq(None::<String>),
-                events::identity.eq(None::<String>),
-            ))
-            .execute(conn)?;
+        events_kept += found.len();
+        purged += forget_events(conn, &found, at)?;
         let acted: Vec<ActionId> = actions::table
             .filter(actions::ticket_id.eq_any(chunk))
             .select(actions::id)
@@ -166,6 +158,12 @@ pub fn forget_id(
         .select(actions::id)
         .load(conn)?;
     forget_actions(conn, &acted)?;
+    // Events resolved to it that sit on another customer's ticket (moved by a merge).
+    let stray: Vec<(EventId, RawMessageId)> = events::table
+        .filter(events::customer_id.eq(id))
+        .select((events::id, events::raw_message_id))
+        .load(conn)?;
+    purged += forget_events(conn, &stray, at)?;
 
     let detail = format!(
         "personal data removed; {} ticket(s) with {} event(s) kept",
@@ -187,6 +185,31 @@ pub fn forget_id(
         events: events_kept,
         raw_messages_purged: purged,
     })
+}
+
+/// Clears what these events say about the customer's people and purges their stored
+/// messages; returns how many messages were purged.
+fn forget_events(
+    conn: &mut DbConn,
+    found: &[(EventId, RawMessageId)],
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    let mut purged = 0;
+    for chunk in found.chunks(500) {
+        let (ids, raws): (Vec<EventId>, Vec<RawMessageId>) = chunk.iter().copied().unzip();
+        purged += raw_messages::purge(conn, &raws, at)?;
+        diesel::update(events::table.filter(events::id.eq_any(&ids)))
+            .set((
+                events::source_ip.eq(None::<String>),
+                events::original_mail_from.eq(None::<String>),
+                events::original_message_id.eq(None::<String>),
+                events::original_envelope_id.eq(None::<String>),
+                events::original_subject.eq(None::<String>),
+                events::identity.eq(None::<String>),
+            ))
+            .execute(conn)?;
+    }
+    Ok(purged)
 }
 
 /// Clears what these actions and their calls say about whom they acted on.
