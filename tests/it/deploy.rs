@@ -1,7 +1,7 @@
 //! Several instances on one Postgres, as `deploy/compose.yaml` runs them: the real binary
 //! started twice with one session key. A login made on one instance works on the other (and
 //! not on an instance with another key); with both running the jobs, a requested lock reaches
-//! the upstream exactly once.
+//! the upstream exactly once and a mailbox's messages are stored and counted once.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use abuse_desk::db::schema::actions;
+use abuse_desk::db::schema::{actions, tickets};
 
 use crate::imap_cli::Killed;
 use crate::support::{self, TestDb};
@@ -77,14 +77,14 @@ fn cli(db: &TestDb, config: &std::path::Path, args: &[&str], stdin: &str) {
     );
 }
 
-fn settings(dir: &std::path::Path, key: char, upstream: &str) -> std::path::PathBuf {
+fn settings(dir: &std::path::Path, key: char, upstream: &str, mailbox: &str) -> std::path::PathBuf {
     let file = dir.join(format!("desk-{key}.toml"));
     std::fs::write(
         &file,
         format!(
             "[web]\nsession_key = \"{}\"\n[actions]\nschedule = \"*/1 * * * * *\"\n\
              [[upstreams]]\nname = \"filter\"\nkind = \"spamexperts\"\nurl = \"{upstream}\"\n\
-             username = \"api-user\"\npassword = \"pw\"\ntargets = [\"identity\"]\n",
+             username = \"api-user\"\npassword = \"pw\"\ntargets = [\"identity\"]\n{mailbox}",
             key.to_string().repeat(64)
         ),
     )
@@ -93,8 +93,8 @@ fn settings(dir: &std::path::Path, key: char, upstream: &str) -> std::path::Path
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn two_instances_share_logins_and_run_each_lock_once() {
-    let Some(db) = support::postgres("two_instances_share_logins_and_run_each_lock_once") else {
+async fn two_instances_share_logins_and_run_each_job_once() {
+    let Some(db) = support::postgres("two_instances_share_logins_and_run_each_job_once") else {
         return;
     };
     let upstream = MockServer::start().await;
@@ -104,8 +104,24 @@ async fn two_instances_share_logins_and_run_each_lock_once() {
         .respond_with(ResponseTemplate::new(200).set_body_string(""))
         .mount(&upstream)
         .await;
+    let name = "two_instances_share_logins_and_run_each_job_once";
+    let Some(dovecot) = crate::imap_poll::dovecot(name) else {
+        return;
+    };
+    let messages = crate::imap_poll::corpus();
+    let (oracle, _, counts) = crate::imap_poll::imported(&messages);
+    let mut mailbox = dovecot.mailbox("fbl");
+    mailbox.schedule = "*/1 * * * * *".into();
+    let mailbox = toml::to_string(&mailbox)
+        .unwrap()
+        .replace("********", crate::dovecot::PASSWORD);
     let dir = tempfile::tempdir().unwrap();
-    let shared = settings(dir.path(), 'k', &upstream.uri());
+    let shared = settings(
+        dir.path(),
+        'k',
+        &upstream.uri(),
+        &format!("[[mailboxes]]\n{mailbox}"),
+    );
     db.connect();
     cli(
         &db,
@@ -136,7 +152,9 @@ async fn two_instances_share_logins_and_run_each_lock_once() {
 
     let (_a, base_a) = serve(&db, &shared, &[]).await;
     let (_b, base_b) = serve(&db, &shared, &[]).await;
-    let other = settings(dir.path(), 'z', &upstream.uri());
+    // Both poll the mailbox from now on.
+    dovecot.append("INBOX", &messages);
+    let other = settings(dir.path(), 'z', &upstream.uri(), "");
     let (_c, base_c) = serve(&db, &other, &["--no-jobs"]).await;
 
     // Cookies are not kept apart by port: one browser, three instances.
@@ -178,4 +196,18 @@ async fn two_instances_share_logins_and_run_each_lock_once() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let calls = upstream.received_requests().await.unwrap();
     assert_eq!(calls.len(), 1, "the lock reached the upstream once");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dovecot.count("INBOX") > 0 {
+        assert!(Instant::now() < deadline, "the mailbox was not emptied");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Stored, quarantined and counted as one import of the same messages does it.
+    assert_eq!(
+        crate::ingest::counts(&mut conn),
+        counts,
+        "each message once"
+    );
+    let opened: i64 = tickets::table.count().get_result(&mut conn).unwrap();
+    assert_eq!(opened as u64, oracle.new_tickets, "each ticket opened once");
 }
