@@ -64,3 +64,33 @@ impl HousekeepingSettings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purging_is_off_and_closing_on_by_default_and_bad_values_are_named() {
+        let s = HousekeepingSettings::default();
+        assert_eq!((s.close_idle_days, s.purge_raw_days), (30, 0));
+        assert!(s.enabled() && s.validate().is_ok());
+        let off = HousekeepingSettings {
+            close_idle_days: 0,
+            ..s.clone()
+        };
+        assert!(!off.enabled());
+        let bad = HousekeepingSettings {
+            schedule: "daily".into(),
+            ..s.clone()
+        };
+        assert_eq!(bad.validate().unwrap_err().key, "housekeeping.schedule");
+        let bad = HousekeepingSettings {
+            purge_raw_days: 40_000,
+            ..s
+        };
+        assert_eq!(
+            bad.validate().unwrap_err().key,
+            "housekeeping.purge_raw_days"
+        );
+    }
+}
