@@ -11,6 +11,7 @@ pub mod db;
 pub mod demo;
 pub mod evidence;
 pub mod hex;
+pub mod housekeeping;
 pub mod imap;
 pub mod ingest;
 pub mod invalid;

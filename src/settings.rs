@@ -10,6 +10,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::db::DatabaseUrl;
+use crate::housekeeping::HousekeepingSettings;
 use crate::imap::MailboxSettings;
 use crate::ingest::{IngestSettings, Ingestor};
 use crate::notify::NotifySettings;
@@ -40,6 +41,9 @@ pub struct Settings {
     /// Customer notices.
     #[serde(default)]
     pub notify: NotifySettings,
+    /// Closing idle tickets and purging old raw messages, on a schedule.
+    #[serde(default)]
+    pub housekeeping: HousekeepingSettings,
     /// `tracing` filter, e.g. `info` or `abuse_desk=debug`.
     pub log: String,
 }
@@ -55,6 +59,7 @@ impl Default for Settings {
             upstreams: Vec::new(),
             actions: ActionSettings::default(),
             notify: NotifySettings::default(),
+            housekeeping: HousekeepingSettings::default(),
             log: "info".into(),
         }
     }
@@ -159,6 +164,12 @@ impl Settings {
             key: e.key,
             reason: e.reason,
         })?;
+        self.housekeeping
+            .validate()
+            .map_err(|e| SettingsError::Invalid {
+                setting: e.key,
+                reason: e.reason,
+            })?;
         if tracing_subscriber::EnvFilter::try_new(&self.log).is_err() {
             return invalid(
                 "log",

@@ -11,6 +11,7 @@ macro_rules! outln {
 }
 
 mod actions;
+mod housekeeping;
 mod import;
 mod notify;
 mod poll;
@@ -100,6 +101,9 @@ pub enum Command {
     /// Customer notices: plan and send them, or list the latest.
     #[command(subcommand)]
     Notify(notify::NotifyCommand),
+    /// Close idle tickets and purge old raw messages (`[housekeeping]`).
+    #[command(subcommand)]
+    Housekeeping(housekeeping::HousekeepingCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -119,6 +123,20 @@ pub enum CustomersCommand {
     /// List customers with the number of identities, domains and netblocks of each.
     List {
         /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a customer's personal data on a data-protection request, keeping the counts:
+    /// its name, addresses, references, identities, domains, netblocks, self-service links
+    /// and notice texts go; its tickets keep class, severity, dates and counts but lose
+    /// subject, identities, source IPs and notes; their events lose addresses, message ids,
+    /// subjects and source IPs, and their stored raw messages are purged; actions and audit
+    /// entries about it lose their details. Recorded in the audit log. Cannot be undone.
+    /// Details: docs/housekeeping.md.
+    Forget {
+        /// The customer's external id.
+        external_id: String,
+        /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -206,6 +224,7 @@ impl Command {
             Command::Poll(args) => !args.once,
             Command::Notify(notify::NotifyCommand::Run { once, .. }) => !once,
             Command::Actions(command) => command.keeps_running(),
+            Command::Housekeeping(command) => command.keeps_running(),
             _ => false,
         }
     }
@@ -236,6 +255,7 @@ fn run_command(cli: Cli) -> Result<()> {
         Command::Actions(command) => actions::run(settings, &command)?,
         Command::Notify(command) => notify::run(&settings, &command)?,
         Command::Token(command) => token::run(&settings, &command)?,
+        Command::Housekeeping(command) => housekeeping::run(&settings, &command)?,
         Command::Migrate => {
             let url = settings.database()?;
             let mut conn = url.connect()?;
@@ -303,6 +323,9 @@ fn run_command(cli: Cli) -> Result<()> {
                 }
                 outln!("{} customer(s)", rows.len());
             }
+        }
+        Command::Customers(CustomersCommand::Forget { external_id, json }) => {
+            housekeeping::forget(&settings, &external_id, json)?
         }
         Command::User(UserCommand::Add(add)) => {
             let password = read_password(add.password_stdin)?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::db;
-use crate::jobs::{ActionJob, NoticeJob};
+use crate::jobs::{ActionJob, HousekeepingJob, NoticeJob};
 use crate::notify::deliver::Sender;
 use crate::notify::MailTemplates;
 use crate::settings::Settings;
@@ -120,10 +120,16 @@ async fn run(settings: Settings, upstreams: Upstreams, jobs: bool) -> Result<()>
     let actions = Arc::new(ActionJob::new(worker, pool.clone(), wake));
     let notices =
         notices.map(|n| Arc::new(NoticeJob::new(n.settings, n.sender, pool.clone(), n.wake)));
+    let housekeeping = settings.housekeeping.enabled().then(|| {
+        Arc::new(HousekeepingJob::new(
+            settings.housekeeping.clone(),
+            pool.clone(),
+        ))
+    });
     tokio::select! {
         served = app.run_until_stopped() => served?,
         // Returns only when the scheduler cannot start; runs log their own errors.
-        ran = crate::jobs::run(Arc::new(settings), pool, Some(actions), notices) => ran?,
+        ran = crate::jobs::run(Arc::new(settings), pool, Some(actions), notices, housekeeping) => ran?,
     }
     Ok(())
 }

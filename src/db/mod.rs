@@ -7,6 +7,7 @@ pub mod audit;
 pub mod checkpoint;
 pub(crate) mod column;
 pub mod customers;
+pub mod dashboard;
 pub mod events;
 pub mod ids;
 pub mod locks;

@@ -299,3 +299,56 @@ pub fn quarantined_among(
     }
     Ok(found)
 }
+
+/// What a purged message's row holds instead of its content: nothing to decompress, so every
+/// reader sees "no stored bytes" and asks [`purged_at`] why.
+const PURGED: &str = "purged";
+
+/// Empties the content of up to `limit` messages received before `cutoff`, oldest first;
+/// returns how many. Rows, sizes, parse outcomes and the events pointing at them stay. The
+/// statement only touches rows not purged yet, so two instances running it at once purge
+/// each message once.
+pub fn purge_batch(
+    conn: &mut DbConn,
+    cutoff: NaiveDateTime,
+    limit: i64,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    let ids: Vec<RawMessageId> = raw_messages::table
+        .filter(raw_messages::purged_at.is_null())
+        .filter(raw_messages::received_at.lt(cutoff))
+        .order(raw_messages::received_at)
+        .limit(limit)
+        .select(raw_messages::id)
+        .load(conn)?;
+    purge(conn, &ids, at)
+}
+
+/// Empties the content of these messages (those not purged already); returns how many.
+pub fn purge(conn: &mut DbConn, ids: &[RawMessageId], at: NaiveDateTime) -> QueryResult<usize> {
+    let mut purged = 0;
+    for chunk in ids.chunks(500) {
+        purged += diesel::update(
+            raw_messages::table
+                .filter(raw_messages::id.eq_any(chunk))
+                .filter(raw_messages::purged_at.is_null()),
+        )
+        .set((
+            raw_messages::content.eq(Vec::<u8>::new()),
+            raw_messages::compression.eq(PURGED),
+            raw_messages::purged_at.eq(at),
+        ))
+        .execute(conn)?;
+    }
+    Ok(purged)
+}
+
+/// When the message's content was purged, if it was.
+pub fn purged_at(conn: &mut DbConn, id: RawMessageId) -> QueryResult<Option<NaiveDateTime>> {
+    Ok(raw_messages::table
+        .find(id)
+        .select(raw_messages::purged_at)
+        .first::<Option<NaiveDateTime>>(conn)
+        .optional()?
+        .flatten())
+}

@@ -14,6 +14,7 @@ diesel::table! {
         notify -> Bool,
         language -> Nullable<Text>,
         bouncing -> Nullable<Text>,
+        forgotten_at -> Nullable<Timestamp>,
     }
 }
 
@@ -94,6 +95,7 @@ diesel::table! {
         parse_error_kind -> Nullable<Text>,
         parse_error -> Nullable<Text>,
         processed_at -> Nullable<Timestamp>,
+        purged_at -> Nullable<Timestamp>,
     }
 }
 

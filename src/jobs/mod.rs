@@ -1,4 +1,5 @@
-//! Background work on a schedule: the mailbox pollers and the action worker. The scheduler
+//! Background work on a schedule: the mailbox pollers, the action worker, customer notices
+//! and housekeeping. The scheduler
 //! only wires cron strings (and IDLE and request wake-ups) to one run on a blocking thread
 //! ([`MailboxJob::run_once`], [`ActionJob::run_once`]); everything that matters happens in
 //! `imap::poll` and `upstream::worker`.
@@ -16,9 +17,11 @@ use crate::db::{mailbox_state, Pool};
 use crate::imap::{self, MailboxSettings, MailboxSummary, PollOptions};
 use crate::ingest::Ingestor;
 pub use actions::ActionJob;
+pub use housekeeping::HousekeepingJob;
 pub use notices::NoticeJob;
 
 mod actions;
+mod housekeeping;
 mod notices;
 use crate::settings::Settings;
 
@@ -32,15 +35,20 @@ const IDLE_WAIT: Duration = Duration::from_secs(300);
 /// instances sharing a database. Errors of a single poll are logged and recorded in
 /// `mailbox_state`, never returned; an error here means the scheduler could not start.
 /// With `actions`, the action worker runs beside the pollers, on its schedule and whenever
-/// woken.
+/// woken; with `housekeeping`, housekeeping runs on its schedule.
 pub async fn run(
     settings: Arc<Settings>,
     pool: Pool,
     actions: Option<Arc<ActionJob>>,
     notices: Option<Arc<NoticeJob>>,
+    housekeeping: Option<Arc<HousekeepingJob>>,
 ) -> anyhow::Result<()> {
     let _notices = match notices {
         Some(job) => Some(schedule_notices(&settings, job).await?),
+        None => None,
+    };
+    let _housekeeping = match housekeeping {
+        Some(job) => Some(schedule_housekeeping(&settings, job).await?),
         None => None,
     };
     run_jobs(settings, pool, None, actions, std::future::pending()).await
@@ -66,6 +74,37 @@ async fn schedule_notices(
     scheduler.start().await?;
     info!(schedule = %settings.notify.schedule, "sending customer notices");
     Ok((scheduler, AbortOnDrop(tokio::spawn(job.serve()))))
+}
+
+/// Starts housekeeping on `[housekeeping].schedule`; it runs until the returned scheduler is
+/// dropped.
+async fn schedule_housekeeping(
+    settings: &Settings,
+    job: Arc<HousekeepingJob>,
+) -> anyhow::Result<JobScheduler> {
+    let hk = &settings.housekeeping;
+    let scheduler = JobScheduler::new().await?;
+    scheduler
+        .add(
+            Job::new_async(hk.schedule.as_str(), move |_, _| {
+                let job = Arc::clone(&job);
+                Box::pin(async move {
+                    if let Err(e) = tokio::task::spawn_blocking(move || job.run_once()).await {
+                        tracing::error!(error = %e, "a housekeeping run did not finish");
+                    }
+                })
+            })
+            .context("housekeeping.schedule")?,
+        )
+        .await?;
+    scheduler.start().await?;
+    info!(
+        schedule = %hk.schedule,
+        close_idle_days = hk.close_idle_days,
+        purge_raw_days = hk.purge_raw_days,
+        "housekeeping"
+    );
+    Ok(scheduler)
 }
 
 /// The pollers of the mailbox named `only` (all when None), until `shutdown` completes; then

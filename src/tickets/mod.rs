@@ -1,7 +1,7 @@
 //! Tickets, the home of their whole lifecycle: one live ticket per (customer, subject, class)
 //! ([`key`]), created and counted as events arrive ([`batch`], written by [`apply`]), reopened
 //! when a resolved ticket gets a new report, raised in severity with volume ([`severity`]),
-//! worked by staff ([`work`]), merged or emptied into another ([`merge`]), locked through what
+//! worked by staff ([`work`]), closed when idle ([`idle`]), merged or emptied into another ([`merge`]), locked through what
 //! they are about ([`target`], [`autolock`]), and read as the queue ([`queue`]) and as the
 //! ticket page ([`page`]). Storage functions here are synchronous `fn(&mut DbConn, …)` and
 //! compose inside one transaction.
@@ -11,6 +11,7 @@ mod apply_sqlite;
 pub mod autolock;
 pub mod batch;
 pub mod detail;
+pub mod idle;
 pub mod key;
 pub mod merge;
 pub mod page;

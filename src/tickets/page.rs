@@ -84,6 +84,8 @@ pub struct TicketPage {
     pub next_before: Option<String>,
     pub shown_event: Option<Event>,
     pub evidence: Option<Evidence>,
+    /// When the shown event's stored message was purged, if it was (housekeeping).
+    pub evidence_purged_at: Option<NaiveDateTime>,
     pub events_24h: i64,
     pub source_ips: Vec<String>,
     pub notes: Vec<Note>,
@@ -120,6 +122,10 @@ impl TicketPage {
             Some(e) => raw_messages::content(conn, e.raw_message_id)?
                 .map(|bytes| evidence_of(&bytes, !req.unmasked)),
             None => None,
+        };
+        let evidence_purged_at = match (&shown_event, &evidence) {
+            (Some(e), None) => raw_messages::purged_at(conn, e.raw_message_id)?,
+            _ => None,
         };
         let now = crate::db::now();
         let events_24h = queue::events_since(conn, &[id], now - queue::RECENT)?
@@ -160,6 +166,7 @@ impl TicketPage {
             events,
             shown_event,
             evidence,
+            evidence_purged_at,
             events_24h,
             t,
         }))
@@ -207,6 +214,18 @@ pub fn raw_report(
         &detail,
     )?;
     Ok(Some(bytes))
+}
+
+/// When the stored report behind one of the ticket's events was purged, if it was.
+pub fn purged_at(
+    conn: &mut DbConn,
+    ticket: TicketId,
+    id: EventId,
+) -> QueryResult<Option<NaiveDateTime>> {
+    match event(conn, ticket, id)? {
+        Some(e) => raw_messages::purged_at(conn, e.raw_message_id),
+        None => Ok(None),
+    }
 }
 
 /// Records that `actor` saw the third-party recipients of `event` unmasked, as a raw

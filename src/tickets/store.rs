@@ -146,3 +146,29 @@ pub struct TicketState {
     pub first_seen: NaiveDateTime,
     pub last_seen: NaiveDateTime,
 }
+
+/// Closes the ticket if it is still `was` and still idle since before `cutoff` (no report,
+/// no staff change); whether it did. The condition sits in the UPDATE itself, so a report or
+/// a staff change landing meanwhile, or another instance closing it first, leaves it alone.
+pub fn close_if_idle(
+    conn: &mut DbConn,
+    id: TicketId,
+    was: Status,
+    cutoff: NaiveDateTime,
+    at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let closed = diesel::update(
+        tickets::table
+            .find(id)
+            .filter(tickets::status.eq(was))
+            .filter(tickets::last_seen.lt(cutoff))
+            .filter(tickets::updated_at.lt(cutoff)),
+    )
+    .set((
+        tickets::status.eq(Status::Closed),
+        tickets::open_key.eq(None::<String>),
+        tickets::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(closed == 1)
+}

@@ -23,7 +23,8 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.route("/customers", web::get().to(list))
         .route("/customers/import", web::post().to(import))
         .route("/customers/{id}", web::get().to(show))
-        .route("/customers/{id}", web::post().to(edit));
+        .route("/customers/{id}", web::post().to(edit))
+        .route("/customers/{id}/forget", web::post().to(forget));
 }
 
 #[derive(Deserialize, Default)]
@@ -173,6 +174,46 @@ async fn edit(
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", format!("/customers/{}", id.0)))
         .finish())
+}
+
+#[derive(Deserialize)]
+struct ForgetForm {
+    /// The external id typed again, so that a stray click forgets nobody.
+    confirm: String,
+}
+
+/// Removes the customer's personal data (as `abuse-desk customers forget`).
+async fn forget(
+    Admin(staff): Admin,
+    state: web::Data<AppState>,
+    path: web::Path<CustomerId>,
+    CsrfForm(form): CsrfForm<ForgetForm>,
+) -> Result<HttpResponse, WebError> {
+    let id = path.into_inner();
+    let st = state.clone();
+    state
+        .db(move |conn| {
+            let customer = store::get(conn, id)?.ok_or(WebError::NotFound)?;
+            if form.confirm.trim() != customer.external_id {
+                return Err(WebError::BadRequest(
+                    "type the customer's external id to confirm".into(),
+                ));
+            }
+            crate::housekeeping::forget::forget(
+                conn,
+                &customer.external_id,
+                staff.actor(),
+                crate::db::now(),
+            )
+            .map_err(|e| match e {
+                crate::housekeeping::forget::ForgetError::Query(e) => WebError::Query(e),
+                other => WebError::Refused(other.to_string()),
+            })
+        })
+        .await?;
+    // What the dashboard shows of the customer's identities goes at once.
+    st.caches.dashboard.clear();
+    Ok(state.changed(&format!("/customers/{}", id.0)))
 }
 
 #[derive(Deserialize)]

@@ -19,6 +19,9 @@ pub enum WebError {
     Csrf,
     #[error("not found")]
     NotFound,
+    /// It was there once and was removed on purpose (a purged raw message).
+    #[error("{0}")]
+    Gone(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -62,6 +65,7 @@ impl ResponseError for WebError {
             Self::LoginRequired { api: false, .. } => StatusCode::SEE_OTHER,
             Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Gone(_) => StatusCode::GONE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Refused(_) => StatusCode::CONFLICT,
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,

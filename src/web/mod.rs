@@ -6,6 +6,7 @@ mod actions;
 pub mod auth;
 mod client;
 mod customers;
+mod dashboard;
 pub mod error;
 mod events;
 mod forms;
@@ -47,6 +48,23 @@ pub use settings::WebSettings;
 pub(crate) struct Caches {
     pub queue: QueueCaches,
     pub outgoing: OutgoingCache,
+    pub dashboard: DashboardCache,
+}
+
+/// The dashboard's figures: a minute old is fine.
+pub(crate) struct DashboardCache(crate::cache::Cached<dashboard::Figures>);
+
+impl Default for DashboardCache {
+    fn default() -> Self {
+        Self(crate::cache::Cached::new(Duration::from_secs(60)))
+    }
+}
+
+impl std::ops::Deref for DashboardCache {
+    type Target = crate::cache::Cached<dashboard::Figures>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 /// Outgoing Reports' figures by period, grouping and class: a minute old is fine for a
@@ -372,6 +390,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     ticket::config(cfg);
     work::config(cfg);
     outgoing::config(cfg);
+    dashboard::config(cfg);
     customers::config(cfg);
     users::config(cfg);
     tokens::config(cfg);

@@ -67,7 +67,7 @@ fn lock_kind(by: GroupBy) -> ActionKind {
 }
 
 /// A bar chart of events per day as SVG markup built from numbers and dates only.
-fn chart(days: &[(NaiveDate, i64)]) -> String {
+pub(super) fn chart(days: &[(NaiveDate, i64)]) -> String {
     let (w, h, pad) = (720.0_f64, 120.0_f64, 16.0_f64);
     let max = days.iter().map(|d| d.1).max().unwrap_or(0).max(1) as f64;
     let bar = (w / days.len().max(1) as f64).max(2.0);

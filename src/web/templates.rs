@@ -25,6 +25,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/customer.html"),
     ),
     ("users.html", include_str!("../../templates/users.html")),
+    (
+        "dashboard.html",
+        include_str!("../../templates/dashboard.html"),
+    ),
     ("tokens.html", include_str!("../../templates/tokens.html")),
     ("lock.html", include_str!("../../templates/lock.html")),
     (

@@ -78,9 +78,19 @@ async fn raw(
 ) -> Result<HttpResponse, WebError> {
     let (ticket, event) = path.into_inner();
     let bytes = state
-        .db(move |conn| {
-            page::raw_report(conn, ticket, event, staff.actor())?.ok_or(WebError::NotFound)
-        })
+        .db(
+            move |conn| match page::raw_report(conn, ticket, event, staff.actor())? {
+                Some(bytes) => Ok(bytes),
+                None => match page::purged_at(conn, ticket, event)? {
+                    Some(at) => Err(WebError::Gone(format!(
+                        "the stored report of this event was purged on {} UTC (older than the \
+                     retention of raw messages); its parsed fields remain on the ticket page",
+                        at.format("%Y-%m-%d %H:%M")
+                    ))),
+                    None => Err(WebError::NotFound),
+                },
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok()
         .content_type("application/octet-stream")

@@ -3,9 +3,13 @@
 mod actions;
 mod api_tokens;
 mod cli;
+mod dashboard;
+mod deploy;
 mod dovecot;
 mod faults_db;
 mod faults_kill;
+mod forget;
+mod housekeeping;
 mod imap_cli;
 mod imap_faults;
 mod imap_poll;

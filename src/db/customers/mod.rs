@@ -38,6 +38,8 @@ pub struct Customer {
     pub language: Option<String>,
     /// Addresses a notice bounced from (`;`-separated); notices skip them.
     pub bouncing: Option<String>,
+    /// When its personal data was removed (`customers forget`), if it was.
+    pub forgotten_at: Option<chrono::NaiveDateTime>,
 }
 
 impl Customer {
