@@ -189,10 +189,10 @@ fn relays_of(skipped: &[(usize, String)]) -> String {
 fn internal(hop: &Hop, reporter: &Reporter) -> Option<String> {
     let from = org(hop.from_host.as_deref()?)?;
     let by = hop.by_host.as_deref().and_then(org);
-    let known = is_provider(&from);
+    // A provider's relay handing a message to the reporter is not passed over: mail sent
+    // from that provider's own users enters the reporter's network there.
     let same = by.as_deref() == Some(from.as_str());
-    let into_reporter = by.as_deref().is_some_and(|b| reporter.has(b));
-    ((same && (known || reporter.has(&from))) || (known && into_reporter)).then_some(from)
+    (same && (is_provider(&from) || reporter.has(&from))).then_some(from)
 }
 
 fn is_provider(org: &str) -> bool {
@@ -321,6 +321,18 @@ mod tests {
         let stray = field("Received-SPF", "pass client-ip=203.0.113.200;");
         let derived = derive(&hops, &[stray], &Reporter::default()).unwrap();
         assert_eq!(derived.index, Some(0));
+    }
+
+    #[test]
+    fn mail_from_a_providers_users_enters_at_the_providers_relay() {
+        let hops = chain(&[
+            "from mx1.isp.example (mx1.isp.example [192.0.2.20]) by store.isp.example; Mon, 3 Mar 2025 10:00:01 +0000",
+            "from mail-sor-f41.google.com (mail-sor-f41.google.com [209.85.220.41]) by mx1.isp.example; Mon, 3 Mar 2025 10:00:00 +0000",
+            "by 2002:a05:6402:1b:b0:5e4:1::1 with SMTP id x; Mon, 3 Mar 2025 09:59:59 +0000",
+        ]);
+        let derived = derive(&hops, &[], &Reporter::new(["fbl@isp.example"])).unwrap();
+        assert_eq!(derived.ip, "209.85.220.41".parse::<IpAddr>().unwrap());
+        assert_eq!(derived.index, Some(1));
     }
 
     #[test]
