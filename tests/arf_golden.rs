@@ -54,7 +54,7 @@ fn render(raw: &[u8]) -> Value {
 fn fixtures() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let mut files = Vec::new();
-    for dir in ["arf", "arf-extra"] {
+    for dir in ["arf", "arf-extra", "xarf"] {
         let Ok(entries) = fs::read_dir(root.join(dir)) else {
             continue;
         };

@@ -5,9 +5,12 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
+#[path = "../fuzz/harness/report_parts.rs"]
+mod report_parts;
+
 fn corpus() -> Vec<Vec<u8>> {
     let mut files = Vec::new();
-    for dir in ["arf", "arf-extra"] {
+    for dir in ["arf", "arf-extra", "xarf"] {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures")
             .join(dir);
@@ -47,6 +50,14 @@ const TOKENS: &[&[u8]] = &[
     b">From ",
     b"{\"Report\":{",
     b"\xff\xfe",
+    b"X-XARF: PLAIN\n",
+    b"Report-Type: ",
+    b"Category: fraud\n",
+    b"Source: 192.0.2.xxx\n",
+    b"&a [*a, *a]",
+    b"Received-SPF: pass client-ip=",
+    b"X-Originating-IP: [",
+    b" by mail.protection.outlook.com ",
 ];
 
 #[derive(Debug, Clone)]
@@ -116,4 +127,65 @@ proptest! {
         );
         let _ = abuse_desk::arf::parse(msg.as_bytes());
     }
+
+    #[test]
+    fn xarf_parts_and_received_chains_keep_their_promises(
+        fields in proptest::collection::vec((xarf_name(), "[ -~]{0,40}"), 0..12),
+        hops in proptest::collection::vec(hop(), 0..8),
+        hints in proptest::collection::vec(hint(), 0..3),
+    ) {
+        let report: String = fields.iter().map(|(n, v)| format!("{n}: {v}\n")).collect();
+        let original: String = hops.iter().chain(&hints).map(|h| format!("{h}\n")).collect();
+        report_parts::run(format!("{report}\n%%\n{original}").as_bytes());
+    }
+}
+
+fn xarf_name() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("Reported-From"),
+        Just("Category"),
+        Just("Report-Type"),
+        Just("Source"),
+        Just("Source-Type"),
+        Just("Date"),
+        Just("Version"),
+        Just("Schema-URL"),
+        Just("Domain"),
+    ]
+}
+
+fn address() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>())
+            .prop_map(|(a, b, c, d)| format!("{a}.{b}.{c}.{d}")),
+        any::<u128>().prop_map(|v| std::net::Ipv6Addr::from(v).to_string()),
+        Just("10.0.0.1".to_string()),
+        Just("192.0.2.xxx".to_string()),
+    ]
+}
+
+fn host() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("mail.customer.example"),
+        Just("x.prod.outlook.com"),
+        Just("mx.reporter.example"),
+        Just("unknown"),
+        Just("mta5.mail.yahoo.com"),
+    ]
+}
+
+fn hop() -> impl Strategy<Value = String> {
+    (host(), host(), address()).prop_map(|(from, by, ip)| {
+        format!("Received: from {from} ({from} [{ip}]) by {by}; Mon, 10 Mar 2025 10:00:00 +0000")
+    })
+}
+
+fn hint() -> impl Strategy<Value = String> {
+    (any::<bool>(), address()).prop_map(|(spf, ip)| {
+        if spf {
+            format!("Received-SPF: pass client-ip={ip};")
+        } else {
+            format!("X-Originating-IP: [{ip}]")
+        }
+    })
 }

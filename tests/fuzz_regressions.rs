@@ -12,14 +12,17 @@ mod customers_csv;
 mod identity_rules;
 #[path = "../fuzz/harness/queue_params.rs"]
 mod queue_params;
+#[path = "../fuzz/harness/report_parts.rs"]
+mod report_parts;
 
 /// A target's harness: runs one input, panicking where the target would crash.
 type Harness = fn(&[u8]);
 
-const TARGETS: [(&str, Harness); 3] = [
+const TARGETS: [(&str, Harness); 4] = [
     ("identity_rules", identity_rules::run),
     ("customers_csv", customers_csv::run),
     ("queue_params", queue_params::run),
+    ("report_parts", report_parts::run),
 ];
 
 fn files(dir: &Path) -> Vec<PathBuf> {

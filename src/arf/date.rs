@@ -104,6 +104,11 @@ fn parse_time(token: &str) -> Option<NaiveTime> {
 fn parse_zone(token: &str) -> Option<i32> {
     let bytes = token.as_bytes();
     if let (Some(sign @ (b'+' | b'-')), Some(digits)) = (bytes.first(), token.get(1..)) {
+        // `+01:00`, as RFC 3339 writes it, appears after asctime dates too (X-ARF reporters).
+        let digits = match digits.split_once(':') {
+            Some((h, m)) if h.len() == 2 && m.len() == 2 => format!("{h}{m}"),
+            _ => digits.to_string(),
+        };
         if digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()) {
             let n: i32 = digits.parse().ok()?;
             let secs = (n / 100) * 3600 + (n % 100) * 60;
@@ -127,4 +132,17 @@ fn parse_zone(token: &str) -> Option<i32> {
         _ => 0,
     };
     Some(hours * 3600)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_date;
+
+    #[test]
+    fn zones_with_a_colon() {
+        let expected = "2014-02-13T17:28:15Z".parse().ok();
+        assert_eq!(parse_date("Thu Feb 13 18:28:15 2014 +01:00 GMT"), expected);
+        assert_eq!(parse_date("Thu, 13 Feb 2014 18:28:15 +0100"), expected);
+        assert_eq!(parse_date("Thu, 13 Feb 2014 18:28:15 +1:00"), None);
+    }
 }

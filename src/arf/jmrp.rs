@@ -62,6 +62,6 @@ pub(crate) fn build(scanned: &Scanned<'_>, rules: &IdentityRules) -> FeedbackRep
         // The Return-Path was written at final delivery from the envelope MAIL FROM.
         report.original_mail_from = first(&a.headers, "return-path").and_then(parse_address);
     }
-    finish(&mut report, attached, &[], rules);
+    finish(&mut report, scanned, attached, &[], rules);
     report
 }

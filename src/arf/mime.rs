@@ -129,10 +129,7 @@ fn collect<'a>(message: &Message<'a>, raw: &'a [u8]) -> Vec<Leaf<'a>> {
 
 fn classify(part: &MessagePart<'_>) -> (String, Kind) {
     let (ctype, sub) = match part.content_type() {
-        Some(ct) => (
-            ct.ctype().to_ascii_lowercase(),
-            ct.subtype().unwrap_or_default().to_ascii_lowercase(),
-        ),
+        Some(ct) => unquote(ct.ctype(), ct.subtype().unwrap_or_default()),
         None => ("text".to_string(), "plain".to_string()),
     };
     if (ctype.as_str(), sub.as_str()) == CUT_ORIGINAL {
@@ -152,6 +149,22 @@ fn classify(part: &MessagePart<'_>) -> (String, Kind) {
         _ => Kind::Other,
     };
     (format!("{ctype}/{sub}"), kind)
+}
+
+/// Type and subtype, lowercased, from a Content-Type some reporters write quoted:
+/// `"message/feedback-report"`, `"text"/"plain"`, `'application/json'`.
+fn unquote(ctype: &str, subtype: &str) -> (String, String) {
+    let strip = |s: &str| {
+        s.trim()
+            .trim_matches(|c| c == '"' || c == '\'')
+            .trim()
+            .to_ascii_lowercase()
+    };
+    let ctype = strip(ctype);
+    match ctype.split_once('/') {
+        Some((t, s)) if subtype.trim().is_empty() => (strip(t), strip(s)),
+        _ => (ctype, strip(subtype)),
+    }
 }
 
 /// The decoded content of a leaf part. A nested message that was not transfer-encoded is

@@ -3,11 +3,12 @@
 //! [`parse`] turns the raw bytes of one inbound mail into a normalized [`FeedbackReport`] or a
 //! typed [`ParseError`] saying why it is not one. It is a pure function and never panics.
 //! Recognised: RFC 5965 ARF (incl. RFC 6591 auth-failure and headers-only variants, reports
-//! re-wrapped by forwarding clients), Microsoft JMRP, and X-ARF v4 JSON.
+//! re-wrapped by forwarding clients), Microsoft JMRP, X-ARF 0.1/0.2 (YAML) and X-ARF v4 JSON.
 
 mod date;
 mod error;
 mod fields;
+mod finish;
 mod header;
 mod identity;
 mod jmrp;
@@ -15,8 +16,10 @@ pub(crate) mod mime;
 mod original;
 mod received;
 mod refuse;
+mod source;
 mod values;
 mod xarf;
+mod xarf_yaml;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -30,7 +33,7 @@ pub use error::{IdentityRuleError, ParseError};
 pub use identity::{IdentityRule, IdentityRules};
 pub use original::OriginalMessage;
 
-use header::Field;
+use finish::finish;
 use mime::{Kind, Scanned};
 use original::Attached;
 
@@ -42,7 +45,7 @@ pub enum ReportFormat {
     Arf,
     /// Microsoft Junk Mail Reporting Program (no machine-readable report part).
     Jmrp,
-    /// X-ARF (JSON).
+    /// X-ARF: v4 JSON, or 0.1/0.2 YAML (`version` says which).
     Xarf,
 }
 
@@ -210,6 +213,9 @@ fn parse_input(
             }
         }
     }
+    if let Some(report) = xarf_yaml::build(&scanned, rules) {
+        return Ok(report);
+    }
     if jmrp::is_jmrp(&scanned) {
         return Ok(jmrp::build(&scanned, rules));
     }
@@ -270,7 +276,7 @@ fn arf(
     // X-ARF data fills gaps before anything is guessed from the Received chain.
     xarf::merge(&mut report, scanned);
     let attached = attached_original(scanned);
-    finish(&mut report, attached, &fields, rules);
+    finish(&mut report, scanned, attached, &fields, rules);
     Ok(report)
 }
 
@@ -280,74 +286,6 @@ fn attached_original(scanned: &Scanned<'_>) -> Option<Attached> {
         Kind::Original(headers_only) => Some(original::read(&l.bytes, headers_only)),
         _ => None,
     })
-}
-
-/// Common tail for every format: derive what is missing from the Received chain, identify the
-/// sender, attach the original.
-fn finish(
-    report: &mut FeedbackReport,
-    attached: Option<Attached>,
-    report_fields: &[Field],
-    rules: &IdentityRules,
-) {
-    let headers: &[Field] = attached.as_ref().map_or(&[], |a| a.headers.as_slice());
-    let chain: &[String] = attached
-        .as_ref()
-        .map_or(&[], |a| a.message.received.as_slice());
-    let hop = received::entry_hop(chain);
-    if report.source_ip.is_none() {
-        match &hop {
-            Some(h) => {
-                report.source_ip = Some(h.ip);
-                report.warnings.push(format!(
-                    "no usable Source-IP: derived from the attached message's Received header #{} (the first hop from a public address)",
-                    h.index + 1
-                ));
-            }
-            None => report.warnings.push(
-                "no usable Source-IP, and no public address in the attached message's Received headers to derive one from".to_string(),
-            ),
-        }
-    }
-    if report.arrival_date.is_none() {
-        let derived = hop
-            .as_ref()
-            .and_then(|h| h.date.map(|d| (h.index, d)))
-            .or_else(|| {
-                chain
-                    .iter()
-                    .enumerate()
-                    .find_map(|(i, r)| received::hop_date(r).map(|d| (i, d)))
-            });
-        match derived {
-            Some((index, date)) => {
-                report.arrival_date = Some(date);
-                report.warnings.push(format!(
-                    "Arrival-Date missing: derived from the time stamp of the attached message's Received header #{}",
-                    index + 1
-                ));
-            }
-            None => report.warnings.push(
-                "Arrival-Date missing and not derivable from the attached message".to_string(),
-            ),
-        }
-    }
-    let found = rules.identify(headers).or_else(|| {
-        let found = rules.identify(report_fields);
-        if found.is_some() {
-            report.warnings.push(
-                "identity taken from the report's own fields: the attached message named none"
-                    .to_string(),
-            );
-        }
-        found
-    });
-    report.identity = found.map(|f| Identity {
-        value: f.value,
-        rule: f.rule,
-    });
-    report.outgoing_user = identity::outgoing_user(&[headers, report_fields]);
-    report.original = attached.map(|a| a.message);
 }
 
 #[cfg(test)]
@@ -366,7 +304,7 @@ mod tests {
     fn cutting_the_attached_originals_body_changes_no_result() {
         let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
         let (mut files, mut cut) = (0, 0);
-        for dir in ["arf", "arf-extra", "fuzz-regressions"] {
+        for dir in ["arf", "arf-extra", "xarf", "fuzz-regressions"] {
             for entry in std::fs::read_dir(fixtures.join(dir)).unwrap() {
                 let path = entry.unwrap().path();
                 let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");

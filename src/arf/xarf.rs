@@ -1,4 +1,5 @@
-//! X-ARF v4 (JSON) reports, standalone or carried next to an ARF `Feedback-Type: xarf` part.
+//! X-ARF v4 (JSON) reports, standalone or carried next to an ARF `Feedback-Type: xarf` part,
+//! and the X-ARF feedback-type table shared with the 0.1/0.2 reader ([`super::xarf_yaml`]).
 //!
 //! An X-ARF v4 document looks like `{"Version": "4", "ReporterInfo": {…}, "Report":
 //! {"ReportClass": "Messaging", "ReportType": "Spam", "SourceIp": …, "Date": …, "Samples": […]}}`.
@@ -12,12 +13,13 @@ use super::mime::{Kind, Scanned};
 use super::values::{parse_address, parse_ip};
 use super::{finish, original, FeedbackReport, IdentityRules, ReportFormat};
 
-/// Finds an X-ARF v4 JSON document among the parts.
+/// Finds an X-ARF v4 JSON document among the parts. Any part whose content is a JSON object
+/// counts, whatever its Content-Type says: reporters label it `application/json`, `text/plain`,
+/// `application/octet-stream`, or write the type and its parameters in odd quoting.
 fn find(scanned: &Scanned<'_>) -> Option<Value> {
     scanned.leaves.iter().find_map(|l| {
-        let candidate = l.kind == Kind::Json
-            || (l.mime == "text/plain"
-                && l.bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'));
+        let candidate = matches!(l.kind, Kind::Json | Kind::Other)
+            && l.bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
         if !candidate {
             return None;
         }
@@ -40,7 +42,7 @@ pub(crate) fn standalone(scanned: &Scanned<'_>, rules: &IdentityRules) -> Option
             _ => None,
         })
         .or_else(|| sample(&json).map(|bytes| original::read(&bytes, false)));
-    finish(&mut report, attached, &[], rules);
+    finish(&mut report, scanned, attached, &[], rules);
     Some(report)
 }
 
@@ -83,15 +85,36 @@ fn texts(v: Option<&Value>) -> Vec<String> {
     }
 }
 
-/// Spam is what ARF calls abuse; phishing is fraud; malware is virus.
-fn feedback_type(report_type: Option<&str>) -> String {
-    match report_type.map(str::to_ascii_lowercase).as_deref() {
-        Some("spam") => "abuse".to_string(),
-        Some("phishing") => "fraud".to_string(),
-        Some("malware" | "virus") => "virus".to_string(),
-        Some(other) if !other.is_empty() => other.to_string(),
-        _ => "other".to_string(),
-    }
+/// X-ARF report types (v4 `ReportType`, 0.1/0.2 `Report-Type`, any case) and the ARF
+/// Feedback-Type they are filed under: spam is what ARF calls abuse, phishing is fraud, malware
+/// is virus. A type not listed is filed under its own name (its tickets form a class of their
+/// own, as an unknown ARF token does), except in the 0.1/0.2 category `fraud`, which stays
+/// fraud whatever the type (`cryptocurrency-scam`, `fake-shop`, …).
+pub(crate) const FEEDBACK_TYPES: &[(&str, &str)] = &[
+    ("spam", "abuse"),
+    ("phishing", "fraud"),
+    ("fraud", "fraud"),
+    ("malware", "virus"),
+    ("malware-attack", "virus"),
+    ("virus", "virus"),
+    ("loginattack", "login-attack"),
+];
+
+/// The feedback type for an X-ARF report type and (0.1/0.2) category, by [`FEEDBACK_TYPES`].
+pub(crate) fn feedback_type(report_type: Option<&str>, category: Option<&str>) -> String {
+    let report_type = report_type.map(|t| t.trim().to_ascii_lowercase());
+    let category = category.map(|c| c.trim().to_ascii_lowercase());
+    let listed = report_type.as_deref().and_then(|t| {
+        FEEDBACK_TYPES
+            .iter()
+            .find(|(name, _)| *name == t)
+            .map(|(_, feedback)| (*feedback).to_string())
+    });
+    listed
+        .or_else(|| (category.as_deref() == Some("fraud")).then(|| "fraud".to_string()))
+        .or(report_type.filter(|t| !t.is_empty()))
+        .or(category.filter(|c| !c.is_empty()))
+        .unwrap_or_else(|| "other".to_string())
 }
 
 fn apply(json: &Value, report: &mut FeedbackReport) {
@@ -99,7 +122,7 @@ fn apply(json: &Value, report: &mut FeedbackReport) {
     let get = |k: &str| r.and_then(|r| r.get(k));
     let report_type = text(get("ReportType"));
     if report.feedback_type.is_empty() || report.feedback_type == "xarf" {
-        report.feedback_type = feedback_type(report_type.as_deref());
+        report.feedback_type = feedback_type(report_type.as_deref(), None);
     }
     if report.version.is_none() {
         report.version = text(json.get("Version"));
