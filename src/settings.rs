@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::DatabaseUrl;
 use crate::imap::MailboxSettings;
 use crate::ingest::{IngestSettings, Ingestor};
+pub use crate::logging::LogFormat;
 use crate::notify::NotifySettings;
 pub use crate::secret::{mask_url_password, Secret};
 use crate::upstream::worker::ActionSettings;
@@ -42,6 +43,9 @@ pub struct Settings {
     pub notify: NotifySettings,
     /// `tracing` filter, e.g. `info` or `abuse_desk=debug`.
     pub log: String,
+    /// `text` (the default) or `json`: one JSON object per line, for log collectors.
+    #[serde(default)]
+    pub log_format: LogFormat,
 }
 
 impl Default for Settings {
@@ -56,6 +60,7 @@ impl Default for Settings {
             actions: ActionSettings::default(),
             notify: NotifySettings::default(),
             log: "info".into(),
+            log_format: LogFormat::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ use tracing::{info, warn};
 use crate::db::{mailbox_state, Pool};
 use crate::imap::{self, MailboxSettings, MailboxSummary, PollOptions};
 use crate::ingest::Ingestor;
+use crate::metrics::Metrics;
 pub use actions::ActionJob;
 pub use notices::NoticeJob;
 
@@ -38,12 +39,21 @@ pub async fn run(
     pool: Pool,
     actions: Option<Arc<ActionJob>>,
     notices: Option<Arc<NoticeJob>>,
+    metrics: Metrics,
 ) -> anyhow::Result<()> {
     let _notices = match notices {
         Some(job) => Some(schedule_notices(&settings, job).await?),
         None => None,
     };
-    run_jobs(settings, pool, None, actions, std::future::pending()).await
+    run_jobs(
+        settings,
+        pool,
+        None,
+        actions,
+        metrics,
+        std::future::pending(),
+    )
+    .await
 }
 
 /// Starts the notice job on `[notify].schedule`; it runs until the returned scheduler and
@@ -76,7 +86,7 @@ pub async fn run_until(
     only: Option<&str>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    run_jobs(settings, pool, only, None, shutdown).await
+    run_jobs(settings, pool, only, None, Metrics::default(), shutdown).await
 }
 
 async fn run_jobs(
@@ -84,9 +94,10 @@ async fn run_jobs(
     pool: Pool,
     only: Option<&str>,
     actions: Option<Arc<ActionJob>>,
+    metrics: Metrics,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let ingestor = Arc::new(settings.ingestor()?);
+    let ingestor = Arc::new(settings.ingestor()?.measured(metrics));
     let mut scheduler = JobScheduler::new().await?;
     let worker = match actions {
         Some(job) => {
