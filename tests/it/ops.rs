@@ -190,6 +190,10 @@ async fn metrics_count_ingest_tickets_actions_and_requests() {
         assert_eq!(wrong.await.unwrap().status(), 401);
         let viewer = app.login("viewer").await;
         assert_eq!(viewer.get("/metrics").await.status(), 200);
+        let out = support::cli_ok(&app.db, &["token", "create", "viewer", "--name", "grafana"]);
+        let api_token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let by_token = http.get(&metrics).bearer_auth(&api_token).send();
+        assert_eq!(by_token.await.unwrap().status(), 200);
 
         // Two messages through the path mail and the API take, then the same two again.
         let mut conn = app.conn();
