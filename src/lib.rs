@@ -18,6 +18,7 @@ pub mod invalid;
 pub mod jobs;
 pub mod limits;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod netblock;
 pub mod notify;

@@ -13,6 +13,7 @@ use crate::db::DatabaseUrl;
 use crate::housekeeping::HousekeepingSettings;
 use crate::imap::MailboxSettings;
 use crate::ingest::{IngestSettings, Ingestor};
+pub use crate::logging::LogFormat;
 use crate::notify::NotifySettings;
 pub use crate::secret::{mask_url_password, Secret};
 use crate::upstream::worker::ActionSettings;
@@ -46,6 +47,9 @@ pub struct Settings {
     pub housekeeping: HousekeepingSettings,
     /// `tracing` filter, e.g. `info` or `abuse_desk=debug`.
     pub log: String,
+    /// `text` (the default) or `json`: one JSON object per line, for log collectors.
+    #[serde(default)]
+    pub log_format: LogFormat,
 }
 
 impl Default for Settings {
@@ -61,6 +65,7 @@ impl Default for Settings {
             notify: NotifySettings::default(),
             housekeeping: HousekeepingSettings::default(),
             log: "info".into(),
+            log_format: LogFormat::default(),
         }
     }
 }

@@ -210,7 +210,7 @@ pub fn run(settings: Settings, command: &ActionsCommand) -> Result<()> {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
                 tokio::select! {
-                    ran = crate::jobs::run(Arc::new(only_actions), pool, Some(job), None, None) => ran,
+                    ran = crate::jobs::run(Arc::new(only_actions), pool, Some(job), None, None, Default::default()) => ran,
                     _ = tokio::signal::ctrl_c() => Ok(()),
                 }
             })?;

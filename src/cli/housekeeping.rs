@@ -69,7 +69,7 @@ fn on_schedule(settings: &Settings) -> Result<()> {
     };
     tokio::runtime::Runtime::new()?.block_on(async {
         tokio::select! {
-            ran = crate::jobs::run(Arc::new(only_housekeeping), pool, None, None, Some(job)) => ran,
+            ran = crate::jobs::run(Arc::new(only_housekeeping), pool, None, None, Some(job), Default::default()) => ran,
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })

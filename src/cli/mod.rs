@@ -238,11 +238,12 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn run_command(cli: Cli) -> Result<()> {
     let settings = settings(&cli)?;
-    crate::logging::init(if cli.command.keeps_running() {
+    let filter = if cli.command.keeps_running() {
         &settings.log
     } else {
         crate::logging::ONE_SHOT
-    });
+    };
+    crate::logging::init(filter, settings.log_format);
     match cli.command {
         Command::Parse(args) => import::parse(&settings, &args)?,
         Command::Import(args) => import::run(&settings, &args)?,

@@ -46,7 +46,7 @@ fn on_schedule(settings: &Settings, sender: Sender) -> Result<()> {
     };
     tokio::runtime::Runtime::new()?.block_on(async {
         tokio::select! {
-            ran = crate::jobs::run(Arc::new(only_notices), pool, None, Some(job), None) => ran,
+            ran = crate::jobs::run(Arc::new(only_notices), pool, None, Some(job), None, Default::default()) => ran,
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })

@@ -83,14 +83,19 @@ fn login_base(settings: &Settings) -> String {
 async fn run(settings: Settings, upstreams: Upstreams, jobs: bool) -> Result<()> {
     let pool = db::connect_pool(&settings.database()?, settings.database_pool_size)?;
     let wake = Arc::new(Notify::new());
+    // One set of counters for the whole process: the web shows them at /metrics.
+    let metrics = crate::metrics::Metrics::new();
     let notices = match settings.notify.enabled {
         true => Some(NoticeServices {
             settings: settings.notify.clone(),
-            sender: Arc::new(Sender::new(
-                &settings.notify,
-                MailTemplates::new(settings.web.templates_dir.clone()),
-                &settings.web.public_url,
-            )?),
+            sender: Arc::new(
+                Sender::new(
+                    &settings.notify,
+                    MailTemplates::new(settings.web.templates_dir.clone()),
+                    &settings.web.public_url,
+                )?
+                .measured(metrics.clone()),
+            ),
             wake: Arc::new(Notify::new()),
         }),
         false => None,
@@ -100,6 +105,7 @@ async fn run(settings: Settings, upstreams: Upstreams, jobs: bool) -> Result<()>
         routes: upstreams.routes(),
         upstreams: upstreams.names().into_iter().map(str::to_owned).collect(),
         wake_actions: jobs.then(|| Arc::clone(&wake)),
+        metrics: metrics.clone(),
     };
     let app = Application::build_with(&settings.web, pool.clone(), services)?;
     tracing::info!(
@@ -116,7 +122,7 @@ async fn run(settings: Settings, upstreams: Upstreams, jobs: bool) -> Result<()>
         upstreams = upstreams.len(),
         "polling the mailboxes and carrying out actions on their schedules"
     );
-    let worker = Worker::new(upstreams, settings.actions.clone());
+    let worker = Worker::new(upstreams, settings.actions.clone()).measured(metrics.clone());
     let actions = Arc::new(ActionJob::new(worker, pool.clone(), wake));
     let notices =
         notices.map(|n| Arc::new(NoticeJob::new(n.settings, n.sender, pool.clone(), n.wake)));
@@ -129,7 +135,7 @@ async fn run(settings: Settings, upstreams: Upstreams, jobs: bool) -> Result<()>
     tokio::select! {
         served = app.run_until_stopped() => served?,
         // Returns only when the scheduler cannot start; runs log their own errors.
-        ran = crate::jobs::run(Arc::new(settings), pool, Some(actions), notices, housekeeping) => ran?,
+        ran = crate::jobs::run(Arc::new(settings), pool, Some(actions), notices, housekeeping, metrics) => ran?,
     }
     Ok(())
 }

@@ -398,3 +398,11 @@ pub const TIMES: std::ops::RangeInclusive<chrono::NaiveDateTime> = {
 pub fn clamp_time(t: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
     t.clamp(*TIMES.start(), *TIMES.end())
 }
+
+/// The embedded migrations not yet applied to the connection's database, by version.
+pub fn pending_migrations(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
+    dispatch!(conn, c => c
+        .pending_migrations(migrations_for(c))
+        .map(|pending| pending.iter().map(|m| m.name().version().to_string()).collect())
+        .map_err(|e| DbError::Migration(e.to_string())))
+}

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use imap::types::Uid;
 
-use super::settings::{MailboxSettings, TlsMode};
+use super::oauth::XOAuth2;
+use super::settings::{AuthMethod, MailboxSettings, TlsMode};
 use super::ImapError;
 
 /// A logged-in session with the folder selected.
@@ -33,11 +34,7 @@ pub fn open(
     settings: &MailboxSettings,
     timeout: Duration,
 ) -> Result<(Session, Selected), ImapError> {
-    let client = connect(settings, timeout)?;
-    let password = settings.password().map_err(ImapError::PasswordFile)?;
-    let mut inner = client
-        .login(&settings.username, password.expose())
-        .map_err(|(e, _)| ImapError::Login(e))?;
+    let mut inner = login(settings, timeout)?;
     let caps = inner.capabilities().map_err(ImapError::Imap)?;
     let has_move = caps.has_str("MOVE");
     let has_uidplus = caps.has_str("UIDPLUS");
@@ -55,6 +52,37 @@ pub fn open(
             uid_next: mailbox.uid_next,
         },
     ))
+}
+
+/// Connects and logs in: LOGIN with the password, or AUTHENTICATE XOAUTH2 with an access
+/// token (fetched first when none is cached or it is about to expire; the connection is
+/// opened only once the token is at hand).
+fn login(
+    settings: &MailboxSettings,
+    timeout: Duration,
+) -> Result<imap::Session<imap::Connection>, ImapError> {
+    match settings.auth {
+        AuthMethod::Password => {
+            let password = settings.password().map_err(ImapError::PasswordFile)?;
+            connect(settings, timeout)?
+                .login(&settings.username, password.expose())
+                .map_err(|(e, _)| ImapError::Login(e))
+        }
+        AuthMethod::Xoauth2 => {
+            let token = settings.access_token(timeout)?;
+            let xoauth2 = XOAuth2 {
+                user: &settings.username,
+                token: &token,
+            };
+            connect(settings, timeout)?
+                .authenticate("XOAUTH2", &xoauth2)
+                .map_err(|(e, _)| {
+                    // Perhaps revoked before its time: the next attempt asks for a new one.
+                    settings.tokens.forget();
+                    ImapError::Login(e)
+                })
+        }
+    }
 }
 
 fn connect(

@@ -8,6 +8,7 @@ mod client;
 mod fetch;
 mod idle;
 mod lock;
+mod oauth;
 mod poll;
 mod settings;
 
@@ -18,7 +19,7 @@ use serde::Serialize;
 pub use client::uid_set;
 pub use idle::wait_for_mail;
 pub use poll::poll;
-pub use settings::{DoneAction, Invalid, MailboxSettings, TlsMode};
+pub use settings::{AuthMethod, DoneAction, Invalid, MailboxSettings, TlsMode};
 
 use crate::ingest::{IngestError, Summary};
 
@@ -35,6 +36,8 @@ pub enum ImapError {
     Login(imap::Error),
     #[error("cannot read password_file: {0}")]
     PasswordFile(std::io::Error),
+    #[error("OAuth: {reason}")]
+    OAuth { reason: String, transient: bool },
     #[error("IMAP: {0}")]
     Imap(imap::Error),
     #[error("the server gives no UIDVALIDITY for the folder")]
@@ -52,10 +55,13 @@ impl ImapError {
     /// without STARTTLS or an unreadable password file stay so until someone acts: the poll
     /// gives up at once and the next scheduled one tries again.
     pub fn is_transient(&self) -> bool {
-        !matches!(
-            self,
-            Self::Tls(_) | Self::NoStartTls | Self::PasswordFile(_) | Self::NoUidValidity
-        )
+        match self {
+            Self::OAuth { transient, .. } => *transient,
+            _ => !matches!(
+                self,
+                Self::Tls(_) | Self::NoStartTls | Self::PasswordFile(_) | Self::NoUidValidity
+            ),
+        }
     }
 }
 

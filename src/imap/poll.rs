@@ -49,6 +49,7 @@ pub fn poll(
         mailbox: mailbox.name.clone(),
         ..Default::default()
     };
+    let started = std::time::Instant::now();
     let mut pause = options.backoff;
     let attempts = options.attempts.max(1);
     let owner = lock::owner();
@@ -85,6 +86,9 @@ pub fn poll(
         }
     }
     if !summary.skipped {
+        ingestor
+            .metrics
+            .polled(&mailbox.name, started.elapsed(), summary.error.is_some());
         if let Err(e) = mailbox_state::finish(conn, &mailbox.name, summary.error.as_deref()) {
             warn!(mailbox = %mailbox.name, error = %e, "cannot record the poll in mailbox_state");
         }

@@ -2,6 +2,7 @@
 //! to do with a message once it is safely stored.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,18 @@ pub enum TlsMode {
     Starttls,
     /// No encryption: only for a server on the loopback interface.
     None,
+}
+
+/// How the poller logs in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    /// LOGIN with `password` or `password_file`.
+    #[default]
+    Password,
+    /// AUTHENTICATE XOAUTH2 with an OAuth 2.0 access token had for `refresh_token` from
+    /// `token_url` (Microsoft 365, Gmail).
+    Xoauth2,
 }
 
 /// A mailbox the poller reads.
@@ -40,6 +53,31 @@ pub struct MailboxSettings {
     /// password is picked up without a restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
+    /// `password` (the default) or `xoauth2`; the latter takes the five settings below
+    /// instead of a password.
+    #[serde(default)]
+    pub auth: AuthMethod,
+    /// xoauth2: the provider's token endpoint, e.g.
+    /// `https://login.microsoftonline.com/TENANT/oauth2/v2.0/token` or
+    /// `https://oauth2.googleapis.com/token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    /// xoauth2: the application's client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// xoauth2: the application's client secret (not needed by public clients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    /// xoauth2: the refresh token granted for the mailbox's account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<Secret>,
+    /// xoauth2: the scope to ask for, e.g. `https://outlook.office.com/IMAP.AccessAsUser.All
+    /// offline_access`; without it the refresh token's own scope applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The current access token (xoauth2), shared by clones of these settings.
+    #[serde(skip)]
+    pub(crate) tokens: Arc<super::oauth::TokenCache>,
     /// The folder to read.
     #[serde(default = "inbox")]
     pub folder: String,
@@ -144,20 +182,10 @@ impl MailboxSettings {
         if self.username.is_empty() {
             return invalid("username", "must be set");
         }
-        match (&self.password, &self.password_file) {
-            (Some(_), Some(_)) => {
-                return invalid("password", "set password or password_file, not both")
-            }
-            (None, None) => return invalid("password", "set password or password_file"),
-            (None, Some(path)) => {
-                if let Err(e) = std::fs::read_to_string(path) {
-                    return Err(Invalid {
-                        key: "password_file",
-                        reason: format!("cannot read {}: {e}", path.display()),
-                    });
-                }
-            }
-            (Some(_), None) => {}
+        if self.auth == AuthMethod::Xoauth2 {
+            self.validate_oauth()?;
+        } else {
+            self.validate_password()?;
         }
         if self.folder.is_empty() {
             return invalid("folder", "must not be empty");
@@ -199,6 +227,76 @@ impl MailboxSettings {
             });
         }
         Ok(())
+    }
+}
+
+impl MailboxSettings {
+    fn validate_password(&self) -> Result<(), Invalid> {
+        let invalid = |key, reason: &str| {
+            Err(Invalid {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        match (&self.password, &self.password_file) {
+            (Some(_), Some(_)) => invalid("password", "set password or password_file, not both"),
+            (None, None) => invalid("password", "set password or password_file"),
+            (None, Some(path)) => match std::fs::read_to_string(path) {
+                Ok(_) => Ok(()),
+                Err(e) => Err(Invalid {
+                    key: "password_file",
+                    reason: format!("cannot read {}: {e}", path.display()),
+                }),
+            },
+            (Some(_), None) => Ok(()),
+        }
+    }
+
+    fn validate_oauth(&self) -> Result<(), Invalid> {
+        let invalid = |key, reason: &str| {
+            Err(Invalid {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.password.is_some() || self.password_file.is_some() {
+            return invalid(
+                "password",
+                "auth = xoauth2 logs in with a token: remove password / password_file",
+            );
+        }
+        let url = self.token_url.as_deref().unwrap_or("");
+        let https = url.starts_with("https://");
+        let loopback_http = url
+            .strip_prefix("http://")
+            .and_then(|rest| url::Url::parse(&format!("http://{rest}")).ok())
+            .and_then(|u| u.host_str().map(crate::net::is_loopback_host))
+            .unwrap_or(false);
+        if !(https || loopback_http) {
+            return invalid(
+                "token_url",
+                "set the provider's https:// token endpoint (plain http only on loopback)",
+            );
+        }
+        if self.client_id.as_deref().unwrap_or("").is_empty() {
+            return invalid("client_id", "must be set for auth = xoauth2");
+        }
+        if self
+            .refresh_token
+            .as_ref()
+            .is_none_or(|t| t.expose().is_empty())
+        {
+            return invalid("refresh_token", "must be set for auth = xoauth2");
+        }
+        Ok(())
+    }
+
+    /// The access token for an XOAUTH2 login: the cached one, or a fresh one.
+    pub(crate) fn access_token(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<Secret, super::ImapError> {
+        self.tokens.access_token(self, timeout)
     }
 }
 
@@ -267,6 +365,36 @@ mod tests {
         );
         assert_eq!(key(|m| m.schedule = "every minute".into()), "schedule");
         assert_eq!(key(|m| m.name = "a b".into()), "name");
+    }
+
+    #[test]
+    fn xoauth2_needs_its_endpoint_client_and_refresh_token_and_no_password() {
+        let oauth = || {
+            let mut m = mailbox();
+            m.password = None;
+            m.auth = AuthMethod::Xoauth2;
+            m.token_url = Some("https://login.example.net/token".into());
+            m.client_id = Some("desk".into());
+            m.refresh_token = Some(Secret::new("r"));
+            m
+        };
+        assert_eq!(oauth().validate(), Ok(()));
+        let key = |f: fn(&mut MailboxSettings)| {
+            let mut m = oauth();
+            f(&mut m);
+            m.validate().unwrap_err().key
+        };
+        assert_eq!(key(|m| m.password = Some(Secret::new("p"))), "password");
+        assert_eq!(key(|m| m.token_url = None), "token_url");
+        assert_eq!(
+            key(|m| m.token_url = Some("http://login.example.net/token".into())),
+            "token_url"
+        );
+        assert_eq!(key(|m| m.client_id = Some(String::new())), "client_id");
+        assert_eq!(key(|m| m.refresh_token = None), "refresh_token");
+        let mut local = oauth();
+        local.token_url = Some("http://127.0.0.1:8081/token".into());
+        assert_eq!(local.validate(), Ok(()));
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct Ingestor {
     pub reconnect: Option<retry::Reconnect>,
     /// How long a writer rides out an unavailable database before giving the error up.
     pub patience: retry::Patience,
+    /// Where stored messages are counted.
+    pub metrics: crate::metrics::Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,7 @@ impl Ingestor {
             routes: Routes::default(),
             reconnect: None,
             patience: retry::Patience::default(),
+            metrics: crate::metrics::Metrics::default(),
         })
     }
 
@@ -83,6 +86,11 @@ impl Ingestor {
     /// This ingestor, with the automatic rule's locks going to the upstreams of `routes`.
     pub fn routed(self, routes: Routes) -> Self {
         Self { routes, ..self }
+    }
+
+    /// This ingestor, counting what it stores (and the IMAP polls it serves) in `metrics`.
+    pub fn measured(self, metrics: crate::metrics::Metrics) -> Self {
+        Self { metrics, ..self }
     }
 
     /// Whether the report comes from our own outgoing filter (by its User-Agent).
@@ -249,12 +257,18 @@ impl Summary {
 }
 
 /// Stores already prepared messages from one origin in one transaction (IMAP and HTTP use
-/// this directly: they act on the outcome only after it returns, i.e. after the commit).
+/// this directly: they act on the outcome only after it returns, i.e. after the commit), and
+/// counts them in the ingestor's metrics.
 pub fn store(
     conn: &mut DbConn,
     ingestor: &Ingestor,
     origin: &Origin<'_>,
     batch: &[Prepared],
 ) -> Result<Vec<Outcome>, IngestError> {
-    Ok(store::store_batch(conn, ingestor, origin, batch)?)
+    let started = std::time::Instant::now();
+    let outcomes = store::store_batch(conn, ingestor, origin, batch)?;
+    ingestor
+        .metrics
+        .ingested(origin.source, batch, &outcomes, started.elapsed());
+    Ok(outcomes)
 }

@@ -16,6 +16,7 @@ use tracing::{info, warn};
 use crate::db::{mailbox_state, Pool};
 use crate::imap::{self, MailboxSettings, MailboxSummary, PollOptions};
 use crate::ingest::Ingestor;
+use crate::metrics::Metrics;
 pub use actions::ActionJob;
 pub use housekeeping::HousekeepingJob;
 pub use notices::NoticeJob;
@@ -42,6 +43,7 @@ pub async fn run(
     actions: Option<Arc<ActionJob>>,
     notices: Option<Arc<NoticeJob>>,
     housekeeping: Option<Arc<HousekeepingJob>>,
+    metrics: Metrics,
 ) -> anyhow::Result<()> {
     let _notices = match notices {
         Some(job) => Some(schedule_notices(&settings, job).await?),
@@ -51,7 +53,15 @@ pub async fn run(
         Some(job) => Some(schedule_housekeeping(&settings, job).await?),
         None => None,
     };
-    run_jobs(settings, pool, None, actions, std::future::pending()).await
+    run_jobs(
+        settings,
+        pool,
+        None,
+        actions,
+        metrics,
+        std::future::pending(),
+    )
+    .await
 }
 
 /// Starts the notice job on `[notify].schedule`; it runs until the returned scheduler and
@@ -115,7 +125,7 @@ pub async fn run_until(
     only: Option<&str>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    run_jobs(settings, pool, only, None, shutdown).await
+    run_jobs(settings, pool, only, None, Metrics::default(), shutdown).await
 }
 
 async fn run_jobs(
@@ -123,9 +133,10 @@ async fn run_jobs(
     pool: Pool,
     only: Option<&str>,
     actions: Option<Arc<ActionJob>>,
+    metrics: Metrics,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let ingestor = Arc::new(settings.ingestor()?);
+    let ingestor = Arc::new(settings.ingestor()?.measured(metrics));
     let mut scheduler = JobScheduler::new().await?;
     let worker = match actions {
         Some(job) => {

@@ -41,6 +41,8 @@ pub struct Sender {
     /// `web.public_url`, which self-service links start with.
     public_url: String,
     limit: Mutex<RateLimit>,
+    /// Where deliveries are counted.
+    metrics: crate::metrics::Metrics,
 }
 
 /// A `sending` row older than this belongs to a sender that died mid-send.
@@ -58,7 +60,13 @@ impl Sender {
             templates,
             public_url: public_url.trim_end_matches('/').to_owned(),
             limit: Mutex::new(RateLimit::new(settings.rate_per_minute)),
+            metrics: crate::metrics::Metrics::default(),
         })
+    }
+
+    /// This sender, counting its deliveries in `metrics`.
+    pub fn measured(self, metrics: crate::metrics::Metrics) -> Self {
+        Self { metrics, ..self }
     }
 
     /// Sends everything due now (within the rate limit; the rest waits for the next run).
@@ -121,6 +129,7 @@ impl Sender {
                 for row in rows {
                     notices::finish(conn, row.id, Sent::Failed { error: &error }, now())?;
                     done.failed += 1;
+                    self.metrics.notification("failed");
                 }
                 return Ok(());
             }
@@ -139,6 +148,7 @@ impl Sender {
             let how = match &delivery {
                 Delivery::Sent => {
                     done.sent += 1;
+                    self.metrics.notification("sent");
                     Sent::Sent {
                         subject: &mail.subject,
                         body: &body,
@@ -146,6 +156,7 @@ impl Sender {
                 }
                 Delivery::Retry(why) => {
                     done.retried += 1;
+                    self.metrics.notification("retry");
                     Sent::Retry {
                         error: why,
                         at: at + pause(row.attempts),
@@ -153,6 +164,7 @@ impl Sender {
                 }
                 Delivery::Rejected(why) => {
                     done.failed += 1;
+                    self.metrics.notification("failed");
                     Sent::Failed { error: why }
                 }
             };

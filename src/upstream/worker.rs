@@ -38,6 +38,8 @@ pub struct Worker {
     settings: ActionSettings,
     /// Who claims actions: host and process, shown while an action runs.
     name: String,
+    /// Where calls are counted.
+    metrics: crate::metrics::Metrics,
 }
 
 /// A claim older than this is taken for a crashed worker's: longer than any call may take.
@@ -55,7 +57,13 @@ impl Worker {
             upstreams,
             settings,
             name,
+            metrics: crate::metrics::Metrics::default(),
         }
+    }
+
+    /// This worker, counting its calls in `metrics`.
+    pub fn measured(self, metrics: crate::metrics::Metrics) -> Self {
+        Self { metrics, ..self }
     }
 
     /// The upstreams this worker calls.
@@ -206,6 +214,7 @@ impl Worker {
             }
         };
         actions::record_attempt(conn, action.id, name, at, took, status, outcome, &words)?;
+        self.metrics.action(name, outcome.as_str());
         let trail = match next {
             Next::Done => {
                 actions::finish(conn, &action, Finish::Succeeded { outcome: &words }, at)?;
@@ -281,6 +290,8 @@ impl Worker {
             AttemptOutcome::Checked,
             &words,
         )?;
+        self.metrics
+            .action(upstream.name(), AttemptOutcome::Checked.as_str());
         actions::finish(conn, action, Finish::Succeeded { outcome: &words }, at)?;
         note(conn, action, &words)?;
         Ok(true)

@@ -78,7 +78,8 @@ pub use crate::hex::hex;
 pub use crate::secret::random_token;
 
 async fn identify(req: &HttpRequest) -> Result<Staff, WebError> {
-    let api = req.path().starts_with("/api/");
+    // `/metrics` is read by scrapers: a bearer token, and 401 rather than the login page.
+    let api = req.path().starts_with("/api/") || req.path() == "/metrics";
     let state = req
         .app_data::<web::Data<AppState>>()
         .cloned()

@@ -22,6 +22,11 @@ impl TrustedProxies {
         self.0.iter().any(|b| b.contains(ip))
     }
 
+    /// Whether `req` comes straight from one of the trusted proxies.
+    pub fn is_proxy(&self, req: &actix_web::dev::ServiceRequest) -> bool {
+        req.peer_addr().is_some_and(|a| self.trust(a.ip()))
+    }
+
     /// The address of the client behind `req`.
     pub fn client(&self, req: &HttpRequest) -> IpAddr {
         let peer = req

@@ -13,8 +13,10 @@ mod forms;
 mod limiter;
 mod login;
 mod notices;
+mod ops;
 mod outgoing;
 mod queue;
+mod requests;
 mod selfservice;
 mod settings;
 mod templates;
@@ -94,6 +96,8 @@ pub struct Services {
     pub wake_actions: Option<Arc<tokio::sync::Notify>>,
     /// Customer notices, where `[notify]` is enabled.
     pub notices: Option<NoticeServices>,
+    /// The desk's counters, shown at `/metrics` (the jobs beside the web record into it).
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// What the web needs of customer notices: their settings, the sender (which composes them:
@@ -121,6 +125,8 @@ pub struct AppState {
     turns: tokio::sync::Semaphore,
     /// How long a login lasts (`web.session_hours`, `web.idle_minutes`).
     lifetime: db::sessions::Lifetime,
+    /// `web.metrics_token`.
+    metrics_token: crate::secret::Secret,
 }
 
 /// `web.session_hours` in whole seconds (at least one).
@@ -158,6 +164,7 @@ impl AppState {
             proxies: client::TrustedProxies::new(settings.proxies().unwrap_or_default()),
             caches: Caches::default(),
             lifetime: lifetime(settings),
+            metrics_token: settings.metrics_token.clone(),
         }
     }
 
@@ -293,6 +300,7 @@ impl Application {
                 .wrap(sessions)
                 .wrap(security_headers(hsts))
                 .wrap(middleware::from_fn(refuse_nul))
+                .wrap(middleware::from_fn(requests::observe))
                 .configure(routes)
         })
         .listen(listener)
@@ -371,8 +379,7 @@ const DATABASE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5)
 
 /// Every route of the application.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/static/style.css", web::get().to(stylesheet))
+    cfg.route("/static/style.css", web::get().to(stylesheet))
         .route(
             "/",
             web::get().to(|| async {
@@ -381,6 +388,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .finish()
             }),
         );
+    ops::config(cfg);
     login::config(cfg);
     actions::config(cfg);
     events::config(cfg);
@@ -394,11 +402,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     customers::config(cfg);
     users::config(cfg);
     tokens::config(cfg);
-}
-
-async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    state.db(|conn| Ok(db::ping(conn)?)).await?;
-    Ok(HttpResponse::Ok().content_type("text/plain").body("ok\n"))
 }
 
 async fn stylesheet() -> HttpResponse {

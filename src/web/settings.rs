@@ -29,6 +29,10 @@ pub struct WebSettings {
     pub trusted_proxies: Vec<String>,
     /// Directory of templates overriding the built-in ones.
     pub templates_dir: Option<PathBuf>,
+    /// When set, `/metrics` also answers a scraper sending `Authorization: Bearer <this>`
+    /// (staff logins and API tokens are always accepted). Empty: no such token.
+    #[serde(default)]
+    pub metrics_token: Secret,
 }
 
 impl Default for WebSettings {
@@ -41,6 +45,7 @@ impl Default for WebSettings {
             idle_minutes: 120,
             trusted_proxies: Vec::new(),
             templates_dir: None,
+            metrics_token: Secret::default(),
         }
     }
 }

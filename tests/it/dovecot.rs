@@ -31,6 +31,10 @@ pub struct Options {
     /// Serve TLS (implicit on `tls_port`, STARTTLS on `port`) with a certificate for
     /// localhost signed by a throw-away CA, `ca.pem` in [`Dovecot::ca`].
     pub tls: bool,
+    /// Also take OAuth 2.0 logins (XOAUTH2, OAUTHBEARER), their tokens checked by POSTing
+    /// them to `http://127.0.0.1:{oauth_port}/introspect` (RFC 7662), as a provider's
+    /// introspection endpoint would; 0 for none.
+    pub oauth_port: u16,
 }
 
 impl Dovecot {
@@ -112,6 +116,25 @@ impl Dovecot {
             "ssl = no\n".to_owned()
         };
         let internal = if as_root { "root".to_owned() } else { whoami() };
+        let (mechanisms, oauth_passdb) = if options.oauth_port == 0 {
+            ("plain login", String::new())
+        } else {
+            std::fs::write(
+                root.join("oauth2.conf.ext"),
+                format!(
+                    "introspection_mode = post\nintrospection_url = http://127.0.0.1:{}/introspect\nusername_attribute = username\nactive_attribute = active\nactive_value = true\n",
+                    options.oauth_port
+                ),
+            )
+            .unwrap();
+            (
+                "plain login xoauth2 oauthbearer",
+                format!(
+                    "passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {}/oauth2.conf.ext\n}}\n",
+                    root.display()
+                ),
+            )
+        };
         let config = format!(
             "base_dir = {root}/run
 state_dir = {root}/state
@@ -119,7 +142,7 @@ log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
 {ssl}disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 mail_location = maildir:~/Maildir
 default_internal_user = {internal}
 default_login_user = {login_user}
@@ -134,7 +157,7 @@ first_valid_uid = 0
     port = {tls_port}
   }}
 }}
-passdb {{
+{oauth_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/users
 }}

@@ -7,6 +7,7 @@ use abuse_desk::db::DbConn;
 use abuse_desk::demo::{self, Feed, Spec};
 use abuse_desk::ingest::{self, Ingestor, Origin};
 use abuse_desk::jobs::{ActionJob, NoticeJob};
+use abuse_desk::metrics::Metrics;
 use abuse_desk::notify::deliver::Sender;
 use abuse_desk::notify::MailTemplates;
 use abuse_desk::settings::{Secret, Settings};
@@ -21,6 +22,9 @@ pub struct TestApp {
     pub base: String,
     pub db: TestDb,
     pub settings: Settings,
+    /// The counters the app shows at /metrics; its action worker and notice sender count
+    /// into them too.
+    pub metrics: Metrics,
 }
 
 /// Starts the application on `db` with an admin, an agent and a viewer.
@@ -47,11 +51,13 @@ pub async fn spawn_app_with(db: TestDb, configure: impl FnOnce(&mut Settings)) -
         users::add(&mut conn, name, role, PASSWORD).unwrap();
     }
     let upstreams = settings.upstreams().unwrap();
+    let metrics = Metrics::new();
     let services = Services {
         routes: upstreams.routes(),
         upstreams: upstreams.names().into_iter().map(str::to_owned).collect(),
         wake_actions: None,
         notices: None,
+        metrics: metrics.clone(),
     };
     let pool =
         abuse_desk::db::connect_pool(&settings.database().unwrap(), settings.database_pool_size)
@@ -62,7 +68,8 @@ pub async fn spawn_app_with(db: TestDb, configure: impl FnOnce(&mut Settings)) -
         services
     } else {
         let wake = std::sync::Arc::new(tokio::sync::Notify::new());
-        let worker = Worker::new(settings.upstreams().unwrap(), settings.actions.clone());
+        let worker = Worker::new(settings.upstreams().unwrap(), settings.actions.clone())
+            .measured(metrics.clone());
         let job = std::sync::Arc::new(ActionJob::new(worker, pool.clone(), wake.clone()));
         actix_web::rt::spawn(job.serve());
         Services {
@@ -80,7 +87,8 @@ pub async fn spawn_app_with(db: TestDb, configure: impl FnOnce(&mut Settings)) -
                     MailTemplates::new(settings.web.templates_dir.clone()),
                     &settings.web.public_url,
                 )
-                .unwrap(),
+                .unwrap()
+                .measured(metrics.clone()),
             ),
             wake: std::sync::Arc::new(tokio::sync::Notify::new()),
         };
@@ -101,7 +109,12 @@ pub async fn spawn_app_with(db: TestDb, configure: impl FnOnce(&mut Settings)) -
     let app = Application::build_with(&settings.web, pool, services).unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     actix_web::rt::spawn(app.run_until_stopped());
-    TestApp { base, db, settings }
+    TestApp {
+        base,
+        db,
+        settings,
+        metrics,
+    }
 }
 
 impl TestApp {
