@@ -100,6 +100,7 @@ async fn run(settings: Settings, upstreams: Upstreams, jobs: bool) -> Result<()>
         routes: upstreams.routes(),
         upstreams: upstreams.names().into_iter().map(str::to_owned).collect(),
         wake_actions: jobs.then(|| Arc::clone(&wake)),
+        ingestor: Some(Arc::new(settings.ingestor()?)),
     };
     let app = Application::build_with(&settings.web, pool.clone(), services)?;
     tracing::info!(

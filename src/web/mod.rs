@@ -3,6 +3,7 @@
 //! [`AppState`] through `web::Data`; there is no global state.
 
 mod actions;
+pub mod api;
 pub mod auth;
 mod client;
 mod customers;
@@ -76,6 +77,8 @@ pub struct Services {
     pub wake_actions: Option<Arc<tokio::sync::Notify>>,
     /// Customer notices, where `[notify]` is enabled.
     pub notices: Option<NoticeServices>,
+    /// The ingest policies, for reports posted to the API (none: the API refuses them).
+    pub ingestor: Option<Arc<crate::ingest::Ingestor>>,
 }
 
 /// What the web needs of customer notices: their settings, the sender (which composes them:
@@ -370,6 +373,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     customers::config(cfg);
     users::config(cfg);
     tokens::config(cfg);
+    api::config(cfg);
 }
 
 async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, WebError> {

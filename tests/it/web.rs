@@ -52,6 +52,7 @@ pub async fn spawn_app_with(db: TestDb, configure: impl FnOnce(&mut Settings)) -
         upstreams: upstreams.names().into_iter().map(str::to_owned).collect(),
         wake_actions: None,
         notices: None,
+        ingestor: Some(std::sync::Arc::new(settings.ingestor().unwrap())),
     };
     let pool =
         abuse_desk::db::connect_pool(&settings.database().unwrap(), settings.database_pool_size)

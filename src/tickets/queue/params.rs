@@ -9,8 +9,9 @@ use crate::db::ids::UserId;
 use crate::tickets::{Class, Severity, Status};
 
 /// The queue's URL parameters, kept as given so the page can echo them back.
-#[derive(Deserialize, Serialize, Clone, Debug, Default)]
+#[derive(Deserialize, Serialize, Clone, Debug, Default, utoipa::IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct QueueParams {
     pub status: Option<String>,
     pub severity: Option<String>,
