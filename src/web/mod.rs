@@ -341,9 +341,18 @@ async fn refuse_nul(
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let uri = req.uri().to_string();
     if uri.contains("%00") {
-        let res = HttpResponse::BadRequest()
-            .content_type("text/plain; charset=utf-8")
-            .body("a NUL character (%00) is not allowed in an address\n");
+        const REFUSED: &str = "a NUL character (%00) is not allowed in an address";
+        let res = if req.path().starts_with("/api/") {
+            actix_web::ResponseError::error_response(&api::error::ApiError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "bad_request",
+                REFUSED,
+            ))
+        } else {
+            HttpResponse::BadRequest()
+                .content_type("text/plain; charset=utf-8")
+                .body(format!("{REFUSED}\n"))
+        };
         return Ok(req.into_response(res).map_into_right_body());
     }
     next.call(req).await.map(|res| res.map_into_left_body())

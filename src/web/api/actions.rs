@@ -1,6 +1,7 @@
 //! Actions (locks, suspensions, unlocks): the list, and what agents do to one (retry a failed
 //! or cancelled one, cancel one not yet carried out).
 
+use actix_web::http::StatusCode;
 use actix_web::{get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -72,7 +73,10 @@ pub async fn retry(
 ) -> Result<web::Json<Action>, ApiError> {
     let id = ActionId(id.into_inner());
     let action = state
-        .db(move |conn| Ok(actions::retry(conn, id, staff.actor())?))
+        .db(move |conn| {
+            actions::retry(conn, id, staff.actor())?;
+            now(conn, id)
+        })
         .await?;
     state.actions_asked();
     Ok(web::Json(action))
@@ -80,16 +84,16 @@ pub async fn retry(
 
 #[derive(Deserialize, ToSchema)]
 pub struct CancelBody {
-    /// Why it is cancelled.
+    /// Why it is cancelled (up to 2,000 characters).
     #[serde(default)]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, max_length = 2000)]
     pub note: Text<forms::ActionNote>,
 }
 
 /// Cancels an action not yet carried out.
 #[utoipa::path(
     tag = "actions",
-    request_body(content = CancelBody, description = "Optional"),
+    request_body(content = Option<CancelBody>, description = "Optional"),
     responses((status = 200, description = "The action as it is now", body = Action)),
     security(("bearer" = []))
 )]
@@ -98,14 +102,37 @@ pub async fn cancel(
     TokenOf(staff, _): AgentToken,
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    body: Option<web::Json<CancelBody>>,
+    body: web::Bytes,
 ) -> Result<web::Json<Action>, ApiError> {
     let id = ActionId(id.into_inner());
-    let note = body
-        .map(|b| b.into_inner().note.into_string())
-        .unwrap_or_default();
+    // The body is optional; one that is given is a JSON object as the document says.
+    let note = match body.is_empty() {
+        true => String::new(),
+        false => match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(v @ serde_json::Value::Object(_)) => serde_json::from_value::<CancelBody>(v)
+                .map_err(|e| ApiError::invalid(e.to_string()))?
+                .note
+                .into_string(),
+            Ok(_) => return Err(ApiError::invalid("the body is a JSON object")),
+            Err(e) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_json",
+                    e.to_string(),
+                ))
+            }
+        },
+    };
     let action = state
-        .db(move |conn| actions::cancel(conn, id, staff.actor(), &note).map_err(WebError::from))
+        .db(move |conn| {
+            actions::cancel(conn, id, staff.actor(), &note)?;
+            now(conn, id)
+        })
         .await?;
     Ok(web::Json(action))
+}
+
+/// The action as it is after a change.
+fn now(conn: &mut crate::db::DbConn, id: ActionId) -> Result<Action, WebError> {
+    actions::get(conn, id)?.ok_or(WebError::NotFound)
 }

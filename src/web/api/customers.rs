@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
-use super::{AdminToken, TokenOf};
+use super::{AdminToken, Object, TokenOf};
 use crate::customers::CustomerRecord;
 use crate::db::customers::{self as store, Children, Customer, CustomerError, CustomerSummary};
 use crate::db::ids::CustomerId;
@@ -80,8 +80,10 @@ pub async fn get(
 /// A customer's fields but its external id, as the customers CSV has them.
 #[derive(Deserialize, ToSchema)]
 pub struct CustomerFields {
+    #[schema(pattern = r"\S")]
     pub name: String,
     /// One or more addresses, `;`-separated.
+    #[schema(pattern = r"^[^@]+@[^@]+(;[^@]+@[^@]+)*$")]
     pub email: String,
     #[serde(default)]
     pub identities: Vec<String>,
@@ -100,6 +102,7 @@ pub struct CustomerFields {
 /// A customer with its external id (the key a bulk upsert matches on).
 #[derive(Deserialize, ToSchema)]
 pub struct NewCustomer {
+    #[schema(pattern = r"\S", max_length = 200)]
     pub external_id: String,
     #[serde(flatten)]
     pub fields: CustomerFields,
@@ -151,9 +154,9 @@ fn refused(e: CustomerError) -> WebError {
 pub async fn create(
     TokenOf(staff, _): AdminToken,
     state: web::Data<AppState>,
-    body: web::Json<NewCustomer>,
+    Object(body): Object<NewCustomer>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.into_inner();
+    let new = body;
     let record = new
         .fields
         .record(&new.external_id)
@@ -186,10 +189,10 @@ pub async fn update(
     TokenOf(staff, _): AdminToken,
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    body: web::Json<CustomerFields>,
+    Object(body): Object<CustomerFields>,
 ) -> Result<web::Json<CustomerView>, ApiError> {
     let id = CustomerId(id.into_inner());
-    let fields = body.into_inner();
+    let fields = body;
     let updated = state
         .db(move |conn| {
             let customer = store::get(conn, id)?.ok_or(WebError::NotFound)?;

@@ -163,9 +163,14 @@ pub fn query_config() -> web::QueryConfig {
     })
 }
 
+/// A path parameter that does not parse names no such thing: 404, or 405 where another
+/// operation has that path (`PUT /customers/bulk` is not `PUT /customers/{id}`).
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|e: PathError, _req: &HttpRequest| {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()).into()
+    web::PathConfig::default().error_handler(|e: PathError, req: &HttpRequest| {
+        match super::openapi::not_routed(req) {
+            Ok(refused) => actix_web::error::InternalError::from_response(e, refused).into(),
+            Err(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()).into(),
+        }
     })
 }
 

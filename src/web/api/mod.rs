@@ -112,6 +112,28 @@ where
     }
 }
 
+/// A JSON object body read into `T` (a JSON array is not taken for an object, as serde
+/// would); one that does not fit is 422.
+pub struct Object<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for Object<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            let value = json.await?.into_inner();
+            if !value.is_object() {
+                return Err(ApiError::invalid("the body is a JSON object").into());
+            }
+            serde_json::from_value(value)
+                .map(Object)
+                .map_err(|e| ApiError::invalid(e.to_string()).into())
+        })
+    }
+}
+
 /// Agents and admins, through a token: they work tickets and actions and feed reports.
 pub type AgentToken = TokenOf<Agent>;
 /// Admins, through a token: they change customers.

@@ -16,7 +16,7 @@ use utoipa_actix_web::AppExt;
 
 use super::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::web::auth::Viewer;
-use crate::web::{AppState, WebError};
+use crate::web::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -50,47 +50,76 @@ const ERRORS: &[(&str, &str)] = &[
     ("500", "Something went wrong on the server"),
 ];
 
-/// The document, built once from the same [`super::services`] the server routes with.
-pub fn document() -> &'static Document {
-    static DOCUMENT: OnceLock<Document> = OnceLock::new();
+/// The document as served, built once from the same [`super::services`] the server routes
+/// with.
+pub fn document() -> &'static Json {
+    static DOCUMENT: OnceLock<Json> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
-        let (_, mut doc) = actix_web::App::new()
-            .into_utoipa_app()
-            .openapi(Base::openapi())
-            .service(utoipa_actix_web::scope("/api/v1").configure(super::services))
-            .split_for_parts();
-        doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-        let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-        for (code, description) in ERRORS {
-            let response = ResponseBuilder::new()
-                .description(*description)
-                .content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("ErrorBody")))
-                        .build(),
-                )
-                .build();
-            components
-                .responses
-                .insert(format!("Error{code}"), response.into());
-        }
-        for item in doc.paths.paths.values_mut() {
-            for op in operations(item) {
-                for (code, _) in ERRORS {
-                    op.responses
-                        .responses
-                        .entry((*code).to_owned())
-                        .or_insert_with(|| Ref::from_response_name(format!("Error{code}")).into());
-                }
-            }
-        }
+        let mut doc = serde_json::to_value(collected()).unwrap_or_default();
+        utc_times(&mut doc);
         doc
     })
+}
+
+/// Times are UTC and written without an offset (`2026-12-03T16:35:41.157714`), which JSON
+/// Schema's `date-time` does not take: the document says so with a pattern instead.
+fn utc_times(value: &mut Json) {
+    match value {
+        Json::Object(map) => {
+            if map.get("format").and_then(Json::as_str) == Some("date-time") {
+                map.remove("format");
+                map.insert(
+                    "pattern".into(),
+                    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?$".into(),
+                );
+                map.insert("description".into(), "UTC, without an offset".into());
+            }
+            map.values_mut().for_each(utc_times);
+        }
+        Json::Array(items) => items.iter_mut().for_each(utc_times),
+        _ => {}
+    }
+}
+
+/// The handlers' descriptions, with the bearer scheme and the error answers every
+/// operation may give.
+fn collected() -> Document {
+    let (_, mut doc) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(Base::openapi())
+        .service(utoipa_actix_web::scope("/api/v1").configure(super::services))
+        .split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    for (code, description) in ERRORS {
+        let response = ResponseBuilder::new()
+            .description(*description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        components
+            .responses
+            .insert(format!("Error{code}"), response.into());
+    }
+    for item in doc.paths.paths.values_mut() {
+        for op in operations(item) {
+            for (code, _) in ERRORS {
+                op.responses
+                    .responses
+                    .entry((*code).to_owned())
+                    .or_insert_with(|| Ref::from_response_name(format!("Error{code}")).into());
+            }
+        }
+    }
+    doc
 }
 
 fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
@@ -108,27 +137,35 @@ fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut
 /// The methods the document gives `path` (a request's path), if it has that path at all.
 fn methods_of(path: &str) -> Option<Vec<&'static str>> {
     let given: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    let (_, item) = document().paths.paths.iter().find(|(template, _)| {
-        let parts: Vec<&str> = template.split('/').collect();
-        parts.len() == given.len()
-            && parts
-                .iter()
-                .zip(&given)
-                .all(|(p, g)| p == g || (p.starts_with('{') && !g.is_empty()))
-    })?;
-    let methods = [
-        ("GET", item.get.is_some()),
-        ("PUT", item.put.is_some()),
-        ("POST", item.post.is_some()),
-        ("DELETE", item.delete.is_some()),
-        ("PATCH", item.patch.is_some()),
-    ];
-    Some(methods.iter().filter(|m| m.1).map(|m| m.0).collect())
+    let (_, item) = document()["paths"]
+        .as_object()?
+        .iter()
+        .find(|(template, _)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            parts.len() == given.len()
+                && parts
+                    .iter()
+                    .zip(&given)
+                    .all(|(p, g)| p == g || (p.starts_with('{') && !g.is_empty()))
+        })?;
+    let methods = ["GET", "PUT", "POST", "DELETE", "PATCH"];
+    Some(
+        methods
+            .into_iter()
+            .filter(|m| item.get(m.to_lowercase()).is_some())
+            .collect(),
+    )
 }
 
 /// Any other route under `/api/v1`: 401 without a login, then 405 (with `Allow`) for a path
 /// the API has but not with this method, else 404.
 pub async fn unknown_route(_: Viewer, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    not_routed(&req)
+}
+
+/// A request no operation takes: 405 (with `Allow`) for a path the API has but not with this
+/// method (also where a path parameter did not parse, e.g. `PUT /customers/bulk`), else 404.
+pub fn not_routed(req: &HttpRequest) -> Result<HttpResponse, ApiError> {
     match methods_of(req.path()) {
         Some(methods) if !methods.contains(&req.method().as_str()) => {
             let allow = methods.join(", ");
@@ -173,7 +210,7 @@ pub async fn docs(
     Viewer(staff): Viewer,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let doc = serde_json::to_value(document()).map_err(|e| WebError::Session(e.to_string()))?;
+    let doc = document();
     let mut ops = Vec::new();
     if let Some(paths) = doc["paths"].as_object() {
         for (path, item) in paths {

@@ -16,12 +16,16 @@ use crate::web::AppState;
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// `identity` (without), `customer` or `outgoing_user`.
+    #[param(pattern = r"^\s*(identity|customer|outgoing_user)?\s*$")]
     pub group: Option<String>,
-    /// `today`, `7d` (without), `30d` or `custom`.
+    /// `today`, `7d` (without), `30d` or `custom` (with `from` and `to`, at most 366 days).
+    #[param(pattern = "^(today|7d|30d|custom)?$")]
     pub period: Option<String>,
-    /// The first day of a custom period, `YYYY-MM-DD`.
+    /// The first day of a custom period.
+    #[param(value_type = Option<NaiveDate>)]
     pub from: Option<String>,
-    /// The last day of a custom period, `YYYY-MM-DD`.
+    /// The last day of a custom period.
+    #[param(value_type = Option<NaiveDate>)]
     pub to: Option<String>,
     /// Only events of this feedback type.
     pub class: Option<String>,
@@ -71,6 +75,11 @@ pub async fn report(
             GroupBy::parse(g).ok_or_else(|| ApiError::invalid(format!("unknown grouping '{g}'")))?
         }
     };
+    // Dates given are dates, whatever the period.
+    for day in [&q.from, &q.to].into_iter().flatten() {
+        NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d")
+            .map_err(|_| ApiError::invalid(format!("'{day}' is not a date (YYYY-MM-DD)")))?;
+    }
     let (first, days) = outgoing::period(
         q.period.as_deref().filter(|p| !p.is_empty()),
         q.from.as_deref(),

@@ -16,6 +16,26 @@ use crate::web::AppState;
 /// The source name the API's messages are stored with.
 pub const SOURCE: &str = "api";
 
+/// A message as it would arrive by mail (any bytes).
+pub struct RawMessage;
+
+impl utoipa::PartialSchema for RawMessage {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .min_length(Some(1))
+            .into()
+    }
+}
+
+impl ToSchema for RawMessage {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "RawMessage".into()
+    }
+}
+
 /// What a posted message became.
 #[derive(Serialize, ToSchema)]
 pub struct ReportOutcome {
@@ -56,7 +76,7 @@ impl From<ingest::Received> for ReportOutcome {
 /// mail. 201 with what it became; 200 when the same bytes were stored before.
 #[utoipa::path(
     tag = "reports",
-    request_body(content = Vec<u8>, content_type = "message/rfc822", description = "The message, as it would arrive by mail"),
+    request_body(content = RawMessage, content_type = "message/rfc822", description = "The message, as it would arrive by mail"),
     responses(
         (status = 201, description = "Stored: what it became", body = ReportOutcome),
         (status = 200, description = "The same message was stored before", body = ReportOutcome),

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
-use super::{AgentToken, TokenOf};
+use super::{AgentToken, Object, TokenOf};
 use crate::db::actions::{self, Action, ActionKind};
 use crate::db::events::Event;
 use crate::db::ids::{EventId, TicketId};
@@ -116,10 +116,10 @@ pub async fn update(
     TokenOf(staff, _): AgentToken,
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    body: web::Json<TicketUpdate>,
+    Object(body): Object<TicketUpdate>,
 ) -> Result<web::Json<TicketDetail>, ApiError> {
     let id = TicketId(id.into_inner());
-    let change = body.into_inner();
+    let change = body;
     let ticket = state
         .db(move |conn| {
             let at = crate::db::now();
@@ -133,7 +133,7 @@ pub async fn update(
                     Some(name) => Some(
                         users::id_of(conn, name)?
                             .map(|uid| (uid, name.to_owned()))
-                            .ok_or_else(|| WebError::BadRequest(format!("no user '{name}'")))?,
+                            .ok_or_else(|| WebError::Invalid(format!("no user '{name}'")))?,
                     ),
                 };
                 let who = user.as_ref().map(|(uid, name)| (*uid, name.as_str()));
@@ -169,8 +169,8 @@ pub async fn notes(
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewNote {
-    /// The note.
-    #[schema(value_type = String)]
+    /// The note (up to 20,000 characters).
+    #[schema(value_type = String, pattern = r"\S", max_length = 20000)]
     pub body: Text<forms::Note>,
 }
 
@@ -185,10 +185,10 @@ pub async fn add_note(
     TokenOf(staff, _): AgentToken,
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    body: web::Json<NewNote>,
+    Object(body): Object<NewNote>,
 ) -> Result<HttpResponse, ApiError> {
     let id = TicketId(id.into_inner());
-    let note = body.into_inner().body;
+    let note = body.body;
     if note.is_empty() {
         return Err(ApiError::invalid("write the note first"));
     }
@@ -227,11 +227,24 @@ pub async fn list_actions(
 #[derive(Deserialize, ToSchema)]
 pub struct NewAction {
     pub kind: ActionKind,
-    /// Why.
-    #[schema(value_type = String)]
+    /// Why (up to 1,000 characters).
+    #[schema(value_type = String, pattern = r"\S", max_length = 1000)]
     pub reason: Text<forms::Reason>,
     /// Hours (1 to 8760) until a lock lifts itself; none for a lock until unlocked.
+    #[schema(minimum = 1, maximum = 8760)]
+    #[serde(default, deserialize_with = "whole")]
     pub hours: Option<i64>,
+}
+
+/// A whole number, also when written with a fraction of zero (`24.0`).
+fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    match Option::<f64>::deserialize(d)? {
+        None => Ok(None),
+        Some(n) if n.fract() == 0.0 && n.abs() < 1e15 => Ok(Some(n as i64)),
+        Some(n) => Err(serde::de::Error::custom(format!(
+            "{n} is not a whole number"
+        ))),
+    }
 }
 
 #[utoipa::path(
@@ -245,10 +258,10 @@ pub async fn request_action(
     TokenOf(staff, _): AgentToken,
     state: web::Data<AppState>,
     id: web::Path<i64>,
-    body: web::Json<NewAction>,
+    Object(body): Object<NewAction>,
 ) -> Result<HttpResponse, ApiError> {
     let id = TicketId(id.into_inner());
-    let asked = body.into_inner();
+    let asked = body;
     if asked.reason.is_empty() {
         return Err(ApiError::invalid("give a reason"));
     }
@@ -277,6 +290,7 @@ pub async fn request_action(
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// The `next` of the page before.
+    #[param(pattern = r"^\s*(-?[0-9]{1,15}_-?[0-9]{1,18})?\s*$")]
     pub before: Option<String>,
 }
 
@@ -325,7 +339,7 @@ pub async fn events(
 /// The stored report behind an event, byte for byte as it arrived (agents; audited).
 #[utoipa::path(
     tag = "tickets",
-    responses((status = 200, description = "The message as it arrived", content_type = "message/rfc822", body = Vec<u8>)),
+    responses((status = 200, description = "The message as it arrived", content_type = "message/rfc822", body = super::reports::RawMessage)),
     security(("bearer" = []))
 )]
 #[get("/tickets/{id}/events/{event}/raw")]
