@@ -139,7 +139,7 @@ pub async fn update(
                 let who = user.as_ref().map(|(uid, name)| (*uid, name.as_str()));
                 work::assign(conn, id, who, staff.actor(), at)?;
             }
-            Ok(detail(conn, id)?.ok_or(WebError::NotFound)?)
+            detail(conn, id)?.ok_or(WebError::NotFound)
         })
         .await?;
     state.caches.queue.clear();
@@ -278,7 +278,7 @@ pub async fn request_action(
                 requested_by: Some(staff.id),
             };
             let action = target::request_on_ticket(conn, id, &ask, staff.actor())?;
-            Ok(actions::get(conn, action)?.ok_or(WebError::NotFound)?)
+            actions::get(conn, action)?.ok_or(WebError::NotFound)
         })
         .await?;
     state.caches.queue.clear();
