@@ -117,6 +117,17 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<CustomerRecord>, CsvError> {
     Ok(records)
 }
 
+/// Refuses records that could not come from one file: an external id listed twice, or an
+/// identity, domain or netblock claimed by two of them (each named by its `line`).
+pub fn check_together(records: &[CustomerRecord]) -> Result<(), String> {
+    let mut owners = Owners::default();
+    records.iter().try_for_each(|r| {
+        owners
+            .claim(r)
+            .map_err(|reason| format!("{}: {reason}", r.line))
+    })
+}
+
 /// One customer from its fields (as an edit form gives them: the six of the file, then the
 /// optional ones named in `optional`; lists `;`-separated), checked as a line of the file
 /// would be.

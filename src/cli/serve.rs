@@ -106,6 +106,7 @@ async fn run(settings: Settings, upstreams: Upstreams, jobs: bool) -> Result<()>
         upstreams: upstreams.names().into_iter().map(str::to_owned).collect(),
         wake_actions: jobs.then(|| Arc::clone(&wake)),
         metrics: metrics.clone(),
+        ingestor: Some(Arc::new(settings.ingestor()?.measured(metrics.clone()))),
     };
     let app = Application::build_with(&settings.web, pool.clone(), services)?;
     tracing::info!(

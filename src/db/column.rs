@@ -63,6 +63,28 @@ macro_rules! column_enum {
         }
 
         $crate::db::column::text_column!($name, |text: String| text.parse::<$name>());
+
+        $crate::db::column::string_schema!($name, [$($text),+]);
+    };
+}
+
+/// The OpenAPI schema of a type serialised as one of `values` (or as any string without).
+macro_rules! string_schema {
+    ($name:ty $(, [$($value:literal),+])?) => {
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    $(.enum_values(Some([$($value),+])))?
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
     };
 }
 
@@ -98,3 +120,5 @@ macro_rules! text_column {
 
 pub(crate) use column_enum;
 pub(crate) use text_column;
+
+pub(crate) use string_schema;

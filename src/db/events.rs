@@ -149,8 +149,20 @@ pub fn count_in_window(
         .get_result(conn)
 }
 
+/// The events a stored message became, each with its ticket, oldest first.
+pub fn of_raw_message(
+    conn: &mut DbConn,
+    raw: RawMessageId,
+) -> QueryResult<Vec<(EventId, TicketId)>> {
+    events::table
+        .filter(events::raw_message_id.eq(raw))
+        .order(events::id)
+        .select((events::id, events::ticket_id))
+        .load(conn)
+}
+
 /// An event as a ticket's timeline shows it.
-#[derive(Queryable, Selectable, Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Queryable, Selectable, Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[diesel(table_name = events)]
 pub struct Event {
     pub id: EventId,

@@ -14,7 +14,7 @@ use super::schema::{actions, users};
 use super::DbConn;
 
 /// Where a lock stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LockState {
     /// Asked for; its upstream has not carried it out yet.
@@ -28,7 +28,7 @@ pub enum LockState {
 }
 
 /// A lock that holds, or is on its way in or out.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Lock {
     /// The action that set it.
     pub action_id: ActionId,

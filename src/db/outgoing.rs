@@ -34,7 +34,7 @@ impl GroupBy {
 }
 
 /// One row: the group's key, a label (the customer's name), and its event count.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Group {
     pub key: String,
     pub label: Option<String>,
@@ -129,6 +129,38 @@ pub fn per_day(
         out.push((start.date(), q.get_result(conn)?));
     }
     Ok(out)
+}
+
+/// A report's first day and number of days: `today`, `7d` (without), `30d`, or `custom` from
+/// `from` to `to` (`YYYY-MM-DD`, both included, at most 366 days).
+pub fn period(
+    period: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+    today: chrono::NaiveDate,
+) -> Result<(chrono::NaiveDate, i64), String> {
+    use chrono::{Duration, NaiveDate, NaiveTime};
+    Ok(match period.unwrap_or("7d") {
+        "today" => (today, 1),
+        "7d" => (today - Duration::days(6), 7),
+        "30d" => (today - Duration::days(29), 30),
+        "custom" => {
+            let day = |s: Option<&str>| {
+                // Years 1 to 9999 only (`TIMES`): Postgres holds no time before 4713 BC,
+                // and the report's end, a day past the last, overflows at chrono's last.
+                s.and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
+                    .filter(|d| crate::db::TIMES.contains(&d.and_time(NaiveTime::MIN)))
+                    .ok_or_else(|| "custom periods need from and to as YYYY-MM-DD".to_owned())
+            };
+            let (from, to) = (day(from)?, day(to)?);
+            let days = (to - from).num_days() + 1;
+            if !(1..=366).contains(&days) {
+                return Err("a period is 1 to 366 days".into());
+            }
+            (from, days)
+        }
+        other => return Err(format!("unknown period '{other}'")),
+    })
 }
 
 /// One report's figures: the groups and the events per day.

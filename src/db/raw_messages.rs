@@ -221,6 +221,15 @@ pub fn quarantined(
         .load(conn)
 }
 
+/// The stored message with this sha256 (hex), if there is one.
+pub fn by_sha256(conn: &mut DbConn, sha256: &str) -> QueryResult<Option<StoredMessage>> {
+    raw_messages::table
+        .filter(raw_messages::sha256.eq(sha256))
+        .select(StoredMessage::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// The latest `limit` quarantined messages, newest first.
 pub fn quarantine_newest(conn: &mut DbConn, limit: i64) -> QueryResult<Vec<StoredMessage>> {
     raw_messages::table

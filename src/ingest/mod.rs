@@ -256,6 +256,43 @@ impl Summary {
     }
 }
 
+/// What one message became, with the rows it is stored as.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub outcome: Outcome,
+    /// The stored message (the earlier one for a duplicate).
+    pub stored: Option<crate::db::raw_messages::StoredMessage>,
+    /// The events it became, each with its ticket (none for a duplicate complaint or a
+    /// quarantined message).
+    pub events: Vec<(crate::db::ids::EventId, TicketId)>,
+}
+
+/// Stores and ingests one message from `origin`, as a mailbox's message would be (the same
+/// size limit, dedup and quarantine), in one transaction; then reads back what it became.
+pub fn receive(
+    conn: &mut DbConn,
+    ingestor: &Ingestor,
+    origin: &Origin<'_>,
+    bytes: &[u8],
+) -> Result<Received, IngestError> {
+    let prepared = ingestor.prepare(bytes);
+    let outcome = store(conn, ingestor, origin, std::slice::from_ref(&prepared))?
+        .pop()
+        .unwrap_or(Outcome::Duplicate);
+    let stored = crate::db::raw_messages::by_sha256(conn, &prepared.sha256)?;
+    let events = match (&stored, &outcome) {
+        (Some(m), Outcome::NewTicket(_) | Outcome::UpdatedTicket(_)) => {
+            crate::db::events::of_raw_message(conn, m.id)?
+        }
+        _ => Vec::new(),
+    };
+    Ok(Received {
+        outcome,
+        stored,
+        events,
+    })
+}
+
 /// Stores already prepared messages from one origin in one transaction (IMAP and HTTP use
 /// this directly: they act on the outcome only after it returns, i.e. after the commit), and
 /// counts them in the ingestor's metrics.

@@ -11,7 +11,7 @@ use crate::db::schema::{customers, tickets, users};
 use crate::db::DbConn;
 
 /// The ticket page's summary.
-#[derive(Queryable, Debug, Clone, Serialize)]
+#[derive(Queryable, Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TicketDetail {
     pub id: TicketId,
     pub customer_id: Option<CustomerId>,

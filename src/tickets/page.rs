@@ -41,6 +41,26 @@ fn timeline(
     query.load(conn)
 }
 
+/// A page of the ticket's timeline before `before`, and the cursor of the next (older) page,
+/// `MICROS_EVENTID`, when there is one.
+pub fn timeline_page(
+    conn: &mut DbConn,
+    id: TicketId,
+    before: Option<(NaiveDateTime, EventId)>,
+) -> QueryResult<(Vec<Event>, Option<String>)> {
+    let mut events = timeline(conn, id, before, EVENTS_PAGE + 1)?;
+    let more = events.len() > EVENTS_PAGE as usize;
+    events.truncate(EVENTS_PAGE as usize);
+    let next = more
+        .then(|| {
+            events
+                .last()
+                .map(|e| format!("{}_{}", micros(e.arrival_at), e.id.0))
+        })
+        .flatten();
+    Ok((events, next))
+}
+
 /// One event of the ticket, for its evidence.
 fn event(conn: &mut DbConn, ticket: TicketId, id: EventId) -> QueryResult<Option<Event>> {
     events::table
@@ -111,9 +131,7 @@ impl TicketPage {
         let Some(t) = detail(conn, id)? else {
             return Ok(None);
         };
-        let mut events = timeline(conn, id, req.before, EVENTS_PAGE + 1)?;
-        let more = events.len() > EVENTS_PAGE as usize;
-        events.truncate(EVENTS_PAGE as usize);
+        let (events, next_before) = timeline_page(conn, id, req.before)?;
         let shown_event = match req.event {
             Some(e) => event(conn, id, e)?,
             None => events.first().cloned(),
@@ -142,13 +160,6 @@ impl TicketPage {
         let lock_of = |target: &Option<String>| target.as_ref().and_then(|t| held.get(t).cloned());
         let ticket_actions = actions::for_ticket(conn, id)?;
         let action_ids: Vec<ActionId> = ticket_actions.iter().map(|a| a.id).collect();
-        let next_before = more
-            .then(|| {
-                events
-                    .last()
-                    .map(|e| format!("{}_{}", micros(e.arrival_at), e.id.0))
-            })
-            .flatten();
         Ok(Some(Self {
             identity_lock: lock_of(&identity_target),
             user_lock: lock_of(&user_target),

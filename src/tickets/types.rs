@@ -99,6 +99,8 @@ impl std::fmt::Display for Class {
     }
 }
 
+crate::db::column::string_schema!(Class);
+
 impl serde::Serialize for Class {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())

@@ -121,7 +121,7 @@ pub fn add_note(
 }
 
 /// A note as the ticket page shows it.
-#[derive(Queryable, Debug, Clone, serde::Serialize)]
+#[derive(Queryable, Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Note {
     pub author: Option<String>,
     pub body: String,

@@ -11,7 +11,7 @@ use super::error::WebError;
 use super::forms::{self, CsrfForm, Text};
 use super::work::ActionForm;
 use super::AppState;
-use crate::db::actions::{self, ActionState, StaffError};
+use crate::db::actions::{self, ActionState};
 use crate::db::ids::ActionId;
 use crate::db::users::Role;
 use crate::tickets::target;
@@ -91,11 +91,8 @@ async fn staff_op(
                 "done" => actions::mark_done(conn, id, staff.actor(), &form.note),
                 _ => return Err(WebError::NotFound),
             };
-            done.map(|_| ()).map_err(|e| match e {
-                StaffError::NotFound => WebError::NotFound,
-                StaffError::Refused(why) => WebError::Refused(why),
-                StaffError::Query(e) => WebError::Query(e),
-            })
+            done?;
+            Ok(())
         })
         .await?;
     Ok(state.changed(&back))

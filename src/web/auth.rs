@@ -26,6 +26,9 @@ pub struct Staff {
     pub role: Role,
     /// The session's CSRF token, for the forms of the page (empty for API tokens).
     pub csrf: String,
+    /// Whether this request came with an API token rather than a session cookie.
+    #[serde(skip)]
+    pub via_token: bool,
 }
 
 impl Staff {
@@ -102,6 +105,7 @@ async fn identify(req: &HttpRequest) -> Result<Staff, WebError> {
                     name: owner.name,
                     role: owner.role,
                     csrf: String::new(),
+                    via_token: true,
                 }),
                 None => Err(login()),
             };
@@ -133,6 +137,7 @@ async fn identify(req: &HttpRequest) -> Result<Staff, WebError> {
         name,
         role,
         csrf: csrf_token(&session)?,
+        via_token: false,
     })
 }
 

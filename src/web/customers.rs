@@ -43,18 +43,10 @@ async fn list(
     crate::limits::SEARCH
         .check(q.trim())
         .map_err(|e| WebError::BadRequest(e.to_string()))?;
-    let needle = q.trim().to_lowercase();
-    let rows = state.db(|conn| Ok(store::list(conn)?)).await?;
-    let rows: Vec<_> = rows
-        .into_iter()
-        .filter(|c| {
-            needle.is_empty()
-                || [&c.external_id, &c.name, &c.email]
-                    .iter()
-                    .any(|v| v.to_lowercase().contains(&needle))
-        })
-        .take(500)
-        .collect();
+    let needle = q.clone();
+    let rows = state
+        .db(move |conn| Ok(store::search(conn, &needle, 500)?))
+        .await?;
     state.page(
         "customers.html",
         Some(&staff),

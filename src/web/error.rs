@@ -26,6 +26,9 @@ pub enum WebError {
     BadRequest(String),
     #[error("{0}")]
     Refused(String),
+    /// Well-formed, but not something the desk accepts (422).
+    #[error("{0}")]
+    Invalid(String),
     #[error("too many failed logins; wait a few minutes")]
     TooManyAttempts,
     #[error("database: {0}")]
@@ -40,6 +43,8 @@ pub enum WebError {
     Template(#[from] minijinja::Error),
     #[error("session: {0}")]
     Session(String),
+    #[error("ingest: {0}")]
+    Ingest(#[from] crate::ingest::IngestError),
 }
 
 impl From<WorkError> for WebError {
@@ -48,6 +53,17 @@ impl From<WorkError> for WebError {
             WorkError::NotFound => Self::NotFound,
             WorkError::Refused(why) => Self::Refused(why),
             WorkError::Query(e) => Self::Query(e),
+        }
+    }
+}
+
+impl From<crate::db::actions::StaffError> for WebError {
+    fn from(e: crate::db::actions::StaffError) -> Self {
+        use crate::db::actions::StaffError;
+        match e {
+            StaffError::NotFound => Self::NotFound,
+            StaffError::Refused(why) => Self::Refused(why),
+            StaffError::Query(e) => Self::Query(e),
         }
     }
 }
@@ -68,6 +84,7 @@ impl ResponseError for WebError {
             Self::Gone(_) => StatusCode::GONE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Refused(_) => StatusCode::CONFLICT,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             _ if self.database_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -95,7 +112,9 @@ impl ResponseError for WebError {
         if let Self::LoginRequired { api: true, .. } = self {
             return HttpResponse::build(status)
                 .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
-                .json(serde_json::json!({ "error": shown }));
+                .json(
+                    serde_json::json!({ "error": { "code": "unauthorized", "message": shown } }),
+                );
         }
         let mut response = HttpResponse::build(status);
         if status == StatusCode::SERVICE_UNAVAILABLE {

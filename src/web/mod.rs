@@ -3,6 +3,7 @@
 //! [`AppState`] through `web::Data`; there is no global state.
 
 mod actions;
+pub mod api;
 pub mod auth;
 mod client;
 mod customers;
@@ -98,6 +99,8 @@ pub struct Services {
     pub notices: Option<NoticeServices>,
     /// The desk's counters, shown at `/metrics` (the jobs beside the web record into it).
     pub metrics: crate::metrics::Metrics,
+    /// The ingest policies, for reports posted to the API (none: the API refuses them).
+    pub ingestor: Option<Arc<crate::ingest::Ingestor>>,
 }
 
 /// What the web needs of customer notices: their settings, the sender (which composes them:
@@ -366,9 +369,18 @@ async fn refuse_nul(
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let uri = req.uri().to_string();
     if uri.contains("%00") {
-        let res = HttpResponse::BadRequest()
-            .content_type("text/plain; charset=utf-8")
-            .body("a NUL character (%00) is not allowed in an address\n");
+        const REFUSED: &str = "a NUL character (%00) is not allowed in an address";
+        let res = if req.path().starts_with("/api/") {
+            actix_web::ResponseError::error_response(&api::error::ApiError::new(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "bad_request",
+                REFUSED,
+            ))
+        } else {
+            HttpResponse::BadRequest()
+                .content_type("text/plain; charset=utf-8")
+                .body(format!("{REFUSED}\n"))
+        };
         return Ok(req.into_response(res).map_into_right_body());
     }
     next.call(req).await.map(|res| res.map_into_left_body())
@@ -402,6 +414,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     customers::config(cfg);
     users::config(cfg);
     tokens::config(cfg);
+    api::config(cfg);
 }
 
 async fn stylesheet() -> HttpResponse {

@@ -3,7 +3,7 @@
 //! every row (the same pending-action path as the ticket page) and a chart per day.
 
 use actix_web::{web, HttpResponse};
-use chrono::{Duration, NaiveDate, NaiveTime, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
@@ -30,31 +30,13 @@ struct Params {
 
 /// The period's first day and number of days.
 fn period(p: &Params) -> Result<(NaiveDate, i64), WebError> {
-    let today = Utc::now().date_naive();
-    Ok(match p.period.as_deref().unwrap_or("7d") {
-        "today" => (today, 1),
-        "7d" => (today - Duration::days(6), 7),
-        "30d" => (today - Duration::days(29), 30),
-        "custom" => {
-            let day = |s: &Option<String>| {
-                // Years 1 to 9999 only (`TIMES`): Postgres holds no time before 4713 BC,
-                // and the report's end, a day past the last, overflows at chrono's last.
-                s.as_deref()
-                    .and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
-                    .filter(|d| crate::db::TIMES.contains(&d.and_time(NaiveTime::MIN)))
-                    .ok_or_else(|| {
-                        WebError::BadRequest("custom periods need from and to as YYYY-MM-DD".into())
-                    })
-            };
-            let (from, to) = (day(&p.from)?, day(&p.to)?);
-            let days = (to - from).num_days() + 1;
-            if !(1..=366).contains(&days) {
-                return Err(WebError::BadRequest("a period is 1 to 366 days".into()));
-            }
-            (from, days)
-        }
-        other => return Err(WebError::BadRequest(format!("unknown period '{other}'"))),
-    })
+    outgoing::period(
+        p.period.as_deref(),
+        p.from.as_deref(),
+        p.to.as_deref(),
+        Utc::now().date_naive(),
+    )
+    .map_err(WebError::BadRequest)
 }
 
 /// What a row's lock icon locks, by grouping; clicked again, it undoes that.

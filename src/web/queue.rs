@@ -1,5 +1,5 @@
 //! The queue (`/tickets`): filters and sort in the URL, keyset pages, counts per status, and
-//! bulk actions on a selection. `/api/v1/tickets` serves the same page as JSON.
+//! bulk actions on a selection. `/api/v1/tickets` serves the same page as JSON (`api`).
 
 use std::sync::Arc;
 
@@ -16,8 +16,7 @@ use crate::tickets::queue::{load_page, QueueItem, QueuePage, Sort};
 use crate::tickets::{Class, Severity, Status};
 
 pub fn config(cfg: &mut web::ServiceConfig) {
-    cfg.route("/tickets", web::get().to(list))
-        .route("/api/v1/tickets", web::get().to(api_list));
+    cfg.route("/tickets", web::get().to(list));
 }
 
 /// Links between queue pages are built here, where the queue's URL is known; the parameters
@@ -186,19 +185,6 @@ fn render(
             classes => Class::LISTED.iter().map(Class::as_str).collect::<Vec<_>>(),
         },
     )
-}
-
-async fn api_list(
-    Viewer(staff): Viewer,
-    state: web::Data<AppState>,
-    query: web::Query<QueueParams>,
-) -> Result<HttpResponse, WebError> {
-    let req = query.request(staff.id)?;
-    let st = state.clone();
-    let page = state
-        .db(move |conn| Ok(load_page(conn, &st.caches.queue, &req)?))
-        .await?;
-    Ok(HttpResponse::Ok().json(page))
 }
 
 #[cfg(test)]

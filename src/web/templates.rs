@@ -36,6 +36,7 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/lock_state.html"),
     ),
     ("actions.html", include_str!("../../templates/actions.html")),
+    ("api.html", include_str!("../../templates/api.html")),
     (
         "actions_table.html",
         include_str!("../../templates/actions_table.html"),

@@ -1,6 +1,9 @@
 //! Integration tests: one binary, one module per story.
 
 mod actions;
+mod api_customers;
+mod api_schema;
+mod api_tickets;
 mod api_tokens;
 mod cli;
 mod dashboard;

@@ -58,6 +58,9 @@ pub async fn spawn_app_with(db: TestDb, configure: impl FnOnce(&mut Settings)) -
         wake_actions: None,
         notices: None,
         metrics: metrics.clone(),
+        ingestor: Some(std::sync::Arc::new(
+            settings.ingestor().unwrap().measured(metrics.clone()),
+        )),
     };
     let pool =
         abuse_desk::db::connect_pool(&settings.database().unwrap(), settings.database_pool_size)

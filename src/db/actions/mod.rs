@@ -244,7 +244,7 @@ pub fn lock_in_force(
 }
 
 /// An action as staff, the worker and the command line see it.
-#[derive(Queryable, Selectable, Debug, Clone, Serialize)]
+#[derive(Queryable, Selectable, Debug, Clone, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = actions)]
 pub struct Action {
     pub id: ActionId,
@@ -303,7 +303,7 @@ pub fn list(conn: &mut DbConn, state: Option<ActionState>, limit: i64) -> QueryR
 }
 
 /// One call made for an action.
-#[derive(Queryable, Selectable, Debug, Clone, Serialize)]
+#[derive(Queryable, Selectable, Debug, Clone, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = action_attempts)]
 pub struct Attempt {
     pub action_id: ActionId,

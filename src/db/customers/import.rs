@@ -67,7 +67,7 @@ impl<'a> Profile<'a> {
 }
 
 /// What an import changed.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ImportSummary {
     pub created: usize,
     pub updated: usize,
@@ -83,6 +83,8 @@ pub enum CustomerError {
         value: String,
         owner: String,
     },
+    #[error("customer '{external_id}' has {tickets} ticket(s); it stays for their history")]
+    HasTickets { external_id: String, tickets: i64 },
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
 }
@@ -223,7 +225,7 @@ fn check_not_taken(conn: &mut DbConn, records: &[CustomerRecord]) -> Result<(), 
 }
 
 /// A customer's identities, domains and netblocks, each sorted.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Children {
     pub identities: Vec<String>,
     pub domains: Vec<String>,
@@ -378,6 +380,43 @@ pub fn import_as(
             &detail,
         )?;
         Ok(summary)
+    })
+}
+
+/// Deletes a customer without tickets, with its identities, domains and netblocks; audited.
+/// One with tickets is refused (its history stays: `customers forget` removes the personal
+/// data instead). `false` when there is no such customer.
+pub fn delete(conn: &mut DbConn, id: CustomerId, actor: Actor<'_>) -> Result<bool, CustomerError> {
+    use crate::db::schema::tickets;
+    conn.transaction(|conn| {
+        let Some(external_id) = customers::table
+            .find(id)
+            .select(customers::external_id)
+            .first::<String>(conn)
+            .optional()?
+        else {
+            return Ok(false);
+        };
+        let tickets: i64 = tickets::table
+            .filter(tickets::customer_id.eq(id))
+            .count()
+            .get_result(conn)?;
+        if tickets > 0 {
+            return Err(CustomerError::HasTickets {
+                external_id,
+                tickets,
+            });
+        }
+        diesel::delete(customer_identities::table.filter(customer_identities::customer_id.eq(id)))
+            .execute(conn)?;
+        diesel::delete(customer_domains::table.filter(customer_domains::customer_id.eq(id)))
+            .execute(conn)?;
+        diesel::delete(customer_netblocks::table.filter(customer_netblocks::customer_id.eq(id)))
+            .execute(conn)?;
+        diesel::delete(customers::table.find(id)).execute(conn)?;
+        let detail = format!("deleted customer {external_id}");
+        audit::record(conn, now(), actor, "customer_deleted", None, None, &detail)?;
+        Ok(true)
     })
 }
 

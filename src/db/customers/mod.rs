@@ -13,13 +13,15 @@ use serde::Serialize;
 use super::ids::CustomerId;
 use super::schema::{customer_domains, customer_identities, customer_netblocks, customers};
 use super::DbConn;
-pub use import::{children_of, edit, import, import_as, Children, CustomerError, ImportSummary};
+pub use import::{
+    children_of, delete, edit, import, import_as, Children, CustomerError, ImportSummary,
+};
 pub use resolve::{resolve, Clues, ResolveStep, Resolver};
 
 /// Rows per multi-row INSERT or `IN (…)` list: well under SQLite's and Postgres' bind limits.
 const CHUNK: usize = 500;
 
-#[derive(Queryable, Selectable, Debug, Clone, Serialize)]
+#[derive(Queryable, Selectable, Debug, Clone, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = customers)]
 pub struct Customer {
     pub id: CustomerId,
@@ -80,7 +82,7 @@ pub fn id_by_external(conn: &mut DbConn, external_id: &str) -> QueryResult<Optio
 }
 
 /// One line of `customers list`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CustomerSummary {
     pub id: CustomerId,
     pub external_id: String,
@@ -89,6 +91,22 @@ pub struct CustomerSummary {
     pub identities: i64,
     pub domains: i64,
     pub netblocks: i64,
+}
+
+/// Up to `limit` customers whose external id, name or address holds `text` (any case; every
+/// customer for an empty text), as [`list`] gives them.
+pub fn search(conn: &mut DbConn, text: &str, limit: usize) -> QueryResult<Vec<CustomerSummary>> {
+    let needle = text.trim().to_lowercase();
+    Ok(list(conn)?
+        .into_iter()
+        .filter(|c| {
+            needle.is_empty()
+                || [&c.external_id, &c.name, &c.email]
+                    .iter()
+                    .any(|v| v.to_lowercase().contains(&needle))
+        })
+        .take(limit)
+        .collect())
 }
 
 /// Every customer with how many identities, domains and netblocks it has, by external id.

@@ -136,7 +136,7 @@ impl QueueRequest {
 }
 
 /// A queue row with its lock state.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, utoipa::ToSchema)]
 pub struct QueueItem {
     #[serde(flatten)]
     pub row: QueueRow,
@@ -144,7 +144,7 @@ pub struct QueueItem {
 }
 
 /// One page of the queue.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, utoipa::ToSchema)]
 pub struct QueuePage {
     pub items: Vec<QueueItem>,
     /// The cursor of the next page.

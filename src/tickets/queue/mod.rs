@@ -121,7 +121,7 @@ pub fn from_micros(m: i64) -> NaiveDateTime {
 }
 
 /// One row of the queue.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct QueueRow {
     pub id: TicketId,
     pub customer_id: Option<CustomerId>,

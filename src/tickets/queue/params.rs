@@ -9,19 +9,35 @@ use crate::db::ids::UserId;
 use crate::tickets::{Class, Severity, Status};
 
 /// The queue's URL parameters, kept as given so the page can echo them back.
-#[derive(Deserialize, Serialize, Clone, Debug, Default)]
+#[derive(Deserialize, Serialize, Clone, Debug, Default, utoipa::IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct QueueParams {
+    /// A status, or `all`; `open` without.
+    #[param(pattern = r"^\s*(open|resolved|ignored|closed|merged|all)?\s*$")]
     pub status: Option<String>,
+    #[param(pattern = r"^\s*(info|abuse|escalation)?\s*$")]
     pub severity: Option<String>,
+    /// A feedback type (`abuse`, `fraud`, `virus`, `auth-failure`, `not-spam`, `other`, or
+    /// one a reporter made up).
     pub class: Option<String>,
+    /// A customer's external id.
     pub customer: Option<String>,
+    /// Any value: only tickets no customer was found for.
     pub unresolved: Option<String>,
+    /// Any value: only tickets the customer answered on.
     pub replied: Option<String>,
+    /// `me`, `none`, or a user name.
     pub assignee: Option<String>,
+    /// A reporter (the feed a report came from).
     pub feed: Option<String>,
+    /// Text in the subject, identity, sender or source IP.
+    #[param(max_length = 200)]
     pub q: Option<String>,
+    #[param(pattern = r"^\s*(last_seen|events|events_24h|first_seen)?\s*$")]
     pub sort: Option<String>,
+    /// The `next` of the page before.
+    #[param(pattern = r"^\s*(-?[0-9]{1,18}_-?[0-9]{1,18})?\s*$")]
     pub after: Option<String>,
 }
 
