@@ -39,9 +39,29 @@ const ADVISORY_UNLOCK: &str =
 
 /// The name a poll holds its SQLite lease under, the same for all its attempts: an attempt
 /// whose release failed (the disk full, the connection lost) does not shut the next attempt
-/// of the same poll out.
-pub(super) fn owner() -> String {
-    holder::me()
+/// of the same poll out. While it lives, this process counts the name as a running poll's;
+/// once dropped, a lease left under it (its release failed) is taken over by the next poll.
+pub(super) struct Owner(String);
+
+impl Owner {
+    pub(super) fn new() -> Self {
+        let name = holder::me();
+        holder::running(&name, true);
+        Self(name)
+    }
+}
+
+impl std::ops::Deref for Owner {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        holder::running(&self.0, false);
+    }
 }
 
 /// Claims the mailbox for `owner`, or returns None when another poller holds it.
@@ -111,6 +131,21 @@ pub(super) fn release(conn: &mut DbConn, mailbox: &str, claim: Claim) -> Result<
 /// (so a recycled process id is not mistaken for the holder). Where the process cannot be
 /// described (no `/proc`), the name is only random and the lease simply expires.
 mod holder {
+    use std::collections::HashSet;
+    use std::sync::{LazyLock, Mutex};
+
+    /// The names this process's running polls hold their leases under.
+    static RUNNING: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
+
+    pub(super) fn running(name: &str, yes: bool) {
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        if yes {
+            running.insert(name.to_owned());
+        } else {
+            running.remove(name);
+        }
+    }
+
     pub(super) fn me() -> String {
         let random = format!("{:032x}", rand::random::<u128>());
         match (host(), start_of(std::process::id())) {
@@ -140,7 +175,13 @@ mod holder {
         if host().as_deref() != Some(host_named) {
             return false;
         }
-        start_of(pid).as_deref() != Some(start)
+        let alive = start_of(pid).as_deref() == Some(start);
+        if alive && pid == std::process::id() {
+            // This process: gone unless one of its polls still runs under that name.
+            let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+            return !running.contains(holder);
+        }
+        !alive
     }
 
     fn host() -> Option<String> {
@@ -164,7 +205,12 @@ mod holder {
         #[test]
         fn a_running_process_holds_and_a_finished_one_does_not() {
             let mine = me();
+            running(&mine, true);
             assert!(!is_gone(&mine), "{mine}");
+            running(&mine, false);
+            if start_of(std::process::id()).is_some() {
+                assert!(is_gone(&mine), "a poll of this process that ended: {mine}");
+            }
             let mut child = std::process::Command::new("true").spawn().unwrap();
             let pid = child.id();
             let start = start_of(pid);

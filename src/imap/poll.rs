@@ -52,7 +52,7 @@ pub fn poll(
     let started = std::time::Instant::now();
     let mut pause = options.backoff;
     let attempts = options.attempts.max(1);
-    let owner = lock::owner();
+    let owner = lock::Owner::new();
     for attempt in 1..=attempts {
         summary.attempts = attempt;
         match attempt_once(

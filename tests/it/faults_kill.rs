@@ -10,11 +10,11 @@ use rand::{Rng, SeedableRng};
 use crate::imap_poll::{check_polled_once, corpus, dovecot};
 use crate::support::{self, TestDb};
 
-/// The corpus three times over, each copy's bytes made distinct by a header of its own, so
-/// a poll has more than a hundred messages to be killed in the middle of.
+/// The corpus six times over, each copy's bytes made distinct by a header of its own, so
+/// a poll has hundreds of messages to be killed in the middle of.
 fn messages() -> Vec<Vec<u8>> {
     let corpus = corpus();
-    (0..3)
+    (0..6)
         .flat_map(|copy| {
             corpus.iter().map(move |m| {
                 let mut out = format!("X-Test-Copy: {copy}\r\n").into_bytes();
@@ -59,16 +59,16 @@ fn pollers_killed_at_random_points_lose_and_double_nothing() {
         )
         .unwrap();
 
-        // Kills spread from the start (connecting, migrations checked) to late in a poll.
+        // Kills spread from the start (connecting, migrations checked) to late in a poll;
+        // where polls end before the kill, the window narrows to how long they take here.
         let mut killed_mid_poll = 0;
-        let rounds = 20;
-        for _ in 0..rounds {
-            let left = dovecot.count("INBOX");
-            if left == 0 {
+        let mut window = 1000;
+        for _ in 0..30 {
+            if dovecot.count("INBOX") == 0 {
                 break;
             }
             let mut child = poll(&config, &db);
-            let wait = Duration::from_millis(rng.random_range(20..900));
+            let wait = Duration::from_millis(rng.random_range(10..window));
             let started = Instant::now();
             while started.elapsed() < wait {
                 if child.try_wait().unwrap().is_some() {
@@ -79,6 +79,8 @@ fn pollers_killed_at_random_points_lose_and_double_nothing() {
             if child.try_wait().unwrap().is_none() {
                 child.kill().unwrap();
                 killed_mid_poll += 1;
+            } else {
+                window = (window / 2).max(20);
             }
             child.wait().unwrap();
         }

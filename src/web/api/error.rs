@@ -63,6 +63,10 @@ impl ApiError {
             WebError::TooManyAttempts => "too_many_requests",
             _ => "internal",
         };
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(error = %e, "the database is unavailable");
+            return Self::new(status, "unavailable", crate::web::error::UNAVAILABLE);
+        }
         if status.is_server_error() {
             tracing::error!(error = %e, "API request failed");
             return Self::new(
@@ -121,6 +125,9 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(self.status);
         if self.status == StatusCode::UNAUTHORIZED {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            res.insert_header((header::RETRY_AFTER, "5"));
         }
         res.json(ErrorBody {
             error: ErrorDetail {
