@@ -77,6 +77,18 @@ async fn raw(
     path: web::Path<(TicketId, EventId)>,
 ) -> Result<HttpResponse, WebError> {
     let (ticket, event) = path.into_inner();
+    raw_download(&state, staff, ticket, event, "application/octet-stream").await
+}
+
+/// One event's stored report as an attachment of `content_type` (audited), 410 when it was
+/// purged, 404 when the ticket has no such event. The page and the API answer with it.
+pub(super) async fn raw_download(
+    state: &AppState,
+    staff: crate::web::auth::Staff,
+    ticket: TicketId,
+    event: EventId,
+    content_type: &'static str,
+) -> Result<HttpResponse, WebError> {
     let bytes = state
         .db(
             move |conn| match page::raw_report(conn, ticket, event, staff.actor())? {
@@ -93,7 +105,7 @@ async fn raw(
         )
         .await?;
     Ok(HttpResponse::Ok()
-        .content_type("application/octet-stream")
+        .content_type(content_type)
         .insert_header((
             "Content-Disposition",
             format!(

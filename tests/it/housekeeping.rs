@@ -219,5 +219,16 @@ async fn purged_raw_messages_keep_their_events_and_the_pages_say_so() {
             .await;
         assert_eq!(raw.status(), 410);
         assert!(raw.text().await.unwrap().contains("was purged on"));
+        // The API's download says the same, in its error shape.
+        let api = crate::api_tickets::Api::of(&app, "agent");
+        let (status, body) = api
+            .get(&format!("/tickets/{old_id}/events/{event_id}/raw"))
+            .await;
+        assert_eq!(status, 410, "{body}");
+        assert_eq!(body["error"]["code"], "gone");
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("was purged on"));
     }
 }

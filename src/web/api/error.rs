@@ -60,6 +60,7 @@ impl ApiError {
             WebError::BadRequest(_) => "bad_request",
             WebError::Refused(_) => "conflict",
             WebError::Invalid(_) => "invalid",
+            WebError::Gone(_) => "gone",
             WebError::TooManyAttempts => "too_many_requests",
             _ => "internal",
         };
@@ -90,6 +91,7 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
             StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+            StatusCode::GONE => "gone",
             StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
             s if s.is_server_error() => {
                 return Self::new(

@@ -339,7 +339,10 @@ pub async fn events(
 /// The stored report behind an event, byte for byte as it arrived (agents; audited).
 #[utoipa::path(
     tag = "tickets",
-    responses((status = 200, description = "The message as it arrived", content_type = "message/rfc822", body = super::reports::RawMessage)),
+    responses(
+        (status = 200, description = "The message as it arrived", content_type = "message/rfc822", body = super::reports::RawMessage),
+        (status = 410, description = "The message was purged after the retention of raw messages; the event remains", body = super::error::ErrorBody),
+    ),
     security(("bearer" = []))
 )]
 #[get("/tickets/{id}/events/{event}/raw")]
@@ -349,20 +352,12 @@ pub async fn raw(
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (ticket, event) = path.into_inner();
-    let (ticket, event) = (TicketId(ticket), EventId(event));
-    let bytes = state
-        .db(move |conn| {
-            page::raw_report(conn, ticket, event, staff.actor())?.ok_or(WebError::NotFound)
-        })
-        .await?;
-    Ok(HttpResponse::Ok()
-        .content_type("message/rfc822")
-        .insert_header((
-            "Content-Disposition",
-            format!(
-                "attachment; filename=\"ticket-{}-event-{}.eml\"",
-                ticket.0, event.0
-            ),
-        ))
-        .body(bytes))
+    Ok(crate::web::ticket::raw_download(
+        &state,
+        staff,
+        TicketId(ticket),
+        EventId(event),
+        "message/rfc822",
+    )
+    .await?)
 }
