@@ -22,6 +22,9 @@ pub mod selfservice;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
+mod write;
+
+pub use write::write;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -108,7 +108,7 @@ pub fn plan(
     recipients: &[Recipient],
     at: NaiveDateTime,
 ) -> QueryResult<i64> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         crate::dispatch!(conn, c => diesel::insert_into(notices::table)
             .values((
                 notices::customer_id.eq(customer),
@@ -178,7 +178,7 @@ pub fn claim_due(
     at: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<Notification>> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let due = notifications::table
             .filter(notifications::state.eq("pending"))
             .filter(notifications::next_attempt_at.le(at))

@@ -84,7 +84,7 @@ pub fn say(
     said: Said<'_>,
     at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let owned: Option<TicketId> = tickets::table
             .filter(tickets::id.eq(ticket))
             .filter(tickets::customer_id.eq(customer))

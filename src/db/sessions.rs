@@ -108,7 +108,7 @@ pub fn set_disabled(
     disabled: bool,
     actor: Actor<'_>,
 ) -> QueryResult<bool> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let Some(id) = super::users::id_of(conn, name)? else {
             return Ok(false);
         };

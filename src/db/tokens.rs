@@ -51,7 +51,7 @@ pub fn create(
 ) -> QueryResult<(TokenId, String)> {
     let token = crate::secret::random_token();
     let token_hash = hash(&token);
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         diesel::insert_into(api_tokens::table)
             .values((
                 api_tokens::user_id.eq(user),
@@ -104,7 +104,7 @@ pub fn revoke(
     now: NaiveDateTime,
     actor: Actor<'_>,
 ) -> QueryResult<bool> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let mut query = api_tokens::table
             .inner_join(users::table)
             .filter(api_tokens::id.eq(id))

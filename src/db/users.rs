@@ -66,7 +66,7 @@ pub fn add(
     }
     crate::limits::PASSWORD.check(password)?;
     let hash = hash_password(password)?;
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let taken: bool = diesel::select(diesel::dsl::exists(
             users::table.filter(users::username.eq(username)),
         ))

@@ -60,7 +60,7 @@ pub fn forget(
     actor: Actor<'_>,
     at: NaiveDateTime,
 ) -> Result<Forgotten, ForgetError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let id = id_by_external(conn, external_id)?
             .ok_or_else(|| ForgetError::Unknown(external_id.to_owned()))?;
         forget_id(conn, id, actor, at)

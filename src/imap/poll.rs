@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::thread;
 
-use diesel::Connection;
 use imap::types::Uid;
 use tracing::{info, warn};
 
@@ -269,7 +268,7 @@ impl Cycle<'_> {
             mailbox: Some(&self.mailbox.name),
         };
         let (ingestor, name, claim) = (self.ingestor, &self.mailbox.name, self.claim);
-        self.conn.transaction(|conn| {
+        crate::db::write(self.conn, |conn| {
             let outcomes = ingest::store(conn, ingestor, &origin, prepared)?;
             let known: Vec<&str> = prepared
                 .iter()
@@ -339,7 +338,7 @@ impl Cycle<'_> {
             processed_at: None,
         };
         let name = &self.mailbox.name;
-        self.conn.transaction(|conn| {
+        crate::db::write(self.conn, |conn| {
             raw_messages::insert_new(conn, std::slice::from_ref(&form))?;
             mailbox_state::advance(conn, name, uid)
         })?;

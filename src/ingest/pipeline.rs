@@ -7,8 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use diesel::Connection;
-
 use super::retry::Retries;
 use super::{store, Compressor, Incoming, IngestError, Ingestor, Origin, Prepared, Summary};
 use crate::db::checkpoint::BackgroundCheckpoint;
@@ -135,7 +133,7 @@ where
             // `held[..stored]` is written in this transaction.
             let mut stored = 0;
             // On error the receiver drops, which stops the workers and the reader.
-            let written = conn.transaction(|conn| -> Result<(), IngestError> {
+            let written = crate::db::write(conn, |conn| -> Result<(), IngestError> {
                 let mut batches = 0;
                 loop {
                     while stored < held.len() {

@@ -81,7 +81,7 @@ pub fn unresolved_tickets(
         for ticket in &page {
             summary.tickets_checked += 1;
             let (moved, merged) =
-                conn.transaction(|conn| reresolve_ticket(conn, ingestor, ticket))?;
+                crate::db::write(conn, |conn| reresolve_ticket(conn, ingestor, ticket))?;
             summary.events_moved += moved;
             summary.tickets_merged += u64::from(merged);
         }

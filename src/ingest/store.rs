@@ -34,7 +34,9 @@ pub fn store_batch(
     origin: &Origin<'_>,
     batch: &[Prepared],
 ) -> QueryResult<Vec<Outcome>> {
-    conn.transaction(|conn| store_in_transaction(conn, ingestor, origin, batch))
+    crate::db::write(conn, |conn| {
+        store_in_transaction(conn, ingestor, origin, batch)
+    })
 }
 
 /// Stores a batch inside the caller's transaction; the outcomes hold once it commits.
@@ -126,7 +128,7 @@ pub fn reprocess(
     raw_id: RawMessageId,
     message: &Prepared,
 ) -> QueryResult<Outcome> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let at = now();
         match &message.parsed {
             Ok(report) => {

@@ -38,7 +38,7 @@ pub fn close_idle(conn: &mut DbConn, days: u32, now: NaiveDateTime) -> QueryResu
             return Ok(closed);
         };
         after = last.0;
-        closed += conn.transaction(|conn| {
+        closed += crate::db::write(conn, |conn| {
             let mut n = 0;
             for (id, was, customer) in idle {
                 if store::close_if_idle(conn, id, was, cutoff, now)? {

@@ -26,7 +26,7 @@ pub fn merge(
             "a ticket cannot be merged into itself".into(),
         ));
     }
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let (from_customer, from_status) = exists(conn, from)?;
         let (into_customer, into_status) = exists(conn, into)
             .map_err(|_| WorkError::Refused(format!("there is no ticket #{into}")))?;

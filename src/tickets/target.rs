@@ -193,7 +193,7 @@ fn request_about(
     let at = crate::db::now();
     let expires_at = ask.expires_at.filter(|_| !ask.kind.is_unlock());
     let key = actions::fresh_key("web", at);
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let account = match ask.kind.family() {
             "account" => crate::db::customers::id_by_external(conn, target)?,
             _ => None,

@@ -43,7 +43,7 @@ pub fn assign(
     actor: Actor<'_>,
     at: NaiveDateTime,
 ) -> Result<(), WorkError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let (customer, _) = exists(conn, id)?;
         diesel::update(tickets::table.find(id))
             .set((
@@ -72,7 +72,7 @@ pub fn change_status(
     if status == Status::Merged {
         return Err(WorkError::Refused("use merge to merge a ticket".into()));
     }
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let (customer, old) = exists(conn, id)?;
         if old == Status::Merged {
             return Err(WorkError::Refused("a merged ticket cannot change".into()));
@@ -105,7 +105,7 @@ pub fn add_note(
     body: &str,
     at: NaiveDateTime,
 ) -> Result<(), WorkError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let (customer, _) = exists(conn, id)?;
         diesel::insert_into(notes::table)
             .values((

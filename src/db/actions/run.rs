@@ -29,7 +29,7 @@ pub fn claim_due(
     at: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<Claimed>> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let due = actions::table
             .filter(actions::state.eq(ActionState::Pending))
             .filter(actions::next_attempt_at.le(at))
@@ -245,7 +245,7 @@ pub fn reap_stale(
     before: NaiveDateTime,
     at: NaiveDateTime,
 ) -> QueryResult<Vec<Action>> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let stale: Vec<Action> = actions::table
             .filter(actions::state.eq(ActionState::Running))
             .filter(actions::claimed_at.lt(before))

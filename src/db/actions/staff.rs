@@ -54,7 +54,7 @@ fn record(
 /// Queues a failed or cancelled action again, due now: for its upstream, or for staff where
 /// it has none.
 pub fn retry(conn: &mut DbConn, id: ActionId, actor: Actor<'_>) -> Result<Action, StaffError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let action = open(conn, id)?;
         if !matches!(action.state, ActionState::Failed | ActionState::Cancelled) {
             return Err(StaffError::Refused(format!(
@@ -123,7 +123,7 @@ fn close(
     how: Finish<'_>,
     trail: &str,
 ) -> Result<Action, StaffError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let action = open(conn, id)?;
         if !matches!(
             action.state,

@@ -96,18 +96,31 @@ pub fn import(
     conn: &mut DbConn,
     records: &[CustomerRecord],
 ) -> Result<ImportSummary, CustomerError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         check_not_taken(conn, records)?;
         let existing = existing_customers(conn, records)?;
         let stamp = now();
         let mut summary = ImportSummary::default();
-        let new: Vec<_> = records.iter().filter(|r| !existing.contains_key(&r.external_id)).collect();
+        let new: Vec<_> = records
+            .iter()
+            .filter(|r| !existing.contains_key(&r.external_id))
+            .collect();
         for chunk in new.chunks(CHUNK) {
             let forms: Vec<_> = chunk
                 .iter()
                 .map(|r| {
                     let p = merged(r, None);
-                    CustomerInsertForm { external_id: &r.external_id, name: &r.name, email: &r.email, created_at: stamp, updated_at: stamp, billing_ref: p.billing_ref, hosting_user: p.hosting_user, notify: p.notify, language: p.language }
+                    CustomerInsertForm {
+                        external_id: &r.external_id,
+                        name: &r.name,
+                        email: &r.email,
+                        created_at: stamp,
+                        updated_at: stamp,
+                        billing_ref: p.billing_ref,
+                        hosting_user: p.hosting_user,
+                        notify: p.notify,
+                        language: p.language,
+                    }
                 })
                 .collect();
             crate::dispatch!(conn, c => diesel::insert_into(customers::table).values(&forms).execute(c))?;
@@ -364,7 +377,7 @@ pub fn import_as(
     records: &[CustomerRecord],
     actor: Actor<'_>,
 ) -> Result<ImportSummary, CustomerError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let summary = import(conn, records)?;
         let detail = format!(
             "{} created, {} updated, {} unchanged",
@@ -388,7 +401,7 @@ pub fn import_as(
 /// data instead). `false` when there is no such customer.
 pub fn delete(conn: &mut DbConn, id: CustomerId, actor: Actor<'_>) -> Result<bool, CustomerError> {
     use crate::db::schema::tickets;
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         let Some(external_id) = customers::table
             .find(id)
             .select(customers::external_id)
@@ -428,7 +441,7 @@ pub fn edit(
     record: &CustomerRecord,
     actor: Actor<'_>,
 ) -> Result<(), CustomerError> {
-    conn.transaction(|conn| {
+    crate::db::write(conn, |conn| {
         import(conn, std::slice::from_ref(record))?;
         let detail = format!("edited customer {}", record.external_id);
         audit::record(
