@@ -10,11 +10,11 @@ use rand::{Rng, SeedableRng};
 use crate::imap_poll::{check_polled_once, corpus, dovecot};
 use crate::support::{self, TestDb};
 
-/// The corpus six times over, each copy's bytes made distinct by a header of its own, so
-/// a poll has hundreds of messages to be killed in the middle of.
-fn messages() -> Vec<Vec<u8>> {
+/// Three copies of the corpus, numbered from `first`, each copy's bytes made distinct by a
+/// header of its own: a poll has a hundred and more messages to be killed in the middle of.
+fn messages(first: usize) -> Vec<Vec<u8>> {
     let corpus = corpus();
-    (0..6)
+    (first..first + 3)
         .flat_map(|copy| {
             corpus.iter().map(move |m| {
                 let mut out = format!("X-Test-Copy: {copy}\r\n").into_bytes();
@@ -39,13 +39,11 @@ fn poll(config: &std::path::Path, db: &TestDb) -> Child {
 #[test]
 fn pollers_killed_at_random_points_lose_and_double_nothing() {
     let name = "pollers_killed_at_random_points_lose_and_double_nothing";
-    let messages = messages();
     let seed: u64 = rand::random();
     eprintln!("{name}: seed {seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     for db in support::backends(name) {
         let Some(dovecot) = dovecot(name) else { return };
-        dovecot.append("INBOX", &messages);
         // Applies the migrations before the first poll, so a kill never lands in them.
         drop(db.connect());
         let dir = tempfile::tempdir().unwrap();
@@ -59,13 +57,20 @@ fn pollers_killed_at_random_points_lose_and_double_nothing() {
         )
         .unwrap();
 
-        // Kills spread from the start (connecting, migrations checked) to late in a poll;
-        // where polls end before the kill, the window narrows to how long they take here.
+        // Kills spread from the start (connecting) to late in a poll; where polls end before
+        // the kill, the window narrows to how long they take on this machine, and an
+        // emptied mailbox gets new messages, until enough polls were killed while running.
+        let mut appended: Vec<Vec<u8>> = Vec::new();
         let mut killed_mid_poll = 0;
         let mut window = 1000;
-        for _ in 0..30 {
-            if dovecot.count("INBOX") == 0 {
+        for _ in 0..80 {
+            if killed_mid_poll >= 10 {
                 break;
+            }
+            if dovecot.count("INBOX") == 0 {
+                let more = messages(appended.len());
+                dovecot.append("INBOX", &more);
+                appended.extend(more);
             }
             let mut child = poll(&config, &db);
             let wait = Duration::from_millis(rng.random_range(10..window));
@@ -85,7 +90,7 @@ fn pollers_killed_at_random_points_lose_and_double_nothing() {
             child.wait().unwrap();
         }
         assert!(
-            killed_mid_poll >= 5,
+            killed_mid_poll >= 10,
             "only {killed_mid_poll} of the polls were still running when killed ({})",
             db.backend
         );
@@ -100,6 +105,6 @@ fn pollers_killed_at_random_points_lose_and_double_nothing() {
             "{}",
             db.backend
         );
-        check_polled_once(&db, &dovecot, &mut db.connect(), &messages);
+        check_polled_once(&db, &dovecot, &mut db.connect(), &appended);
     }
 }
