@@ -182,7 +182,7 @@ pub fn refresh_statistics(conn: &mut SqliteConnection) {
         tracing::warn!(error = %e, "SQLite busy timeout not set back");
     }
     if let Err(e) = refreshed {
-        tracing::info!(error = %e, "SQLite statistics not refreshed");
+        tracing::debug!(error = %e, "SQLite statistics not refreshed");
     }
 }
 
