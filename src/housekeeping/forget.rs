@@ -26,8 +26,8 @@ use crate::db::audit::{self, Actor};
 use crate::db::customers::id_by_external;
 use crate::db::ids::{ActionId, CustomerId, EventId, RawMessageId, TicketId};
 use crate::db::schema::{
-    action_attempts, actions, audit_log, customer_domains, customer_identities, customer_netblocks,
-    customer_tokens, customers, events, notes, notifications, ticket_source_ips, tickets,
+    action_attempts, actions, audit_log, customer_tokens, customers, events, notes, notifications,
+    ticket_source_ips, tickets,
 };
 use crate::db::{raw_messages, DbConn};
 use crate::tickets::{work, Status, WorkError};
@@ -88,12 +88,7 @@ pub fn forget_id(
             customers::updated_at.eq(at),
         ))
         .execute(conn)?;
-    diesel::delete(customer_identities::table.filter(customer_identities::customer_id.eq(id)))
-        .execute(conn)?;
-    diesel::delete(customer_domains::table.filter(customer_domains::customer_id.eq(id)))
-        .execute(conn)?;
-    diesel::delete(customer_netblocks::table.filter(customer_netblocks::customer_id.eq(id)))
-        .execute(conn)?;
+    crate::db::customers::clear_children(conn, &[id])?;
     diesel::delete(customer_tokens::table.filter(customer_tokens::customer_id.eq(id)))
         .execute(conn)?;
     diesel::update(notifications::table.filter(notifications::customer_id.eq(id)))

@@ -74,6 +74,30 @@ pub(super) fn chart(days: &[(NaiveDate, i64)]) -> String {
     svg
 }
 
+/// The report of `days` days from `first`, through the application's cache of figures; the
+/// page and the API answer with it.
+pub(super) async fn load(
+    state: &web::Data<AppState>,
+    by: GroupBy,
+    first: NaiveDate,
+    days: i64,
+    class: Option<String>,
+) -> Result<outgoing::Report, WebError> {
+    let st = state.clone();
+    state
+        .db(move |conn| {
+            Ok(outgoing::report(
+                conn,
+                &st.caches.outgoing,
+                by,
+                first,
+                days,
+                class.as_deref(),
+            )?)
+        })
+        .await
+}
+
 async fn report(
     Viewer(staff): Viewer,
     state: web::Data<AppState>,
@@ -88,20 +112,7 @@ async fn report(
     let (first, days) = period(&p)?;
     let class = p.class.clone().filter(|c| !c.is_empty() && c != "all");
     let lock = lock_kind(by);
-    let cls = class.clone();
-    let st = state.clone();
-    let report = state
-        .db(move |conn| {
-            Ok(outgoing::report(
-                conn,
-                &st.caches.outgoing,
-                by,
-                first,
-                days,
-                cls.as_deref(),
-            )?)
-        })
-        .await?;
+    let report = load(&state, by, first, days, class.clone()).await?;
     let rows: Vec<_> = report
         .groups
         .iter()

@@ -299,6 +299,17 @@ pub fn children_of(
     Ok(all)
 }
 
+/// Removes the identities, domains and netblocks of the customers `ids` (at most [`CHUNK`]).
+pub fn clear_children(conn: &mut DbConn, ids: &[CustomerId]) -> QueryResult<()> {
+    diesel::delete(customer_identities::table.filter(customer_identities::customer_id.eq_any(ids)))
+        .execute(conn)?;
+    diesel::delete(customer_domains::table.filter(customer_domains::customer_id.eq_any(ids)))
+        .execute(conn)?;
+    diesel::delete(customer_netblocks::table.filter(customer_netblocks::customer_id.eq_any(ids)))
+        .execute(conn)?;
+    Ok(())
+}
+
 fn replace_children(
     conn: &mut DbConn,
     records: &[CustomerRecord],
@@ -306,16 +317,7 @@ fn replace_children(
 ) -> QueryResult<()> {
     let touched: Vec<CustomerId> = ids.values().map(|c| c.id).collect();
     for chunk in touched.chunks(CHUNK) {
-        diesel::delete(
-            customer_identities::table.filter(customer_identities::customer_id.eq_any(chunk)),
-        )
-        .execute(conn)?;
-        diesel::delete(customer_domains::table.filter(customer_domains::customer_id.eq_any(chunk)))
-            .execute(conn)?;
-        diesel::delete(
-            customer_netblocks::table.filter(customer_netblocks::customer_id.eq_any(chunk)),
-        )
-        .execute(conn)?;
+        clear_children(conn, chunk)?;
     }
     let owner = |r: &CustomerRecord| ids.get(&r.external_id).map(|c| c.id);
     let identities: Vec<_> = records
@@ -420,12 +422,7 @@ pub fn delete(conn: &mut DbConn, id: CustomerId, actor: Actor<'_>) -> Result<boo
                 tickets,
             });
         }
-        diesel::delete(customer_identities::table.filter(customer_identities::customer_id.eq(id)))
-            .execute(conn)?;
-        diesel::delete(customer_domains::table.filter(customer_domains::customer_id.eq(id)))
-            .execute(conn)?;
-        diesel::delete(customer_netblocks::table.filter(customer_netblocks::customer_id.eq(id)))
-            .execute(conn)?;
+        clear_children(conn, &[id])?;
         diesel::delete(customers::table.find(id)).execute(conn)?;
         let detail = format!("deleted customer {external_id}");
         audit::record(conn, now(), actor, "customer_deleted", None, None, &detail)?;

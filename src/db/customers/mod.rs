@@ -14,7 +14,8 @@ use super::ids::CustomerId;
 use super::schema::{customer_domains, customer_identities, customer_netblocks, customers};
 use super::DbConn;
 pub use import::{
-    children_of, delete, edit, import, import_as, Children, CustomerError, ImportSummary,
+    children_of, clear_children, delete, edit, import, import_as, Children, CustomerError,
+    ImportSummary,
 };
 pub use resolve::{resolve, Clues, ResolveStep, Resolver};
 

@@ -88,19 +88,7 @@ pub async fn report(
     )
     .map_err(ApiError::invalid)?;
     let class = q.class.filter(|c| !c.is_empty() && c != "all");
-    let st = state.clone();
-    let report = state
-        .db(move |conn| {
-            Ok(outgoing::report(
-                conn,
-                &st.caches.outgoing,
-                by,
-                first,
-                days,
-                class.as_deref(),
-            )?)
-        })
-        .await?;
+    let report = crate::web::outgoing::load(&state, by, first, days, class).await?;
     Ok(web::Json(OutgoingReport {
         group: by.as_str().to_owned(),
         from: first,
