@@ -13,24 +13,16 @@ use abuse_desk::db::DatabaseUrl;
 use diesel::prelude::*;
 
 use crate::imap_poll::{
-    check_polled_once, corpus, dovecot, imported, imported_into, options, tickets_seen,
+    check_polled_once, copies_of_corpus, corpus, dovecot, imported, imported_into, options,
+    tickets_seen,
 };
 use crate::ingest::counts;
 use crate::private_postgres::PrivatePostgres;
 use crate::support::{self, TestDb};
 
-/// The corpus `copies` times over, each copy's bytes made distinct by a header of its own.
+/// The corpus `copies` times over (see [`copies_of_corpus`]).
 fn many(copies: usize) -> Vec<Vec<u8>> {
-    let corpus = corpus();
-    (0..copies)
-        .flat_map(|copy| {
-            corpus.iter().map(move |m| {
-                let mut out = format!("X-Test-Copy: {copy}\r\n").into_bytes();
-                out.extend_from_slice(m);
-                out
-            })
-        })
-        .collect()
+    copies_of_corpus(0..copies)
 }
 
 /// Writes the messages as files of a folder `abuse-desk import` reads (`reports/` in the

@@ -7,22 +7,13 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 
-use crate::imap_poll::{check_polled_once, corpus, dovecot};
+use crate::imap_poll::{check_polled_once, copies_of_corpus, dovecot};
 use crate::support::{self, TestDb};
 
-/// Three copies of the corpus, numbered from `first`, each copy's bytes made distinct by a
-/// header of its own: a poll has a hundred and more messages to be killed in the middle of.
+/// Three copies of the corpus, numbered from `first`: a poll has a hundred and more messages
+/// to be killed in the middle of.
 fn messages(first: usize) -> Vec<Vec<u8>> {
-    let corpus = corpus();
-    (first..first + 3)
-        .flat_map(|copy| {
-            corpus.iter().map(move |m| {
-                let mut out = format!("X-Test-Copy: {copy}\r\n").into_bytes();
-                out.extend_from_slice(m);
-                out
-            })
-        })
-        .collect()
+    copies_of_corpus(first..first + 3)
 }
 
 fn poll(config: &std::path::Path, db: &TestDb) -> Child {

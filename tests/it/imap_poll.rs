@@ -35,6 +35,21 @@ pub(crate) fn corpus() -> Vec<Vec<u8>> {
     paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
 
+/// Copies of the corpus numbered by `copies`, each copy's bytes made distinct by a header of
+/// its own (`X-Test-Copy: N`), for tests that need many messages.
+pub(crate) fn copies_of_corpus(copies: std::ops::Range<usize>) -> Vec<Vec<u8>> {
+    let corpus = corpus();
+    copies
+        .flat_map(|copy| {
+            corpus.iter().map(move |m| {
+                let mut out = format!("X-Test-Copy: {copy}\r\n").into_bytes();
+                out.extend_from_slice(m);
+                out
+            })
+        })
+        .collect()
+}
+
 pub(crate) fn ingestor() -> Ingestor {
     Ingestor::from_settings(&Settings::default().ingest).unwrap()
 }
