@@ -367,6 +367,19 @@ pub fn is_unavailable(e: &diesel::result::Error) -> bool {
     }
 }
 
+/// Whether `e` says the disk holding the database is full (SQLite's SQLITE_FULL, Postgres's
+/// "could not extend file … No space left on device").
+pub fn is_out_of_space(e: &diesel::result::Error) -> bool {
+    match e {
+        diesel::result::Error::DatabaseError(_, info) => {
+            ["database or disk is full", "No space left on device"]
+                .iter()
+                .any(|m| info.message().contains(m))
+        }
+        _ => false,
+    }
+}
+
 pub fn ping(conn: &mut DbConn) -> QueryResult<()> {
     conn.batch_execute("SELECT 1")
 }

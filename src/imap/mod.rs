@@ -51,6 +51,16 @@ pub enum ImapError {
 }
 
 impl ImapError {
+    /// Whether the database, not the message being stored, is at fault: it is unavailable
+    /// or its disk is full. Such a failure says nothing about the message.
+    pub fn database_at_fault(&self) -> bool {
+        let e = match self {
+            Self::Db(e) | Self::Ingest(IngestError::Db(e)) => e,
+            _ => return false,
+        };
+        crate::db::is_unavailable(e) || crate::db::is_out_of_space(e)
+    }
+
     /// Whether trying again soon may help. A certificate nobody vouches for, a server
     /// without STARTTLS or an unreadable password file stay so until someone acts: the poll
     /// gives up at once and the next scheduled one tries again.

@@ -285,8 +285,9 @@ impl Cycle<'_> {
 
     /// After a batch failed to store: each message on its own. One that still fails is
     /// kept raw in the quarantine with the reason, so it is neither lost nor retried
-    /// forever; should even that fail (the database is gone), the attempt stops here and
-    /// the high-water UID stays before the message.
+    /// forever. When the failure is the database's (unavailable, its disk full) rather than
+    /// the message's, or the quarantine fails too, the attempt stops here: the high-water
+    /// UID stays before the message, which stays in the mailbox for the next attempt.
     fn store_one_by_one(
         &mut self,
         uids: &[Uid],
@@ -311,6 +312,7 @@ impl Cycle<'_> {
                     quarantined.extend(known);
                     outcomes.push(one.pop().unwrap_or(Outcome::Duplicate));
                 }
+                Err(e) if e.database_at_fault() => return Err(e),
                 Err(e) => {
                     warn!(mailbox = %self.mailbox.name, uid, sha256 = %message.sha256, error = %e,
                         "a message cannot be stored; keeping it in the quarantine");
