@@ -141,6 +141,9 @@ fn main() -> anyhow::Result<()> {
                 };
                 let severity = if n >= 50 { "escalation" } else if n >= 5 { "abuse" } else { "info" };
                 let subject = format!("user{t}@cust{}.example", customer.unwrap_or(0));
+                // Our filter's reports name the sending account (most tickets); third-party
+                // loops do not.
+                let outgoing_user = (rng.random_range(0..10) < 8).then(|| format!("user{t}"));
                 let ip = format!("10.{}.{}.{}", t / 65536 % 256, t / 256 % 256, t % 256);
                 let last: NaiveDateTime = now - Duration::seconds(rng.random_range(0..30 * 86400));
                 let span = Duration::seconds(rng.random_range(0..(30 * 86400 - (now - last).num_seconds()).max(1)));
@@ -161,7 +164,10 @@ fn main() -> anyhow::Result<()> {
                     tickets::first_seen.eq(first),
                     tickets::last_seen.eq(last),
                     tickets::last_source_ip.eq(Some(ip.clone())),
-                    tickets::identity.eq(Some(subject.clone())),
+                    (
+                        tickets::identity.eq(Some(subject.clone())),
+                        tickets::outgoing_user.eq(outgoing_user.clone()),
+                    ),
                     (tickets::created_at.eq(first), tickets::updated_at.eq(last)),
                 ));
                 irows.push((ticket_source_ips::ticket_id.eq(id), ticket_source_ips::source_ip.eq(ip.clone())));
@@ -184,6 +190,7 @@ fn main() -> anyhow::Result<()> {
                         events::identity.eq(Some(subject.clone())),
                         events::arrival_at.eq(at),
                         events::created_at.eq(at),
+                        events::outgoing_user.eq(outgoing_user.clone()),
                     ));
                 }
             }
@@ -206,6 +213,8 @@ fn main() -> anyhow::Result<()> {
             started.elapsed()
         );
     }
+    // The Outgoing Reports' counts, as the migration makes them from existing events.
+    conn.transaction(abuse_desk::db::outgoing::counts::rebuild)?;
     if let db::DbConn::Postgres(_) = conn {
         use diesel::connection::SimpleConnection;
         // Ids were written explicitly: move the sequence past them for later inserts.

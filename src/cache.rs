@@ -1,7 +1,6 @@
 //! Values too costly to compute on every request and fine to show a few seconds old (the
 //! queue's counts, the Outgoing Reports' figures), kept in memory for a while.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -71,41 +70,5 @@ impl<T> Cached<T> {
 
     pub fn clear(&self) {
         *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = None;
-    }
-}
-
-/// Values by key, each kept for `ttl`; at most `cap` keys (all dropped when full, which is
-/// rare and cheap to recover from).
-pub struct CachedMap<T> {
-    ttl: Duration,
-    cap: usize,
-    slots: Mutex<HashMap<String, (Instant, Arc<T>)>>,
-}
-
-impl<T> CachedMap<T> {
-    pub fn new(ttl: Duration, cap: usize) -> Self {
-        Self {
-            ttl,
-            cap,
-            slots: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub fn get(&self, key: &str) -> Option<Arc<T>> {
-        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        slots
-            .get(key)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, v)| Arc::clone(v))
-    }
-
-    pub fn put(&self, key: String, value: T) -> Arc<T> {
-        let value = Arc::new(value);
-        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        if slots.len() >= self.cap {
-            slots.clear();
-        }
-        slots.insert(key, (Instant::now(), Arc::clone(&value)));
-        value
     }
 }

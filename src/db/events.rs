@@ -25,6 +25,8 @@ pub struct EventInsertForm<'a> {
     pub identity: Option<&'a str>,
     pub arrival_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
+    /// The sending account our filter named, for the Outgoing Reports.
+    pub outgoing_user: Option<&'a str>,
 }
 
 /// Which of `keys` are counted already.
@@ -49,18 +51,18 @@ pub fn known_keys(conn: &mut DbConn, keys: &[&str]) -> QueryResult<HashSet<Strin
 /// Postgres takes a whole batch in one statement, the columns passed as arrays.
 const INSERT_MANY_PG: &str = "INSERT INTO events (raw_message_id, ticket_id, customer_id, \
     dedup_key, reporter, feedback_type, source_ip, original_mail_from, original_message_id, \
-    original_envelope_id, original_subject, identity, arrival_at, created_at) \
+    original_envelope_id, original_subject, identity, arrival_at, created_at, outgoing_user) \
     SELECT unnest($1::bigint[]), unnest($2::bigint[]), unnest($3::bigint[]), unnest($4::text[]), \
         unnest($5::text[]), unnest($6::text[]), unnest($7::text[]), unnest($8::text[]), \
         unnest($9::text[]), unnest($10::text[]), unnest($11::text[]), unnest($12::text[]), \
-        unnest($13::timestamp[]), unnest($14::timestamp[]) \
+        unnest($13::timestamp[]), unnest($14::timestamp[]), unnest($15::text[]) \
     ON CONFLICT (dedup_key) DO NOTHING";
 
 /// SQLite takes one event per statement.
 const INSERT_ONE_SQLITE: &str = "INSERT INTO events (raw_message_id, ticket_id, customer_id, \
     dedup_key, reporter, feedback_type, source_ip, original_mail_from, original_message_id, \
-    original_envelope_id, original_subject, identity, arrival_at, created_at) \
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING";
+    original_envelope_id, original_subject, identity, arrival_at, created_at, outgoing_user) \
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING";
 
 /// Inserts events, skipping any whose dedup key the unique index already holds; returns how
 /// many were inserted.
@@ -104,6 +106,7 @@ pub fn insert_many<'a>(conn: &mut DbConn, forms: &[EventInsertForm<'a>]) -> Quer
                     .bind::<Array<Timestamp>, _>(
                         chunk.iter().map(|f| f.created_at).collect::<Vec<_>>(),
                     )
+                    .bind::<Array<Nullable<Text>>, _>(text(|f| f.outgoing_user))
                     .execute(pg)?;
             }
         }
@@ -127,6 +130,7 @@ pub fn insert_many<'a>(conn: &mut DbConn, forms: &[EventInsertForm<'a>]) -> Quer
                     .bind::<Nullable<Text>, _>(form.identity)
                     .bind::<Timestamp, _>(form.arrival_at)
                     .bind::<Timestamp, _>(form.created_at)
+                    .bind::<Nullable<Text>, _>(form.outgoing_user)
                     .execute(c)?;
             }
         }

@@ -166,6 +166,17 @@ diesel::table! {
         identity -> Nullable<Text>,
         arrival_at -> Timestamp,
         created_at -> Timestamp,
+        outgoing_user -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    outgoing_counts (kind, class, key, day) {
+        kind -> Text,
+        class -> Text,
+        day -> Integer,
+        key -> Text,
+        events -> BigInt,
     }
 }
 

@@ -193,16 +193,20 @@ fn forget_events(
     for chunk in found.chunks(500) {
         let (ids, raws): (Vec<EventId>, Vec<RawMessageId>) = chunk.iter().copied().unzip();
         purged += raw_messages::purge(conn, &raws, at)?;
-        diesel::update(events::table.filter(events::id.eq_any(&ids)))
-            .set((
-                events::source_ip.eq(None::<String>),
-                events::original_mail_from.eq(None::<String>),
-                events::original_message_id.eq(None::<String>),
-                events::original_envelope_id.eq(None::<String>),
-                events::original_subject.eq(None::<String>),
-                events::identity.eq(None::<String>),
-            ))
-            .execute(conn)?;
+        // The Outgoing Reports stop counting them under the people's names too.
+        crate::db::outgoing::counts::recount(conn, &ids, |conn| {
+            diesel::update(events::table.filter(events::id.eq_any(&ids)))
+                .set((
+                    events::source_ip.eq(None::<String>),
+                    events::original_mail_from.eq(None::<String>),
+                    events::original_message_id.eq(None::<String>),
+                    events::original_envelope_id.eq(None::<String>),
+                    events::original_subject.eq(None::<String>),
+                    events::identity.eq(None::<String>),
+                    events::outgoing_user.eq(None::<String>),
+                ))
+                .execute(conn)
+        })?;
     }
     Ok(purged)
 }

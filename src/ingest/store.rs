@@ -16,6 +16,7 @@ use crate::arf::FeedbackReport;
 use crate::db::customers::{Clues, Resolver};
 use crate::db::events::{self, EventInsertForm};
 use crate::db::ids::RawMessageId;
+use crate::db::outgoing::counts::{EventFacts, Tally};
 use crate::db::raw_messages::{self, ParseStatus, RawMessageInsertForm};
 use crate::db::{now, DbConn};
 use crate::tickets::{autolock, Batch, NewEvent, TicketKey};
@@ -250,6 +251,7 @@ fn record_reports(
             identity: fact.identity.as_deref(),
             arrival_at: fact.arrival,
             created_at: at,
+            outgoing_user: report.outgoing_user.as_ref().map(|u| u.user.as_str()),
         });
         outcomes.push((
             index,
@@ -260,7 +262,26 @@ fn record_reports(
             },
         ));
     }
-    events::insert_many(conn, &forms)?;
+    // Another writer may have counted one of these complaints since they were looked up:
+    // the whole batch is stored again, and finds it known (nothing counts twice).
+    if events::insert_many(conn, &forms)? != forms.len() {
+        return Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::SerializationFailure,
+            Box::new("an event of this batch was stored meanwhile by another writer".to_owned()),
+        ));
+    }
+    let mut counts = Tally::default();
+    for form in &forms {
+        let facts = EventFacts {
+            class: form.feedback_type,
+            arrival: form.arrival_at,
+            identity: form.identity,
+            customer: form.customer_id,
+            outgoing_user: form.outgoing_user,
+        };
+        counts.count(&facts, 1);
+    }
+    counts.apply(conn)?;
     batch.flush(conn)?;
     Ok(outcomes)
 }

@@ -96,12 +96,15 @@ pub fn move_events(
     customer: Option<CustomerId>,
 ) -> QueryResult<()> {
     use crate::db::schema::events as ev;
-    for chunk in events.chunks(500) {
-        diesel::update(ev::table.filter(ev::id.eq_any(chunk)))
-            .set((ev::ticket_id.eq(to), ev::customer_id.eq(customer)))
-            .execute(conn)?;
-    }
-    Ok(())
+    // The Outgoing Reports count events by customer.
+    crate::db::outgoing::counts::recount(conn, events, |conn| {
+        for chunk in events.chunks(500) {
+            diesel::update(ev::table.filter(ev::id.eq_any(chunk)))
+                .set((ev::ticket_id.eq(to), ev::customer_id.eq(customer)))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
 }
 
 /// Recomputes a ticket's counters from the events it holds after events moved in or out:

@@ -39,7 +39,6 @@ use actix_web::middleware::{self, DefaultHeaders};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use minijinja::Value;
 
-use crate::cache::CachedMap;
 use crate::db::actions::Routes;
 use crate::db::{self, DbConn, Pool};
 use crate::tickets::queue::QueueCaches;
@@ -50,7 +49,6 @@ pub use settings::WebSettings;
 #[derive(Default)]
 pub(crate) struct Caches {
     pub queue: QueueCaches,
-    pub outgoing: OutgoingCache,
     pub dashboard: DashboardCache,
 }
 
@@ -65,23 +63,6 @@ impl Default for DashboardCache {
 
 impl std::ops::Deref for DashboardCache {
     type Target = crate::cache::Cached<dashboard::Figures>;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-/// Outgoing Reports' figures by period, grouping and class: a minute old is fine for a
-/// report (lock states are read fresh on every request).
-pub(crate) struct OutgoingCache(CachedMap<crate::db::outgoing::Figures>);
-
-impl Default for OutgoingCache {
-    fn default() -> Self {
-        Self(CachedMap::new(Duration::from_secs(60), 256))
-    }
-}
-
-impl std::ops::Deref for OutgoingCache {
-    type Target = CachedMap<crate::db::outgoing::Figures>;
     fn deref(&self) -> &Self::Target {
         &self.0
     }

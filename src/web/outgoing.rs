@@ -74,8 +74,7 @@ pub(super) fn chart(days: &[(NaiveDate, i64)]) -> String {
     svg
 }
 
-/// The report of `days` days from `first`, through the application's cache of figures; the
-/// page and the API answer with it.
+/// The report of `days` days from `first`; the page and the API answer with it.
 pub(super) async fn load(
     state: &web::Data<AppState>,
     by: GroupBy,
@@ -83,18 +82,8 @@ pub(super) async fn load(
     days: i64,
     class: Option<String>,
 ) -> Result<outgoing::Report, WebError> {
-    let st = state.clone();
     state
-        .db(move |conn| {
-            Ok(outgoing::report(
-                conn,
-                &st.caches.outgoing,
-                by,
-                first,
-                days,
-                class.as_deref(),
-            )?)
-        })
+        .db(move |conn| Ok(outgoing::report(conn, by, first, days, class.as_deref())?))
         .await
 }
 

@@ -24,6 +24,7 @@ mod migrations;
 mod notices;
 mod notify_mail;
 mod ops;
+mod outgoing_counts;
 mod private_postgres;
 mod proxy;
 mod security_inputs;

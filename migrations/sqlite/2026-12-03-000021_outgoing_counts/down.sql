@@ -1,0 +1,2 @@
+DROP TABLE outgoing_counts;
+ALTER TABLE events DROP COLUMN outgoing_user;
