@@ -171,6 +171,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    outgoing_periods (first_day, last_day, kind, class) {
+        first_day -> Integer,
+        last_day -> Integer,
+        kind -> Text,
+        class -> Text,
+    }
+}
+
+diesel::table! {
+    outgoing_period_totals (first_day, last_day, kind, class, key) {
+        first_day -> Integer,
+        last_day -> Integer,
+        kind -> Text,
+        class -> Text,
+        key -> Text,
+        events -> BigInt,
+    }
+}
+
+diesel::table! {
     outgoing_counts (kind, class, key, day) {
         kind -> Text,
         class -> Text,

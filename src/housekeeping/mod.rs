@@ -70,6 +70,10 @@ fn sweep(
     now: NaiveDateTime,
 ) -> diesel::QueryResult<Swept> {
     let mut swept = Swept::default();
+    // The Outgoing Reports' totals of periods that have ended: a view made them, and one made
+    // again if anyone shows them again.
+    let today = crate::db::outgoing::counts::day_number(now.date());
+    crate::db::write(conn, |conn| crate::db::outgoing::drop_ended(conn, today))?;
     if settings.close_idle_days > 0 {
         swept.closed = crate::tickets::idle::close_idle(conn, settings.close_idle_days, now)?;
     }

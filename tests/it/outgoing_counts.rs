@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use abuse_desk::db::audit::Actor;
 use abuse_desk::db::ids::TicketId;
 use abuse_desk::db::outgoing::{self, counts, GroupBy};
-use abuse_desk::db::schema::{customers, events, outgoing_counts as oc, tickets};
+use abuse_desk::db::schema::{customers, events, outgoing_counts as oc, outgoing_periods, tickets};
 use abuse_desk::db::DbConn;
 use chrono::{Duration, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -143,6 +143,31 @@ async fn counts_follow_the_events_and_the_biggest_groups_are_the_biggest() {
         assert_eq!(stored, 600, "{backend}");
         assert_counts_match_events(&mut conn, "after ingest");
         let today = Utc::now().date_naive();
+        // The first look makes each period's totals from the counts.
+        assert_biggest_are_biggest(&mut conn, today, backend);
+        let made: i64 = outgoing_periods::table
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(
+            made,
+            3 * 2 * 4,
+            "{backend}: one set of totals per grouping, class and period"
+        );
+
+        // Events arriving later go into the totals already made, as they go into the counts.
+        let later: Vec<_> = specs
+            .iter()
+            .take(150)
+            .map(|s| {
+                let mut s = s.clone();
+                s.serial += 1000;
+                s.recipient = format!("late{}@mailbox.example.org", s.serial);
+                s
+            })
+            .collect();
+        app.ingest(&later);
+        assert_counts_match_events(&mut conn, "after more events");
         assert_biggest_are_biggest(&mut conn, today, backend);
 
         // Merging moves events to another customer's ticket: the customer counts follow.
@@ -168,6 +193,15 @@ async fn counts_follow_the_events_and_the_biggest_groups_are_the_biggest() {
         )
         .unwrap();
         assert_counts_match_events(&mut conn, "after forgetting a customer");
+        assert_biggest_are_biggest(&mut conn, today, backend);
+        // Housekeeping drops the totals of periods that have ended; shown again, they are
+        // made again.
+        let tomorrow = counts::day_number(today) + 1;
+        assert_eq!(
+            outgoing::drop_ended(&mut conn, tomorrow).unwrap(),
+            24,
+            "{backend}"
+        );
         assert_biggest_are_biggest(&mut conn, today, backend);
         let html = app
             .login("agent")

@@ -148,7 +148,7 @@ impl<'a> Tally<'a> {
                 }
             }
         }
-        Ok(())
+        super::top::add(conn, &rows)
     }
 }
 
@@ -221,10 +221,13 @@ pub fn recount<T>(
 }
 
 /// Counts everything again from the events, in the caller's transaction (the migration that
-/// made the table does the same).
+/// made the table does the same); periods' totals are made again when next shown.
 pub fn rebuild(conn: &mut DbConn) -> QueryResult<()> {
     use diesel::connection::SimpleConnection;
-    conn.batch_execute("DELETE FROM outgoing_counts")?;
+    conn.batch_execute(
+        "DELETE FROM outgoing_period_totals; DELETE FROM outgoing_periods; \
+         DELETE FROM outgoing_counts",
+    )?;
     match conn {
         DbConn::Postgres(pg) => pg.batch_execute(REBUILD_PG),
         DbConn::Sqlite(c) => c.batch_execute(REBUILD_SQLITE),

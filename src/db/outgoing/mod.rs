@@ -5,6 +5,8 @@
 pub mod counts;
 mod top;
 
+pub use top::drop_ended;
+
 use std::collections::HashMap;
 
 use chrono::NaiveDate;

@@ -1,21 +1,26 @@
 //! Reading the counts: the biggest groups of a period, and its events per day.
 //!
-//! A period's groups are not summed in full: a month on a big desk is hundreds of thousands
-//! of group-days. Each day's groups are read in order of size, a few hundred at a time (the
-//! `outgoing_counts_top` index), and every group seen is summed over the whole period (the
-//! primary key). A group not yet seen can hold no more than the sum, over the days, of the
-//! last count read from each day, so the reading stops once the best `limit` groups hold at
-//! least that much (Fagin's threshold algorithm). The result is exact, and on a desk's usual
-//! spread — the same senders on top day after day — it stops after about `limit` groups a day.
+//! Summing a month of group-days on every view is hundreds of thousands of rows on a big
+//! desk. So a period's totals by key are made once, the first time the period is shown
+//! (`outgoing_periods`, `outgoing_period_totals`), and from then on kept by the transactions
+//! that keep the counts ([`add`]): a view reads the biggest of them in order, exact and
+//! fresh. Housekeeping drops the totals of periods that have ended ([`drop_ended`]).
+//!
+//! On Postgres, a transaction adding to the counts holds `outgoing_periods` in SHARE mode
+//! from the moment it looks up the periods it must add to, and the one making a period
+//! holds it in SHARE ROW EXCLUSIVE mode: a period is made from counts no writer is still
+//! adding to without also adding to the period. (SQLite has one writer at a time.)
 
-use std::collections::{HashMap, HashSet};
+use std::collections::BTreeMap;
 
-use diesel::dsl::sql;
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Integer, Text};
 
 use super::counts::Kind;
-use crate::db::schema::outgoing_counts as oc;
+use crate::db::schema::{
+    outgoing_counts as oc, outgoing_period_totals as pt, outgoing_periods as op,
+};
 use crate::db::DbConn;
 
 /// The `limit` biggest groups of `kind` over days `first..=last` (day numbers), of `class`
@@ -27,89 +32,123 @@ pub fn biggest(
     (first, last): (i32, i32),
     limit: usize,
 ) -> QueryResult<Vec<(String, i64)>> {
-    // The days with any event of the class: the others have no groups to read.
-    let mut days: Vec<i32> = per_day(conn, class, (first, last))?
-        .into_iter()
-        .map(|(day, _)| day)
-        .collect();
-    let mut sums: HashMap<String, i64> = HashMap::new();
-    let (mut depth, mut step) = (0_i64, limit.max(1) as i64);
-    while !days.is_empty() {
-        // The most a group not yet seen can hold: the last count read from each day.
-        let mut bound = 0;
-        let mut unseen = HashSet::new();
-        let mut open = Vec::with_capacity(days.len());
-        for &day in &days {
-            let rows: Vec<(String, i64)> = oc::table
-                .filter(oc::kind.eq(kind.as_str()))
-                .filter(oc::class.eq(class))
-                .filter(oc::day.eq(day))
-                .order(oc::events.desc())
-                .select((oc::key, oc::events))
-                .limit(step)
-                .offset(depth)
-                .load(conn)?;
-            if rows.len() as i64 == step {
-                bound += rows.last().map_or(0, |r| r.1);
-                open.push(day);
-            }
-            unseen.extend(
-                rows.into_iter()
-                    .map(|r| r.0)
-                    .filter(|k| !sums.contains_key(k)),
-            );
-        }
-        let unseen: Vec<String> = unseen.into_iter().collect();
-        sums.extend(sum_over(conn, kind, class, (first, last), &unseen)?);
-        days = open;
-        depth += step;
-        step *= 2;
-        if sums.len() >= limit && nth_biggest(&sums, limit) >= bound {
-            break;
-        }
+    let made: i64 = op::table
+        .filter(op::first_day.eq(first))
+        .filter(op::last_day.eq(last))
+        .filter(op::kind.eq(kind.as_str()))
+        .filter(op::class.eq(class))
+        .count()
+        .get_result(conn)?;
+    if made == 0 {
+        crate::db::write(conn, |conn| make(conn, kind, class, (first, last)))?;
     }
-    let mut top: Vec<(String, i64)> = sums.into_iter().collect();
-    top.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    top.truncate(limit);
-    Ok(top)
+    pt::table
+        .filter(pt::first_day.eq(first))
+        .filter(pt::last_day.eq(last))
+        .filter(pt::kind.eq(kind.as_str()))
+        .filter(pt::class.eq(class))
+        .order(pt::events.desc())
+        .select((pt::key, pt::events))
+        .limit(limit as i64)
+        .load(conn)
 }
 
-/// The `n`th biggest sum (1-based).
-fn nth_biggest(sums: &HashMap<String, i64>, n: usize) -> i64 {
-    let mut all: Vec<i64> = sums.values().copied().collect();
-    let i = n.saturating_sub(1).min(all.len().saturating_sub(1));
-    all.select_nth_unstable_by(i, |a, b| b.cmp(a));
-    all.get(i).copied().unwrap_or(0)
+/// Makes a period's totals from the counts, unless another view made them meanwhile.
+fn make(conn: &mut DbConn, kind: Kind, class: &str, (first, last): (i32, i32)) -> QueryResult<()> {
+    if let DbConn::Postgres(pg) = conn {
+        pg.batch_execute("LOCK TABLE outgoing_periods IN SHARE ROW EXCLUSIVE MODE")?;
+    }
+    let new = crate::dispatch!(conn, c => diesel::insert_into(op::table)
+        .values((
+            op::first_day.eq(first),
+            op::last_day.eq(last),
+            op::kind.eq(kind.as_str()),
+            op::class.eq(class),
+        ))
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    if new == 0 {
+        return Ok(());
+    }
+    diesel::sql_query(
+        "INSERT INTO outgoing_period_totals (first_day, last_day, kind, class, key, events) \
+         SELECT $1, $2, kind, class, key, SUM(events) FROM outgoing_counts \
+         WHERE kind = $3 AND class = $4 AND day BETWEEN $1 AND $2 \
+         GROUP BY kind, class, key",
+    )
+    .bind::<Integer, _>(first)
+    .bind::<Integer, _>(last)
+    .bind::<Text, _>(kind.as_str())
+    .bind::<Text, _>(class)
+    .execute(conn)?;
+    Ok(())
 }
 
-/// Each of `keys`' events over days `first..=last`.
-fn sum_over(
-    conn: &mut DbConn,
-    kind: Kind,
-    class: &str,
-    (first, last): (i32, i32),
-    keys: &[String],
-) -> QueryResult<Vec<(String, i64)>> {
-    let mut out = Vec::with_capacity(keys.len());
-    // SQLite has a limit on bound values; Postgres binds the list as one array.
-    let chunk = if matches!(conn, DbConn::Postgres(_)) {
-        5_000
-    } else {
-        500
+/// Adds counts (rows of kind, class, key, day, events) to the totals of every period made
+/// that holds their day; the caller's transaction adds them to the counts too.
+pub(super) fn add(conn: &mut DbConn, rows: &[(&str, &str, &str, i32, i64)]) -> QueryResult<()> {
+    let (Some(min), Some(max)) = (
+        rows.iter().map(|r| r.3).min(),
+        rows.iter().map(|r| r.3).max(),
+    ) else {
+        return Ok(());
     };
-    for keys in keys.chunks(chunk) {
-        let rows: Vec<(String, i64)> = oc::table
-            .filter(oc::kind.eq(kind.as_str()))
-            .filter(oc::class.eq(class))
-            .filter(oc::key.eq_any(keys))
-            .filter(oc::day.between(first, last))
-            .group_by(oc::key)
-            // Postgres sums a bigint as a numeric.
-            .select((oc::key, sql::<BigInt>("CAST(SUM(events) AS BIGINT)")))
-            .load(conn)?;
-        out.extend(rows);
+    if let DbConn::Postgres(pg) = conn {
+        pg.batch_execute("LOCK TABLE outgoing_periods IN SHARE MODE")?;
     }
-    Ok(out)
+    let periods: Vec<(i32, i32, String, String)> = op::table
+        .filter(op::first_day.le(max))
+        .filter(op::last_day.ge(min))
+        .select((op::first_day, op::last_day, op::kind, op::class))
+        .load(conn)?;
+    if periods.is_empty() {
+        return Ok(());
+    }
+    let mut totals: BTreeMap<(i32, i32, &str, &str, &str), i64> = BTreeMap::new();
+    for &(kind, class, key, day, n) in rows {
+        for (first, last, pkind, pclass) in &periods {
+            if pkind == kind && pclass == class && (*first..=*last).contains(&day) {
+                *totals.entry((*first, *last, kind, class, key)).or_default() += n;
+            }
+        }
+    }
+    for ((first, last, kind, class, key), n) in totals {
+        if n == 0 {
+            continue;
+        }
+        diesel::sql_query(
+            "INSERT INTO outgoing_period_totals (first_day, last_day, kind, class, key, events) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (first_day, last_day, kind, class, key) \
+             DO UPDATE SET events = outgoing_period_totals.events + excluded.events",
+        )
+        .bind::<Integer, _>(first)
+        .bind::<Integer, _>(last)
+        .bind::<Text, _>(kind)
+        .bind::<Text, _>(class)
+        .bind::<Text, _>(key)
+        .bind::<BigInt, _>(n)
+        .execute(conn)?;
+        if n < 0 {
+            diesel::delete(
+                pt::table
+                    .filter(pt::first_day.eq(first))
+                    .filter(pt::last_day.eq(last))
+                    .filter(pt::kind.eq(kind))
+                    .filter(pt::class.eq(class))
+                    .filter(pt::key.eq(key))
+                    .filter(pt::events.le(0)),
+            )
+            .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Drops the totals of periods that ended before `day`; returns how many periods.
+pub fn drop_ended(conn: &mut DbConn, day: i32) -> QueryResult<usize> {
+    diesel::delete(pt::table.filter(pt::last_day.lt(day))).execute(conn)?;
+    diesel::delete(op::table.filter(op::last_day.lt(day))).execute(conn)
 }
 
 /// Events of `class` ('' for all) on each day of `first..=last` that has any, by day number.
