@@ -16,6 +16,8 @@ use crate::support;
 use crate::web::{spawn_app, spec};
 
 type Row = (String, String, String, i32, i64);
+/// An event's class, identity, customer and outgoing user.
+type EventGroups = (String, Option<String>, Option<String>, Option<String>);
 
 fn snapshot(conn: &mut DbConn) -> Vec<Row> {
     oc::table
@@ -46,7 +48,7 @@ fn brute_force(
     (from, to): (NaiveDateTime, NaiveDateTime),
     class: Option<&str>,
 ) -> HashMap<String, i64> {
-    let rows: Vec<(String, Option<String>, Option<String>, Option<String>)> = events::table
+    let rows: Vec<EventGroups> = events::table
         .left_join(customers::table.on(events::customer_id.eq(customers::id.nullable())))
         .filter(events::arrival_at.ge(from))
         .filter(events::arrival_at.lt(to))
