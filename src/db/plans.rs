@@ -184,3 +184,37 @@ impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Limited<Q> {
         Ok(())
     }
 }
+
+/// `(SELECT value)`: a bound value the planner cannot look at, since a subquery's result is
+/// known only when the statement runs. Postgres estimates a condition on it the same way
+/// whether a plan is made for the call's values or for none, so it keeps the plan made
+/// without them after its first five calls instead of planning every call for its value.
+/// For a value whose best plan never depends on it (the start of the last 24 hours).
+#[derive(Debug, Clone)]
+pub struct Unestimated<T>(pub T);
+
+impl<T: Expression> Expression for Unestimated<T> {
+    type SqlType = T::SqlType;
+}
+
+impl<T: AppearsOnTable<QS>, QS> AppearsOnTable<QS> for Unestimated<T> {}
+
+impl<T: SelectableExpression<QS>, QS> SelectableExpression<QS> for Unestimated<T> {}
+
+impl<T> ValidGrouping<()> for Unestimated<T> {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl<T> QueryId for Unestimated<T> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<T: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Unestimated<T> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("(SELECT ");
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
