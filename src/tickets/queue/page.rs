@@ -12,7 +12,7 @@ use super::sample::{highest_ticket_id, probe_limit, TextSample};
 use super::search::{conn_is_sqlite, feed_candidates, reporters_named, Search};
 use super::{Cursor, QueueFilter, QueueRow, Sort, RECENT};
 use crate::db::ids::{CustomerId, TicketId, UserId};
-use crate::db::plans::{Limited, Unestimated};
+use crate::db::plans::{Limited, OneOf, Unestimated};
 use crate::db::schema::{customers, events, tickets, users};
 use crate::db::DbConn;
 use crate::tickets::{Class, Severity, Status, SubjectKind};
@@ -245,8 +245,13 @@ fn named(conn: &mut DbConn, rows: Vec<TicketColumns>) -> QueryResult<Vec<QueueRo
     let customers: HashMap<CustomerId, (String, String)> = if wanted.is_empty() {
         HashMap::new()
     } else {
+        let ids: Vec<i64> = wanted.iter().map(|c| c.0).collect();
         customers::table
-            .filter(customers::id.eq_any(&wanted))
+            .filter(OneOf::new(
+                customers::id,
+                customers::id.eq_any(&wanted),
+                &ids,
+            ))
             .select((customers::id, customers::external_id, customers::name))
             .load::<(CustomerId, String, String)>(conn)?
             .into_iter()
@@ -259,8 +264,9 @@ fn named(conn: &mut DbConn, rows: Vec<TicketColumns>) -> QueryResult<Vec<QueueRo
     let assignees: HashMap<UserId, String> = if wanted.is_empty() {
         HashMap::new()
     } else {
+        let ids: Vec<i64> = wanted.iter().map(|u| u.0).collect();
         users::table
-            .filter(users::id.eq_any(&wanted))
+            .filter(OneOf::new(users::id, users::id.eq_any(&wanted), &ids))
             .select((users::id, users::username))
             .load::<(UserId, String)>(conn)?
             .into_iter()
