@@ -1,7 +1,8 @@
 //! Seeds a database for the web queue's load benchmark: customers, staff accounts, a thousand
 //! stored reports, and TICKETS tickets holding EVENTS events in all (skewed: a few tickets hold
 //! many), written in bulk rows rather than through the ingest path, which would take far longer
-//! for a million events.
+//! for a million events. The tickets holding our own filter's reports carry an outgoing user
+//! (the identity's local part), as the filter names it, for the Outgoing Reports' grouping.
 //!
 //! `cargo run --release --example seed_web -- DATABASE_URL [TICKETS] [EVENTS]`
 //! (defaults 100000 and 1000000; the database must be empty). Staff: admin, agent, viewer, all
@@ -23,7 +24,8 @@ use abuse_desk::dispatch;
 const CUSTOMERS: usize = 2000;
 const RAW: usize = 1000;
 const CLASSES: [&str; 3] = ["abuse", "fraud", "virus"];
-const REPORTERS: [&str; 3] = ["SpamExperts/88068", "AOL SComp", "ReturnPath FBL"];
+const OUR_FILTER: &str = "SpamExperts/88068";
+const REPORTERS: [&str; 3] = [OUR_FILTER, "AOL SComp", "ReturnPath FBL"];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -141,13 +143,14 @@ fn main() -> anyhow::Result<()> {
                 };
                 let severity = if n >= 50 { "escalation" } else if n >= 5 { "abuse" } else { "info" };
                 let subject = format!("user{t}@cust{}.example", customer.unwrap_or(0));
-                // Our filter's reports name the sending account (most tickets); third-party
-                // loops do not.
-                let outgoing_user = (rng.random_range(0..10) < 8).then(|| format!("user{t}"));
                 let ip = format!("10.{}.{}.{}", t / 65536 % 256, t / 256 % 256, t % 256);
                 let last: NaiveDateTime = now - Duration::seconds(rng.random_range(0..30 * 86400));
                 let span = Duration::seconds(rng.random_range(0..(30 * 86400 - (now - last).num_seconds()).max(1)));
                 let first = last - span;
+                // Our filter names the authenticated user it saw: the tickets holding our
+                // filter's reports (most) have an outgoing user, the identity's local part.
+                let ours = (1..=n).any(|k| REPORTERS[(event_id + k) % 10 / 4] == OUR_FILTER);
+                let outgoing_user = ours.then(|| format!("user{t}"));
                 let open_key = (status != "closed").then(|| abuse_desk::tickets::key::open_key(customer.map(abuse_desk::db::ids::CustomerId), &subject, class));
                 trows.push((
                     tickets::id.eq(id),

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::actions::{ActionKind, ActionState};
 use super::ids::ActionId;
+use super::plans::OneOf;
 use super::schema::{actions, users};
 use super::DbConn;
 
@@ -74,8 +75,14 @@ pub fn in_force(conn: &mut DbConn, targets: &[&str]) -> QueryResult<HashMap<Stri
     for chunk in targets.chunks(500) {
         let rows: Vec<Row> = actions::table
             .left_join(users::table.on(actions::requested_by.eq(users::id.nullable())))
-            .filter(actions::target.eq_any(chunk))
-            .filter(actions::state.ne_all([ActionState::Failed, ActionState::Cancelled]))
+            .filter(OneOf::new(
+                actions::target,
+                actions::target.eq_any(chunk),
+                chunk,
+            ))
+            // Two tests rather than `ne_all`, which SQLite would prepare on every call.
+            .filter(actions::state.ne(ActionState::Failed))
+            .filter(actions::state.ne(ActionState::Cancelled))
             .order(actions::id)
             .select((
                 actions::id,

@@ -24,6 +24,8 @@ use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::{QueryResult, RunQueryDsl};
 
+use super::MultiBackend;
+
 /// `(column, id) < (key, id)`: the rows after a keyset cursor, as a row-value comparison that
 /// both planners turn into an index range starting right at the cursor (an OR of the two
 /// comparisons would make them scan every row sharing the key first). The values are bound.
@@ -182,5 +184,98 @@ impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Limited<Q> {
         out.push_sql(" LIMIT ");
         out.push_sql(&self.limit.max(0).to_string());
         Ok(())
+    }
+}
+
+/// `(SELECT value)`: a bound value the planner cannot look at, since a subquery's result is
+/// known only when the statement runs. Postgres estimates a condition on it the same way
+/// whether a plan is made for the call's values or for none, so it keeps the plan made
+/// without them after its first five calls instead of planning every call for its value.
+/// For a value whose best plan never depends on it (the start of the last 24 hours).
+#[derive(Debug, Clone)]
+pub struct Unestimated<T>(pub T);
+
+impl<T: Expression> Expression for Unestimated<T> {
+    type SqlType = T::SqlType;
+}
+
+impl<T: AppearsOnTable<QS>, QS> AppearsOnTable<QS> for Unestimated<T> {}
+
+impl<T: SelectableExpression<QS>, QS> SelectableExpression<QS> for Unestimated<T> {}
+
+impl<T> ValidGrouping<()> for Unestimated<T> {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl<T> QueryId for Unestimated<T> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<T: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Unestimated<T> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("(SELECT ");
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// `column IN (values)`, one statement whatever the number of values, so that it is prepared
+/// once per connection. diesel's `eq_any` binds Postgres's list as one array, but writes a
+/// placeholder per value for SQLite, and never keeps such a statement prepared: each call
+/// was parsed and planned again (a queue page's customers and locks, twice per request).
+/// SQLite reads the list here from one bound JSON array instead.
+#[derive(Debug, Clone)]
+pub struct OneOf<C, E> {
+    column: C,
+    /// The same test as diesel writes it, for Postgres.
+    any: E,
+    json: String,
+}
+
+impl<C, E> OneOf<C, E> {
+    /// `column IN values`; `any` is `column.eq_any(values)`.
+    pub fn new<V: serde::Serialize>(column: C, any: E, values: &[V]) -> Self {
+        // Numbers and text always serialise.
+        let json = serde_json::to_string(values).unwrap_or_else(|_| "[]".to_owned());
+        Self { column, any, json }
+    }
+}
+
+impl<C, E> Expression for OneOf<C, E> {
+    type SqlType = Bool;
+}
+
+impl<C: AppearsOnTable<QS>, E, QS> AppearsOnTable<QS> for OneOf<C, E> {}
+
+impl<C: SelectableExpression<QS>, E, QS> SelectableExpression<QS> for OneOf<C, E> {}
+
+impl<C, E> ValidGrouping<()> for OneOf<C, E> {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl<C, E> QueryId for OneOf<C, E> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<C, E> QueryFragment<MultiBackend> for OneOf<C, E>
+where
+    C: QueryFragment<MultiBackend>,
+    E: QueryFragment<MultiBackend>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        // Which database the statement is written for (diesel's own SQL functions ask the
+        // same way).
+        if let MultiBackend::Sqlite(_) = out.backend() {
+            self.column.walk_ast(out.reborrow())?;
+            out.push_sql(" IN (SELECT value FROM json_each(");
+            out.push_bind_param::<Text, String>(&self.json)?;
+            out.push_sql("))");
+            Ok(())
+        } else {
+            self.any.walk_ast(out.reborrow())
+        }
     }
 }

@@ -7,9 +7,10 @@ use actix_web::{web, HttpResponse};
 use minijinja::context;
 use minijinja::value::{Enumerator, Value};
 
-use super::auth::{Staff, Viewer};
+use super::auth::{Claim, Staff};
 use super::error::WebError;
 use super::AppState;
+use crate::db::users::Role;
 use crate::tickets::queue::params::given;
 pub use crate::tickets::queue::QueueParams;
 use crate::tickets::queue::{load_page, QueueItem, QueuePage, Sort};
@@ -125,15 +126,18 @@ pub fn item_values(items: Vec<QueueItem>) -> Vec<Value> {
 }
 
 async fn list(
-    Viewer(staff): Viewer,
+    claim: Claim,
     state: web::Data<AppState>,
     query: web::Query<QueueParams>,
 ) -> Result<HttpResponse, WebError> {
     let params = query.into_inner();
-    let req = params.request(staff.id)?;
+    let asked = params.clone();
     let st = state.clone();
-    let page = state
-        .db(move |conn| Ok(load_page(conn, &st.caches.queue, &req)?))
+    let (staff, page) = state
+        .db_as(claim, Role::Viewer, move |conn, staff| {
+            let req = asked.request(staff.id)?;
+            Ok(load_page(conn, &st.caches.queue, &req)?)
+        })
         .await?;
     render(&state, &staff, &params, page)
 }

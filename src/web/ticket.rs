@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use minijinja::{context, Value};
 use serde::Deserialize;
 
-use super::auth::{Agent, Viewer};
+use super::auth::{Agent, Claim};
 use super::error::WebError;
 use super::AppState;
 use crate::db::ids::{EventId, TicketId};
@@ -29,33 +29,32 @@ struct ShowQuery {
 }
 
 async fn show(
-    Viewer(staff): Viewer,
+    claim: Claim,
     state: web::Data<AppState>,
     id: web::Path<TicketId>,
     query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, WebError> {
     let id = id.into_inner();
     let q = query.into_inner();
-    let before = match q.before.as_deref() {
-        Some(b) => {
-            Some(page::parse_before(b).ok_or_else(|| WebError::BadRequest("bad page".into()))?)
-        }
-        None => None,
-    };
-    let req = PageRequest {
-        before,
-        event: q.event.map(EventId),
-        unmasked: q.show.as_deref() == Some("recipients") && staff.can(Role::Agent),
-    };
-    let who = staff.clone();
-    let loaded = state
-        .db(move |conn| {
+    let (staff, (req, loaded)) = state
+        .db_as(claim, Role::Viewer, move |conn, staff| {
+            let before = match q.before.as_deref() {
+                Some(b) => Some(
+                    page::parse_before(b).ok_or_else(|| WebError::BadRequest("bad page".into()))?,
+                ),
+                None => None,
+            };
+            let req = PageRequest {
+                before,
+                event: q.event.map(EventId),
+                unmasked: q.show.as_deref() == Some("recipients") && staff.can(Role::Agent),
+            };
             let loaded = TicketPage::load(conn, id, req)?.ok_or(WebError::NotFound)?;
             if req.unmasked && loaded.evidence.is_some() {
                 let shown = loaded.shown_event.as_ref().map(|e| e.id);
-                page::recipients_shown(conn, id, shown, who.actor())?;
+                page::recipients_shown(conn, id, shown, staff.actor())?;
             }
-            Ok(loaded)
+            Ok((req, loaded))
         })
         .await?;
     state.page(

@@ -528,6 +528,13 @@ struct Prepared {
     runs: i64,
 }
 
+/// How often a prepared statement ran on the plan Postgres keeps for it.
+#[derive(diesel::QueryableByName)]
+struct GenericPlans {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    generic_plans: i64,
+}
+
 /// On Postgres the page query is prepared once per connection, so that it is not parsed and
 /// planned again on every request; a page among more tickets than are surely best fetched by
 /// id is planned for them each time.
@@ -570,6 +577,20 @@ async fn postgres_prepares_the_page_query_once_and_plans_a_page_among_many_anew(
     let statements = prepared(&mut conn);
     assert_eq!(statements.len(), 1, "{statements:#?}");
     assert!(statements[0].contains("'open'") && statements[0].ends_with("LIMIT 51"));
+    // Past its first five calls, Postgres runs it on the one plan it keeps instead of
+    // planning each call for its values (the start of the last 24 hours).
+    for _ in 0..5 {
+        page(&mut conn, &open, Sort::LastSeen, None, 51, None, None).unwrap();
+    }
+    let generic: Vec<GenericPlans> = diesel::sql_query(
+        "SELECT generic_plans FROM pg_prepared_statements WHERE statement LIKE '%LIMIT 51'",
+    )
+    .load(&mut conn)
+    .unwrap();
+    assert!(
+        generic.len() == 1 && generic[0].generic_plans >= 1,
+        "the first page's statement runs on a kept plan"
+    );
 
     // The next page: the cursor's values bound, so one statement serves every page.
     let after = Some(first[9].cursor(Sort::LastSeen));

@@ -318,8 +318,13 @@ pub struct Attempt {
 
 /// The attempts of `ids`, oldest first.
 pub fn attempts_of(conn: &mut DbConn, ids: &[ActionId]) -> QueryResult<Vec<Attempt>> {
+    let numbers: Vec<i64> = ids.iter().map(|a| a.0).collect();
     action_attempts::table
-        .filter(action_attempts::action_id.eq_any(ids))
+        .filter(crate::db::plans::OneOf::new(
+            action_attempts::action_id,
+            action_attempts::action_id.eq_any(ids),
+            &numbers,
+        ))
         .order(action_attempts::id)
         .select(Attempt::as_select())
         .load(conn)

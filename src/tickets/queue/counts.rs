@@ -7,6 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::ids::TicketId;
+use crate::db::plans::OneOf;
 use crate::db::schema::{events, tickets};
 use crate::db::DbConn;
 use crate::tickets::Status;
@@ -17,8 +18,13 @@ pub fn events_since(
     ids: &[TicketId],
     since: NaiveDateTime,
 ) -> QueryResult<HashMap<TicketId, i64>> {
+    let numbers: Vec<i64> = ids.iter().map(|t| t.0).collect();
     let rows: Vec<(TicketId, i64)> = events::table
-        .filter(events::ticket_id.eq_any(ids))
+        .filter(OneOf::new(
+            events::ticket_id,
+            events::ticket_id.eq_any(ids),
+            &numbers,
+        ))
         .filter(events::arrival_at.ge(since))
         .group_by(events::ticket_id)
         .select((events::ticket_id, diesel::dsl::count_star()))

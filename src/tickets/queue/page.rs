@@ -5,14 +5,14 @@ use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::Bool;
+use diesel::sql_types::{Bool, Timestamp};
 
 use super::conditions::{conditions, Matching};
 use super::sample::{highest_ticket_id, probe_limit, TextSample};
 use super::search::{conn_is_sqlite, feed_candidates, reporters_named, Search};
 use super::{Cursor, QueueFilter, QueueRow, Sort, RECENT};
 use crate::db::ids::{CustomerId, TicketId, UserId};
-use crate::db::plans::Limited;
+use crate::db::plans::{Limited, OneOf, Unestimated};
 use crate::db::schema::{customers, events, tickets, users};
 use crate::db::DbConn;
 use crate::tickets::{Class, Severity, Status, SubjectKind};
@@ -171,7 +171,9 @@ fn load(
         only.is_none().into_sql::<Bool>(),
         events::table
             .filter(events::ticket_id.eq(tickets::id))
-            .filter(events::arrival_at.ge(crate::db::now() - RECENT))
+            .filter(events::arrival_at.ge(Unestimated(
+                (crate::db::now() - RECENT).into_sql::<Timestamp>(),
+            )))
             .count()
             .single_value()
             .assume_not_null(),
@@ -243,8 +245,13 @@ fn named(conn: &mut DbConn, rows: Vec<TicketColumns>) -> QueryResult<Vec<QueueRo
     let customers: HashMap<CustomerId, (String, String)> = if wanted.is_empty() {
         HashMap::new()
     } else {
+        let ids: Vec<i64> = wanted.iter().map(|c| c.0).collect();
         customers::table
-            .filter(customers::id.eq_any(&wanted))
+            .filter(OneOf::new(
+                customers::id,
+                customers::id.eq_any(&wanted),
+                &ids,
+            ))
             .select((customers::id, customers::external_id, customers::name))
             .load::<(CustomerId, String, String)>(conn)?
             .into_iter()
@@ -257,8 +264,9 @@ fn named(conn: &mut DbConn, rows: Vec<TicketColumns>) -> QueryResult<Vec<QueueRo
     let assignees: HashMap<UserId, String> = if wanted.is_empty() {
         HashMap::new()
     } else {
+        let ids: Vec<i64> = wanted.iter().map(|u| u.0).collect();
         users::table
-            .filter(users::id.eq_any(&wanted))
+            .filter(OneOf::new(users::id, users::id.eq_any(&wanted), &ids))
             .select((users::id, users::username))
             .load::<(UserId, String)>(conn)?
             .into_iter()

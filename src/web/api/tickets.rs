@@ -11,14 +11,14 @@ use crate::db::actions::{self, Action, ActionKind};
 use crate::db::events::Event;
 use crate::db::ids::{EventId, TicketId};
 use crate::db::locks::Lock;
-use crate::db::users;
+use crate::db::users::{self, Role};
 use crate::tickets::detail::{detail, TicketDetail};
 use crate::tickets::page::{self, PageRequest, TicketPage};
 use crate::tickets::queue::{load_page, QueuePage, QueueParams};
 use crate::tickets::target::{self, Ask};
 use crate::tickets::work::{self, Note};
 use crate::tickets::Status;
-use crate::web::auth::{Agent, Viewer};
+use crate::web::auth::{Agent, Claim, Viewer};
 use crate::web::forms::{self, Text};
 use crate::web::work::parse_hours;
 use crate::web::{AppState, WebError};
@@ -33,14 +33,17 @@ use crate::web::{AppState, WebError};
 )]
 #[get("/tickets")]
 pub async fn list(
-    Viewer(staff): Viewer,
+    claim: Claim,
     state: web::Data<AppState>,
     query: web::Query<QueueParams>,
 ) -> Result<web::Json<QueuePage>, ApiError> {
-    let req = query.request(staff.id).map_err(WebError::from)?;
+    let params = query.into_inner();
     let st = state.clone();
-    let page = state
-        .db(move |conn| Ok(load_page(conn, &st.caches.queue, &req)?))
+    let (_, page) = state
+        .db_as(claim, Role::Viewer, move |conn, staff| {
+            let req = params.request(staff.id)?;
+            Ok(load_page(conn, &st.caches.queue, &req)?)
+        })
         .await?;
     Ok(web::Json(page))
 }
@@ -67,13 +70,13 @@ pub struct TicketView {
 )]
 #[get("/tickets/{id}")]
 pub async fn get(
-    _: Viewer,
+    claim: Claim,
     state: web::Data<AppState>,
     id: web::Path<i64>,
 ) -> Result<web::Json<TicketView>, ApiError> {
     let id = TicketId(id.into_inner());
-    let p = state
-        .db(move |conn| {
+    let (_, p) = state
+        .db_as(claim, Role::Viewer, move |conn, _| {
             TicketPage::load(conn, id, PageRequest::default())?.ok_or(WebError::NotFound)
         })
         .await?;
