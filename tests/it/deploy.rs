@@ -26,15 +26,28 @@ fn free_port() -> u16 {
 
 /// `abuse-desk serve` of `config` on a port of its own, once `/healthz` answers.
 async fn serve(db: &TestDb, config: &std::path::Path, extra: &[&str]) -> (Killed, String) {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_abuse-desk"));
+    serve_binary(bin, db, config, extra, Stdio::null()).await
+}
+
+/// [`serve`] with another build of the binary (the load test runs a release build) and its
+/// log sent to `log`.
+pub(crate) async fn serve_binary(
+    bin: &std::path::Path,
+    db: &TestDb,
+    config: &std::path::Path,
+    extra: &[&str],
+    log: Stdio,
+) -> (Killed, String) {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
+    let child = Command::new(bin)
         .arg("--config")
         .arg(config)
         .args(["--database-url", &db.url, "serve", "--bind"])
         .arg(format!("127.0.0.1:{port}"))
         .args(extra)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
@@ -51,7 +64,7 @@ async fn serve(db: &TestDb, config: &std::path::Path, extra: &[&str]) -> (Killed
     (Killed(child), base)
 }
 
-fn cli(db: &TestDb, config: &std::path::Path, args: &[&str], stdin: &str) {
+pub(crate) fn cli(db: &TestDb, config: &std::path::Path, args: &[&str], stdin: &str) {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
         .arg("--config")

@@ -1,0 +1,227 @@
+//! The spam-run load test: a real `abuse-desk serve` polls a real Dovecot mailbox into which
+//! distinct feedback reports are appended at a steady rate, while staff sessions work the
+//! queue and act (notes, claims, locks carried out against a stand-in of the filter's API).
+//! It passes when ingest keeps up (the mailbox's backlog does not grow and drains at the
+//! end), no request fails, pages answer fast at the 99th percentile, the server's memory
+//! stays flat, and every appended report is exactly one event.
+//!
+//! One driver serves both forms: CI runs it for `SPAMRUN_SECONDS` (default 60) against the
+//! debug build the test suite has anyway; `benches/spamrun/run.sh` runs it for 600 s against
+//! a release build (`SPAMRUN_BIN`). `SPAMRUN_RATE` (reports/s, default 50),
+//! `SPAMRUN_SESSIONS` (default 16) and `SPAMRUN_THINK_MS` (a session's mean pause between
+//! clicks, default 500) change the load.
+
+mod check;
+mod figures;
+mod load;
+mod staff;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::dovecot::{Dovecot, Options, PASSWORD as IMAP_PASSWORD};
+use crate::support::{self, TestDb};
+use crate::web::{Client, PASSWORD};
+
+/// The load and where the server comes from, read from the environment.
+pub(crate) struct Plan {
+    pub seconds: u64,
+    pub rate: u32,
+    pub sessions: usize,
+    pub think: Duration,
+    pub bin: PathBuf,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
+        Err(_) => default,
+    }
+}
+
+impl Plan {
+    fn from_env() -> Self {
+        Plan {
+            seconds: env_or("SPAMRUN_SECONDS", 60),
+            rate: env_or("SPAMRUN_RATE", 50),
+            sessions: env_or("SPAMRUN_SESSIONS", 16),
+            think: Duration::from_millis(env_or("SPAMRUN_THINK_MS", 500)),
+            bin: std::env::var_os("SPAMRUN_BIN")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| env!("CARGO_BIN_EXE_abuse-desk").into()),
+        }
+    }
+}
+
+/// The two backends' runs would share the machine's two cores and each measure the other:
+/// they take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const SQLITE: &str = "spam_run_on_sqlite_keeps_up_answers_fast_and_counts_each_report_once";
+const POSTGRES: &str = "spam_run_on_postgres_keeps_up_answers_fast_and_counts_each_report_once";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn spam_run_on_sqlite_keeps_up_answers_fast_and_counts_each_report_once() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    run(SQLITE, support::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn spam_run_on_postgres_keeps_up_answers_fast_and_counts_each_report_once() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let Some(db) = support::postgres(POSTGRES) else {
+        return;
+    };
+    run(POSTGRES, db).await;
+}
+
+/// The stand-in of the filter's Software API: every identity lock succeeds.
+async fn upstream() -> MockServer {
+    let upstream = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/api"))
+        .and(query_param("call", "api_lock_outgoing_identity"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(""))
+        .mount(&upstream)
+        .await;
+    upstream
+}
+
+/// The server's settings: the mailbox polled every second, the action worker every second,
+/// identity locks through the stand-in upstream.
+fn settings(dir: &std::path::Path, dovecot: &Dovecot, upstream: &str) -> PathBuf {
+    let mut mailbox = dovecot.mailbox("spamrun");
+    mailbox.schedule = "*/1 * * * * *".into();
+    let mailbox = toml::to_string(&mailbox)
+        .unwrap()
+        .replace("********", IMAP_PASSWORD);
+    let file = dir.join("spamrun.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "log = \"warn\"\n[web]\nsession_key = \"{}\"\n[actions]\nschedule = \"*/1 * * * * *\"\n\
+             [[upstreams]]\nname = \"filter\"\nkind = \"spamexperts\"\nurl = \"{upstream}\"\n\
+             username = \"api-user\"\npassword = \"pw\"\ntargets = [\"identity\"]\n\
+             [[mailboxes]]\n{mailbox}",
+            "s".repeat(64)
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// Staff accounts `staff01`… made with the command line, and one logged-in session each.
+async fn staff(db: &TestDb, config: &std::path::Path, base: &str, count: usize) -> Vec<Client> {
+    let mut sessions = Vec::with_capacity(count);
+    for n in 1..=count {
+        let name = format!("staff{n:02}");
+        crate::deploy::cli(
+            db,
+            config,
+            &["user", "add", &name, "--role", "agent", "--password-stdin"],
+            PASSWORD,
+        );
+        let mut client = Client {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+            csrf: String::new(),
+        };
+        client.refresh_csrf("/login").await;
+        let res = client
+            .post_form("/login", &[("username", &name), ("password", PASSWORD)])
+            .await;
+        assert_eq!(res.status(), 303, "login as {name}");
+        client.refresh_csrf("/tickets").await;
+        sessions.push(client);
+    }
+    sessions
+}
+
+async fn run(test: &str, db: TestDb) {
+    let options = Options {
+        without_fsync: true,
+        ..Options::default()
+    };
+    let Some(dovecot) = Dovecot::start_with(test, options) else {
+        return;
+    };
+    let plan = Plan::from_env();
+    let upstream = upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = settings(dir.path(), &dovecot, &upstream.uri());
+    db.connect();
+    let customers = dir.path().join("customers.csv");
+    std::fs::write(&customers, abuse_desk::demo::CUSTOMERS_CSV).unwrap();
+    crate::deploy::cli(
+        &db,
+        &config,
+        &["customers", "import", &customers.display().to_string()],
+        "",
+    );
+    let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+    let (server, base) =
+        crate::deploy::serve_binary(&plan.bin, &db, &config, &[], Stdio::from(log)).await;
+    let sessions = staff(&db, &config, &base, plan.sessions).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let sampler = figures::Sampler::start(dovecot.port, server.0.id(), started);
+    let appender = load::Appender::start(dovecot.port, plan.rate, plan.seconds);
+    let workers: Vec<_> = sessions
+        .into_iter()
+        .enumerate()
+        .map(|(n, client)| {
+            let stop = Arc::clone(&stop);
+            tokio::spawn(staff::work(client, n as u64, plan.think, stop))
+        })
+        .collect();
+    // The appender is a blocking IMAP client on its own thread: wait for it off the runtime.
+    let appended = tokio::task::spawn_blocking(move || appender.finish())
+        .await
+        .unwrap();
+    let appends_done = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut requests = Vec::new();
+    for worker in workers {
+        requests.extend(worker.await.unwrap());
+    }
+    let drained = check::drained(&dovecot, Duration::from_secs(120)).await;
+    let samples = sampler.stop();
+    let locks = check::locks_carried_out(&db, &upstream, Duration::from_secs(60)).await;
+    let once = check::each_report_once(&db, &appended.markers);
+    let run = figures::Run {
+        backend: db.backend,
+        plan: &plan,
+        appended: &appended,
+        appends_done,
+        drained_after: drained.map(|at| (at - started).saturating_sub(appends_done)),
+        requests: &requests,
+        samples: &samples,
+        locks: &locks,
+        once: &once,
+    };
+    let summary = run.summary();
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), summary.as_bytes());
+    if let Err(failures) = run.verdict() {
+        let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        panic!(
+            "spam run on {}: {failures}\n--- the server's last log lines ---\n{tail}",
+            db.backend
+        );
+    }
+    drop(server);
+}
