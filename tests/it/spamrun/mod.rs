@@ -9,7 +9,7 @@
 //! debug build the test suite has anyway; `benches/spamrun/run.sh` runs it for 600 s against
 //! a release build (`SPAMRUN_BIN`). `SPAMRUN_RATE` (reports/s, default 50),
 //! `SPAMRUN_SESSIONS` (default 16) and `SPAMRUN_THINK_MS` (a session's mean pause between
-//! clicks, default 500) change the load.
+//! clicks, default 500) change the load, `SPAMRUN_P99_MS` the latency bound.
 
 mod check;
 mod figures;
@@ -36,6 +36,8 @@ pub(crate) struct Plan {
     pub sessions: usize,
     pub think: Duration,
     pub bin: PathBuf,
+    /// The bound on every request's latency at the 99th percentile.
+    pub p99: Duration,
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -49,14 +51,22 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 impl Plan {
     fn from_env() -> Self {
+        let release = std::env::var_os("SPAMRUN_BIN");
+        // The bound, 100 ms, is for the release build run.sh starts. The test suite
+        // has only its debug build, which spent 4.7 to 5.2 times the release build's CPU on
+        // the same run (20 s, both backends): the CI form holds it to the same bound scaled
+        // by that, 500 ms. Still an order of magnitude below what a page gone quadratic in
+        // the tickets or stuck behind the ingest writer takes, which is what CI is to catch.
+        let p99 = if release.is_some() { 100 } else { 500 };
         Plan {
             seconds: env_or("SPAMRUN_SECONDS", 60),
             rate: env_or("SPAMRUN_RATE", 50),
             sessions: env_or("SPAMRUN_SESSIONS", 16),
             think: Duration::from_millis(env_or("SPAMRUN_THINK_MS", 500)),
-            bin: std::env::var_os("SPAMRUN_BIN")
+            bin: release
                 .map(PathBuf::from)
                 .unwrap_or_else(|| env!("CARGO_BIN_EXE_abuse-desk").into()),
+            p99: Duration::from_millis(env_or("SPAMRUN_P99_MS", p99)),
         }
     }
 }
