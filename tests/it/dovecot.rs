@@ -344,13 +344,7 @@ userdb {{
 
     /// A client session of our own, to fill and inspect folders.
     pub fn session(&self) -> imap::Session<imap::Connection> {
-        imap::ClientBuilder::new("127.0.0.1", self.port)
-            .mode(imap::ConnectionMode::Plaintext)
-            .connect()
-            .unwrap()
-            .login(USER, PASSWORD)
-            .map_err(|(e, _)| e)
-            .unwrap()
+        session_on(self.port)
     }
 
     /// Appends messages to `folder` (created if missing).
@@ -382,6 +376,17 @@ impl Drop for Dovecot {
             let _ = writeln!(std::io::stderr(), "--- dovecot.log ---\n{}", self.log());
         }
     }
+}
+
+/// A client session with the Dovecot on `port` (for threads that do not hold the server).
+pub fn session_on(port: u16) -> imap::Session<imap::Connection> {
+    imap::ClientBuilder::new("127.0.0.1", port)
+        .mode(imap::ConnectionMode::Plaintext)
+        .connect()
+        .unwrap()
+        .login(USER, PASSWORD)
+        .map_err(|(e, _)| e)
+        .unwrap()
 }
 
 fn free_port() -> u16 {

