@@ -12,6 +12,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use abuse_desk::db::schema::{actions, tickets};
 
+use crate::dovecot::Dovecot;
 use crate::imap_cli::Killed;
 use crate::support::{self, TestDb};
 use crate::web::{Client, PASSWORD};
@@ -26,15 +27,28 @@ fn free_port() -> u16 {
 
 /// `abuse-desk serve` of `config` on a port of its own, once `/healthz` answers.
 async fn serve(db: &TestDb, config: &std::path::Path, extra: &[&str]) -> (Killed, String) {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_abuse-desk"));
+    serve_binary(bin, db, config, extra, Stdio::null()).await
+}
+
+/// [`serve`] with another build of the binary (the load test runs a release build) and its
+/// log sent to `log`.
+pub(crate) async fn serve_binary(
+    bin: &std::path::Path,
+    db: &TestDb,
+    config: &std::path::Path,
+    extra: &[&str],
+    log: Stdio,
+) -> (Killed, String) {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
+    let child = Command::new(bin)
         .arg("--config")
         .arg(config)
         .args(["--database-url", &db.url, "serve", "--bind"])
         .arg(format!("127.0.0.1:{port}"))
         .args(extra)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
@@ -51,7 +65,7 @@ async fn serve(db: &TestDb, config: &std::path::Path, extra: &[&str]) -> (Killed
     (Killed(child), base)
 }
 
-fn cli(db: &TestDb, config: &std::path::Path, args: &[&str], stdin: &str) {
+pub(crate) fn cli(db: &TestDb, config: &std::path::Path, args: &[&str], stdin: &str) {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
         .arg("--config")
@@ -77,7 +91,36 @@ fn cli(db: &TestDb, config: &std::path::Path, args: &[&str], stdin: &str) {
     );
 }
 
-fn settings(dir: &std::path::Path, key: char, upstream: &str, mailbox: &str) -> std::path::PathBuf {
+/// The stand-in of the filter's Software API: every identity lock succeeds.
+pub(crate) async fn filter_api() -> MockServer {
+    let upstream = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/api"))
+        .and(query_param("call", "api_lock_outgoing_identity"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(""))
+        .mount(&upstream)
+        .await;
+    upstream
+}
+
+/// A `[[mailboxes]]` table for `dovecot`'s INBOX, polled every second.
+pub(crate) fn mailbox_every_second(dovecot: &Dovecot, name: &str) -> String {
+    let mut mailbox = dovecot.mailbox(name);
+    mailbox.schedule = "*/1 * * * * *".into();
+    let mailbox = toml::to_string(&mailbox)
+        .unwrap()
+        .replace("********", crate::dovecot::PASSWORD);
+    format!("[[mailboxes]]\n{mailbox}")
+}
+
+/// Settings with session key `key` repeated, the action worker running every second, identity
+/// locks through the filter's API at `upstream`, and `mailbox`.
+pub(crate) fn settings(
+    dir: &std::path::Path,
+    key: char,
+    upstream: &str,
+    mailbox: &str,
+) -> std::path::PathBuf {
     let file = dir.join(format!("desk-{key}.toml"));
     std::fs::write(
         &file,
@@ -97,30 +140,19 @@ async fn two_instances_share_logins_and_run_each_job_once() {
     let Some(db) = support::postgres("two_instances_share_logins_and_run_each_job_once") else {
         return;
     };
-    let upstream = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/cgi-bin/api"))
-        .and(query_param("call", "api_lock_outgoing_identity"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(""))
-        .mount(&upstream)
-        .await;
+    let upstream = filter_api().await;
     let name = "two_instances_share_logins_and_run_each_job_once";
     let Some(dovecot) = crate::imap_poll::dovecot(name) else {
         return;
     };
     let messages = crate::imap_poll::corpus();
     let (oracle, _, counts) = crate::imap_poll::imported(&messages);
-    let mut mailbox = dovecot.mailbox("fbl");
-    mailbox.schedule = "*/1 * * * * *".into();
-    let mailbox = toml::to_string(&mailbox)
-        .unwrap()
-        .replace("********", crate::dovecot::PASSWORD);
     let dir = tempfile::tempdir().unwrap();
     let shared = settings(
         dir.path(),
         'k',
         &upstream.uri(),
-        &format!("[[mailboxes]]\n{mailbox}"),
+        &mailbox_every_second(&dovecot, "fbl"),
     );
     db.connect();
     cli(

@@ -30,6 +30,7 @@ mod proxy;
 mod security_inputs;
 mod sizes;
 mod smtp;
+mod spamrun;
 mod storage;
 mod support;
 mod upstream_adapters;
