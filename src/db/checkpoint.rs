@@ -19,7 +19,14 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text};
 
-use super::{DatabaseUrl, DbConn, WAL_AUTOCHECKPOINT};
+use super::{DatabaseUrl, DbConn, CACHE_SIZE, WAL_AUTOCHECKPOINT};
+
+/// The import writer's page cache while the checkpoint runs: 16 MB instead of 64. Most of
+/// what an import writes are compressed messages, written once and never read again, which
+/// fill any cache and push the index pages out of it all the same; the index pages it reads
+/// again come from the operating system's cache. A 64 MB cache took the import to 200 MB of
+/// memory for the same speed (docs/benchmarks.md, 2026-12-03).
+const IMPORT_CACHE_SIZE: &str = "PRAGMA cache_size = -16384";
 
 /// Log frames (pages) after which the writer waits for the checkpoint: 256 MB at 16 KB pages.
 const LOG_BOUND: i64 = 16_384;
@@ -52,7 +59,8 @@ pub struct BackgroundCheckpoint {
 
 impl BackgroundCheckpoint {
     /// Starts checkpointing `conn`'s database from a second connection and turns the writer's
-    /// own automatic checkpoints off. `None` on Postgres and for a database without a file.
+    /// own automatic checkpoints off, and gives it a smaller page cache. `None` on Postgres and
+    /// for a database without a file.
     pub fn start(conn: &mut DbConn) -> QueryResult<Option<Self>> {
         let DbConn::Sqlite(sqlite) = conn else {
             return Ok(None);
@@ -71,6 +79,7 @@ impl BackgroundCheckpoint {
             return Ok(None);
         };
         sqlite.batch_execute("PRAGMA wal_autocheckpoint = 0")?;
+        sqlite.batch_execute(IMPORT_CACHE_SIZE)?;
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(AtomicI64::new(0));
         let thread = {
@@ -116,10 +125,11 @@ impl BackgroundCheckpoint {
         Ok(())
     }
 
-    /// Stops the thread and gives the writer its automatic checkpoints back.
+    /// Stops the thread and gives the writer its automatic checkpoints and its page cache back.
     pub fn finish(mut self, conn: &mut DbConn) -> QueryResult<()> {
         self.stop_thread();
-        conn.batch_execute(WAL_AUTOCHECKPOINT)
+        conn.batch_execute(WAL_AUTOCHECKPOINT)?;
+        conn.batch_execute(CACHE_SIZE)
     }
 
     fn stop_thread(&mut self) {

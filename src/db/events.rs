@@ -10,6 +10,8 @@ use super::ids::{CustomerId, EventId, RawMessageId, TicketId};
 use super::schema::events;
 use super::DbConn;
 
+#[derive(Insertable)]
+#[diesel(table_name = events, treat_none_as_default_value = false)]
 pub struct EventInsertForm<'a> {
     pub raw_message_id: RawMessageId,
     pub ticket_id: TicketId,
@@ -48,7 +50,7 @@ pub fn known_keys(conn: &mut DbConn, keys: &[&str]) -> QueryResult<HashSet<Strin
     Ok(known)
 }
 
-/// Postgres takes a whole batch in one statement, the columns passed as arrays.
+/// Postgres, when a COPY met a key another writer counted meanwhile: the columns as arrays.
 const INSERT_MANY_PG: &str = "INSERT INTO events (raw_message_id, ticket_id, customer_id, \
     dedup_key, reporter, feedback_type, source_ip, original_mail_from, original_message_id, \
     original_envelope_id, original_subject, identity, arrival_at, created_at, outgoing_user) \
@@ -58,84 +60,79 @@ const INSERT_MANY_PG: &str = "INSERT INTO events (raw_message_id, ticket_id, cus
         unnest($13::timestamp[]), unnest($14::timestamp[]), unnest($15::text[]) \
     ON CONFLICT (dedup_key) DO NOTHING";
 
-/// SQLite takes one event per statement.
-const INSERT_ONE_SQLITE: &str = "INSERT INTO events (raw_message_id, ticket_id, customer_id, \
-    dedup_key, reporter, feedback_type, source_ip, original_mail_from, original_message_id, \
-    original_envelope_id, original_subject, identity, arrival_at, created_at, outgoing_user) \
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING";
-
 /// Inserts events, skipping any whose dedup key the unique index already holds; returns how
-/// many were inserted.
-pub fn insert_many<'a>(conn: &mut DbConn, forms: &[EventInsertForm<'a>]) -> QueryResult<usize> {
-    use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
+/// many were inserted. The caller has left out the keys it found counted in this transaction.
+pub fn insert_many(conn: &mut DbConn, forms: &[EventInsertForm<'_>]) -> QueryResult<usize> {
     let mut inserted = 0;
     match conn {
         DbConn::Postgres(pg) => {
             for chunk in forms.chunks(5000) {
-                let text =
-                    |f: fn(&EventInsertForm<'a>) -> Option<&'a str>| -> Vec<Option<&'a str>> {
-                        chunk.iter().map(f).collect()
-                    };
-                inserted += diesel::sql_query(INSERT_MANY_PG)
-                    .bind::<Array<BigInt>, _>(
-                        chunk.iter().map(|f| f.raw_message_id.0).collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<BigInt>, _>(
-                        chunk.iter().map(|f| f.ticket_id.0).collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Nullable<BigInt>>, _>(
-                        chunk
-                            .iter()
-                            .map(|f| f.customer_id.map(|c| c.0))
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Text>, _>(chunk.iter().map(|f| f.dedup_key).collect::<Vec<_>>())
-                    .bind::<Array<Text>, _>(chunk.iter().map(|f| f.reporter).collect::<Vec<_>>())
-                    .bind::<Array<Text>, _>(
-                        chunk.iter().map(|f| f.feedback_type).collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Nullable<Text>>, _>(text(|f| f.source_ip))
-                    .bind::<Array<Nullable<Text>>, _>(text(|f| f.original_mail_from))
-                    .bind::<Array<Nullable<Text>>, _>(text(|f| f.original_message_id))
-                    .bind::<Array<Nullable<Text>>, _>(text(|f| f.original_envelope_id))
-                    .bind::<Array<Nullable<Text>>, _>(text(|f| f.original_subject))
-                    .bind::<Array<Nullable<Text>>, _>(text(|f| f.identity))
-                    .bind::<Array<Timestamp>, _>(
-                        chunk.iter().map(|f| f.arrival_at).collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Timestamp>, _>(
-                        chunk.iter().map(|f| f.created_at).collect::<Vec<_>>(),
-                    )
-                    .bind::<Array<Nullable<Text>>, _>(text(|f| f.outgoing_user))
-                    .execute(pg)?;
+                inserted += insert_many_pg(pg, chunk)?;
             }
         }
-        // One statement per event, in-process, with a fixed text: prepared once per
-        // connection, then only re-bound (diesel's insert builder walks its columns anew on
-        // every call).
+        // One statement per event, prepared once per connection and then only re-bound.
         DbConn::Sqlite(c) => {
             for form in forms {
-                inserted += diesel::sql_query(INSERT_ONE_SQLITE)
-                    .bind::<BigInt, _>(form.raw_message_id.0)
-                    .bind::<BigInt, _>(form.ticket_id.0)
-                    .bind::<Nullable<BigInt>, _>(form.customer_id.map(|c| c.0))
-                    .bind::<Text, _>(form.dedup_key)
-                    .bind::<Text, _>(form.reporter)
-                    .bind::<Text, _>(form.feedback_type)
-                    .bind::<Nullable<Text>, _>(form.source_ip)
-                    .bind::<Nullable<Text>, _>(form.original_mail_from)
-                    .bind::<Nullable<Text>, _>(form.original_message_id)
-                    .bind::<Nullable<Text>, _>(form.original_envelope_id)
-                    .bind::<Nullable<Text>, _>(form.original_subject)
-                    .bind::<Nullable<Text>, _>(form.identity)
-                    .bind::<Timestamp, _>(form.arrival_at)
-                    .bind::<Timestamp, _>(form.created_at)
-                    .bind::<Nullable<Text>, _>(form.outgoing_user)
-                    .execute(c)?;
+                inserted += super::ingest_sqlite::InsertEvent(form).execute(c)?;
             }
         }
     }
     Ok(inserted)
+}
+
+/// Postgres takes the events by a binary COPY: the server neither parses a statement nor takes
+/// apart an array per column. COPY cannot skip a known dedup key; the caller's keys are new in
+/// this transaction, so only another writer counting the same complaint meanwhile makes it
+/// fail, under its savepoint, and then the chunk goes in by the INSERT that skips known keys.
+fn insert_many_pg(
+    pg: &mut diesel::PgConnection,
+    chunk: &[EventInsertForm<'_>],
+) -> QueryResult<usize> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let copied = pg.transaction(|pg| {
+        diesel::copy_from(events::table)
+            .from_insertable(chunk)
+            .execute(pg)
+    });
+    match copied {
+        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            insert_many_skipping_known_pg(pg, chunk)
+        }
+        copied => copied,
+    }
+}
+
+/// The INSERT that skips known dedup keys, with every column passed as an array.
+fn insert_many_skipping_known_pg<'a>(
+    pg: &mut diesel::PgConnection,
+    chunk: &[EventInsertForm<'a>],
+) -> QueryResult<usize> {
+    use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
+    let text = |f: fn(&EventInsertForm<'a>) -> Option<&'a str>| -> Vec<Option<&'a str>> {
+        chunk.iter().map(f).collect()
+    };
+    diesel::sql_query(INSERT_MANY_PG)
+        .bind::<Array<BigInt>, _>(chunk.iter().map(|f| f.raw_message_id.0).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(chunk.iter().map(|f| f.ticket_id.0).collect::<Vec<_>>())
+        .bind::<Array<Nullable<BigInt>>, _>(
+            chunk
+                .iter()
+                .map(|f| f.customer_id.map(|c| c.0))
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(chunk.iter().map(|f| f.dedup_key).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(chunk.iter().map(|f| f.reporter).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(chunk.iter().map(|f| f.feedback_type).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(text(|f| f.source_ip))
+        .bind::<Array<Nullable<Text>>, _>(text(|f| f.original_mail_from))
+        .bind::<Array<Nullable<Text>>, _>(text(|f| f.original_message_id))
+        .bind::<Array<Nullable<Text>>, _>(text(|f| f.original_envelope_id))
+        .bind::<Array<Nullable<Text>>, _>(text(|f| f.original_subject))
+        .bind::<Array<Nullable<Text>>, _>(text(|f| f.identity))
+        .bind::<Array<Timestamp>, _>(chunk.iter().map(|f| f.arrival_at).collect::<Vec<_>>())
+        .bind::<Array<Timestamp>, _>(chunk.iter().map(|f| f.created_at).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Text>>, _>(text(|f| f.outgoing_user))
+        .execute(pg)
 }
 
 /// Events of a ticket that arrived in `[from, to]`.

@@ -10,6 +10,7 @@ pub mod customers;
 pub mod dashboard;
 pub mod events;
 pub mod ids;
+mod ingest_sqlite;
 pub mod locks;
 pub mod log;
 pub mod mailbox_state;
@@ -144,10 +145,10 @@ impl DatabaseUrl {
                      PRAGMA journal_mode = WAL;
                      PRAGMA synchronous = NORMAL;
                      PRAGMA foreign_keys = ON;
-                     PRAGMA cache_size = -65536;
                      PRAGMA temp_store = MEMORY;",
                 )
                 .map_err(DbError::Query)?;
+                conn.batch_execute(CACHE_SIZE).map_err(DbError::Query)?;
                 conn.batch_execute(WAL_AUTOCHECKPOINT)
                     .map_err(DbError::Query)?;
                 refresh_statistics(&mut conn);
@@ -189,6 +190,10 @@ pub fn refresh_statistics(conn: &mut SqliteConnection) {
 /// How long a SQLite statement waits for another connection's write lock before it fails
 /// as busy (and the writer's retries take over, see `ingest::retry`).
 const BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 10000";
+
+/// A SQLite connection's page cache: 64 MB, which keeps the queue's indexes hot. A bulk
+/// import gives its writer a smaller one while it runs (see `checkpoint`), and sets this back.
+pub(crate) const CACHE_SIZE: &str = "PRAGMA cache_size = -65536";
 
 /// How often a SQLite connection checkpoints the WAL itself after committing: every 8192
 /// pages (128 MB at 16 KB pages). A bulk import turns this off while it checkpoints in the

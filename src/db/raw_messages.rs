@@ -127,17 +127,6 @@ fn insert_new_skipping_known_pg<'a>(
     Ok(rows.into_iter().map(|r| (r.sha256, r.id)).collect())
 }
 
-/// SQLite stores one row per statement; a known sha256 inserts nothing.
-const INSERT_NEW_SQLITE: &str = "INSERT INTO raw_messages (sha256, compression, content, \
-    size_bytes, source, mailbox, received_at, parse_status, parse_error_kind, parse_error, \
-    processed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING";
-
-#[derive(QueryableByName)]
-struct LastId {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    id: RawMessageId,
-}
-
 #[derive(QueryableByName)]
 struct StoredId {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -152,7 +141,6 @@ pub fn insert_new<'a>(
     conn: &mut DbConn,
     forms: &[RawMessageInsertForm<'a>],
 ) -> QueryResult<HashMap<String, RawMessageId>> {
-    use diesel::sql_types::{BigInt, Binary, Nullable, Text, Timestamp};
     let mut stored = HashMap::with_capacity(forms.len());
     match conn {
         DbConn::Postgres(pg) => {
@@ -161,29 +149,14 @@ pub fn insert_new<'a>(
                 stored.extend(insert_new_pg(pg, chunk)?);
             }
         }
-        // One row per statement: prepared once and re-bound, and (unlike a multi-row insert)
-        // without a statement journal copying each page it touches. For the same reason the
-        // new id comes from `last_insert_rowid()`: SQLite runs a RETURNING clause as a trigger,
-        // and a statement with a trigger keeps a statement journal.
+        // One row per statement, prepared once and re-bound: unlike a multi-row insert,
+        // without a statement journal copying each page it touches.
         DbConn::Sqlite(lite) => {
+            use super::ingest_sqlite::{last_insert_rowid, InsertRawMessage};
             for form in forms {
-                let inserted = diesel::sql_query(INSERT_NEW_SQLITE)
-                    .bind::<Text, _>(form.sha256)
-                    .bind::<Text, _>(form.compression)
-                    .bind::<Binary, _>(form.content)
-                    .bind::<BigInt, _>(form.size_bytes)
-                    .bind::<Text, _>(form.source)
-                    .bind::<Nullable<Text>, _>(form.mailbox)
-                    .bind::<Timestamp, _>(form.received_at)
-                    .bind::<Text, _>(form.parse_status)
-                    .bind::<Nullable<Text>, _>(form.parse_error_kind)
-                    .bind::<Nullable<Text>, _>(form.parse_error)
-                    .bind::<Nullable<Timestamp>, _>(form.processed_at)
-                    .execute(lite)?;
-                if inserted == 1 {
-                    let row: LastId =
-                        diesel::sql_query("SELECT last_insert_rowid() AS id").get_result(lite)?;
-                    stored.insert(form.sha256.to_owned(), row.id);
+                if InsertRawMessage(form).execute(lite)? == 1 {
+                    let id = diesel::select(last_insert_rowid()).get_result::<i64>(lite)?;
+                    stored.insert(form.sha256.to_owned(), RawMessageId(id));
                 }
             }
         }
