@@ -200,7 +200,8 @@ async fn counts_follow_the_events_and_the_biggest_groups_are_the_biggest() {
         // made again.
         let tomorrow = counts::day_number(today) + 1;
         assert_eq!(
-            outgoing::drop_ended(&mut conn, tomorrow).unwrap(),
+            conn.transaction(|conn| outgoing::drop_ended(conn, tomorrow))
+                .unwrap(),
             24,
             "{backend}"
         );

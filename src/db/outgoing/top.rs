@@ -145,8 +145,14 @@ pub(super) fn add(conn: &mut DbConn, rows: &[(&str, &str, &str, i32, i64)]) -> Q
     Ok(())
 }
 
-/// Drops the totals of periods that ended before `day`; returns how many periods.
+/// Drops the totals of periods that ended before `day`, in the caller's transaction; returns
+/// how many periods.
 pub fn drop_ended(conn: &mut DbConn, day: i32) -> QueryResult<usize> {
+    // Writers first, then the totals: a writer adding a late report to an ended period would
+    // otherwise wait on a row this holds while this waits on the writer's lock.
+    if let DbConn::Postgres(pg) = conn {
+        pg.batch_execute("LOCK TABLE outgoing_periods IN SHARE ROW EXCLUSIVE MODE")?;
+    }
     diesel::delete(pt::table.filter(pt::last_day.lt(day))).execute(conn)?;
     diesel::delete(op::table.filter(op::last_day.lt(day))).execute(conn)
 }
