@@ -104,7 +104,6 @@ impl<'a> Tally<'a> {
         if rows.is_empty() {
             return Ok(());
         }
-        let emptied: Vec<_> = rows.iter().filter(|r| r.4 < 0).collect();
         match conn {
             DbConn::Postgres(pg) => {
                 use diesel::sql_types::{Array, BigInt, Integer, Text};
@@ -117,16 +116,9 @@ impl<'a> Tally<'a> {
                         .bind::<Array<BigInt>, _>(chunk.iter().map(|r| r.4).collect::<Vec<_>>())
                         .execute(pg)?;
                 }
-                for r in emptied {
-                    diesel::sql_query(DELETE_EMPTY)
-                        .bind::<Text, _>(r.0)
-                        .bind::<Text, _>(r.1)
-                        .bind::<Text, _>(r.2)
-                        .bind::<Integer, _>(r.3)
-                        .execute(pg)?;
-                }
             }
-            // In-process: one prepared statement, re-bound per row.
+            // In-process, a statement per row. (diesel prepares `sql_query` text anew on every
+            // call; `db::ingest_sqlite` shows how to keep one prepared.)
             DbConn::Sqlite(c) => {
                 use diesel::sql_types::{BigInt, Integer, Text};
                 for r in &rows {
@@ -138,15 +130,16 @@ impl<'a> Tally<'a> {
                         .bind::<BigInt, _>(r.4)
                         .execute(c)?;
                 }
-                for r in emptied {
-                    diesel::sql_query(DELETE_EMPTY)
-                        .bind::<Text, _>(r.0)
-                        .bind::<Text, _>(r.1)
-                        .bind::<Text, _>(r.2)
-                        .bind::<Integer, _>(r.3)
-                        .execute(c)?;
-                }
             }
+        }
+        for r in rows.iter().filter(|r| r.4 < 0) {
+            use diesel::sql_types::{Integer, Text};
+            diesel::sql_query(DELETE_EMPTY)
+                .bind::<Text, _>(r.0)
+                .bind::<Text, _>(r.1)
+                .bind::<Text, _>(r.2)
+                .bind::<Integer, _>(r.3)
+                .execute(conn)?;
         }
         super::top::add(conn, &rows)
     }
