@@ -117,18 +117,17 @@ impl<'a> Tally<'a> {
                         .execute(pg)?;
                 }
             }
-            // In-process, a statement per row. (diesel prepares `sql_query` text anew on every
-            // call; `db::ingest_sqlite` shows how to keep one prepared.)
+            // In-process, a statement per row, prepared once per connection.
             DbConn::Sqlite(c) => {
-                use diesel::sql_types::{BigInt, Integer, Text};
-                for r in &rows {
-                    diesel::sql_query(UPSERT_SQLITE)
-                        .bind::<Text, _>(r.0)
-                        .bind::<Text, _>(r.1)
-                        .bind::<Text, _>(r.2)
-                        .bind::<Integer, _>(r.3)
-                        .bind::<BigInt, _>(r.4)
-                        .execute(c)?;
+                for &(kind, class, key, day, events) in &rows {
+                    super::statements::AddCount {
+                        kind,
+                        class,
+                        key,
+                        day,
+                        events,
+                    }
+                    .execute(c)?;
                 }
             }
         }
@@ -148,10 +147,6 @@ impl<'a> Tally<'a> {
 const UPSERT_PG: &str = "INSERT INTO outgoing_counts (kind, class, key, day, events) \
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[]) \
     ON CONFLICT (kind, class, key, day) \
-    DO UPDATE SET events = outgoing_counts.events + excluded.events";
-
-const UPSERT_SQLITE: &str = "INSERT INTO outgoing_counts (kind, class, key, day, events) \
-    VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, class, key, day) \
     DO UPDATE SET events = outgoing_counts.events + excluded.events";
 
 const DELETE_EMPTY: &str = "DELETE FROM outgoing_counts \

@@ -3,6 +3,7 @@
 //! Both are read from counts kept as events arrive ([`counts`]), not from the events.
 
 pub mod counts;
+mod statements;
 mod top;
 
 pub use top::drop_ended;

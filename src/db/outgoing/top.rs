@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{Integer, Text};
 
 use super::counts::Kind;
 use crate::db::schema::{
@@ -116,19 +116,15 @@ pub(super) fn add(conn: &mut DbConn, rows: &[(&str, &str, &str, i32, i64)]) -> Q
         if n == 0 {
             continue;
         }
-        diesel::sql_query(
-            "INSERT INTO outgoing_period_totals (first_day, last_day, kind, class, key, events) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (first_day, last_day, kind, class, key) \
-             DO UPDATE SET events = outgoing_period_totals.events + excluded.events",
-        )
-        .bind::<Integer, _>(first)
-        .bind::<Integer, _>(last)
-        .bind::<Text, _>(kind)
-        .bind::<Text, _>(class)
-        .bind::<Text, _>(key)
-        .bind::<BigInt, _>(n)
-        .execute(conn)?;
+        let add = super::statements::AddPeriodTotal {
+            first_day: first,
+            last_day: last,
+            kind,
+            class,
+            key,
+            events: n,
+        };
+        crate::dispatch!(conn, c => add.execute(c))?;
         if n < 0 {
             diesel::delete(
                 pt::table
