@@ -44,7 +44,7 @@ fi
 WHICH=${1:-both}
 BASE="http://127.0.0.1:$PORT"
 
-command -v oha >/dev/null || { echo "oha is missing: cargo install oha" >&2; exit 1; }
+command -v oha >/dev/null || { echo "oha is missing: cargo install oha --locked" >&2; exit 1; }
 mkdir -p "$OUT"
 cargo build --release --bin abuse-desk --example seed_web
 BIN=target/release/abuse-desk

@@ -19,7 +19,7 @@ pub enum HousekeepingCommand {
     Run {
         #[arg(long)]
         once: bool,
-        /// Print the summary as JSON: {"closed":…,"purged":…}.
+        /// Print the summary as JSON: {"closed":…,"purged":…,"periods":…}.
         #[arg(long)]
         json: bool,
     },
@@ -33,9 +33,6 @@ impl HousekeepingCommand {
 
 pub fn run(settings: &Settings, command: &HousekeepingCommand) -> Result<()> {
     let HousekeepingCommand::Run { once, json } = command;
-    if !settings.housekeeping.enabled() {
-        bail!("housekeeping has nothing to do: [housekeeping] close_idle_days and purge_raw_days are both 0");
-    }
     if !once {
         return on_schedule(settings);
     }
@@ -48,9 +45,10 @@ pub fn run(settings: &Settings, command: &HousekeepingCommand) -> Result<()> {
         outln!("{}", serde_json::to_string(&swept)?);
     } else {
         outln!(
-            "{} idle ticket(s) closed, {} raw message(s) purged",
+            "{} idle ticket(s) closed, {} raw message(s) purged, {} Outgoing Reports period(s) prepared",
             swept.closed,
-            swept.purged
+            swept.purged,
+            swept.periods
         );
     }
     Ok(())

@@ -127,12 +127,11 @@ async fn run(settings: Settings, upstreams: Upstreams, jobs: bool) -> Result<()>
     let actions = Arc::new(ActionJob::new(worker, pool.clone(), wake));
     let notices =
         notices.map(|n| Arc::new(NoticeJob::new(n.settings, n.sender, pool.clone(), n.wake)));
-    let housekeeping = settings.housekeeping.enabled().then(|| {
-        Arc::new(HousekeepingJob::new(
-            settings.housekeeping.clone(),
-            pool.clone(),
-        ))
-    });
+    // Always: besides what `[housekeeping]` asks, it keeps the Outgoing Reports' totals.
+    let housekeeping = Some(Arc::new(HousekeepingJob::new(
+        settings.housekeeping.clone(),
+        pool.clone(),
+    )));
     tokio::select! {
         served = app.run_until_stopped() => served?,
         // Returns only when the scheduler cannot start; runs log their own errors.

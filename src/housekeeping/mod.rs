@@ -1,6 +1,8 @@
 //! Housekeeping on a schedule (`[housekeeping]`): tickets idle for a number of days are closed
-//! ([`crate::tickets::idle`]), and raw messages past their retention lose their content while
-//! their events, tickets and counts stay ([`crate::db::raw_messages::purge_batch`]). `serve`
+//! ([`crate::tickets::idle`]), raw messages past their retention lose their content while
+//! their events, tickets and counts stay ([`crate::db::raw_messages::purge_batch`]), and the
+//! Outgoing Reports' totals of ended periods go while the new day's standard ones are made
+//! ([`crate::db::outgoing`]). `serve`
 //! runs it beside the other jobs, `abuse-desk housekeeping run` by hand or from cron.
 //!
 //! [`forget`] removes a customer's personal data on request (`abuse-desk customers forget`).
@@ -30,6 +32,8 @@ pub struct Swept {
     pub closed: usize,
     /// Raw messages whose content was purged.
     pub purged: usize,
+    /// Outgoing Reports periods whose totals were made ahead of their first view.
+    pub periods: usize,
 }
 
 #[derive(diesel::QueryableByName)]
@@ -70,10 +74,11 @@ fn sweep(
     now: NaiveDateTime,
 ) -> diesel::QueryResult<Swept> {
     let mut swept = Swept::default();
-    // The Outgoing Reports' totals of periods that have ended: a view made them, and one made
-    // again if anyone shows them again.
+    // The Outgoing Reports' totals of periods that have ended go (one made again if anyone
+    // shows it again); those of the new day's standard periods are made.
     let today = crate::db::outgoing::counts::day_number(now.date());
     crate::db::write(conn, |conn| crate::db::outgoing::drop_ended(conn, today))?;
+    swept.periods = crate::db::outgoing::prepare_standard(conn, now.date())?;
     if settings.close_idle_days > 0 {
         swept.closed = crate::tickets::idle::close_idle(conn, settings.close_idle_days, now)?;
     }

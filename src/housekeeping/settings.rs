@@ -31,11 +31,6 @@ impl Default for HousekeepingSettings {
 }
 
 impl HousekeepingSettings {
-    /// Whether there is anything to do.
-    pub fn enabled(&self) -> bool {
-        self.close_idle_days > 0 || self.purge_raw_days > 0
-    }
-
     pub fn validate(&self) -> Result<(), Invalid> {
         if tokio_cron_scheduler::Job::new_async(self.schedule.as_str(), |_, _| Box::pin(async {}))
             .is_err()
@@ -73,12 +68,7 @@ mod tests {
     fn purging_is_off_and_closing_on_by_default_and_bad_values_are_named() {
         let s = HousekeepingSettings::default();
         assert_eq!((s.close_idle_days, s.purge_raw_days), (30, 0));
-        assert!(s.enabled() && s.validate().is_ok());
-        let off = HousekeepingSettings {
-            close_idle_days: 0,
-            ..s.clone()
-        };
-        assert!(!off.enabled());
+        assert!(s.validate().is_ok());
         let bad = HousekeepingSettings {
             schedule: "daily".into(),
             ..s.clone()

@@ -45,6 +45,7 @@ impl HousekeepingJob {
                     info!(
                         closed = swept.closed,
                         purged = swept.purged,
+                        periods = swept.periods,
                         "housekeeping done"
                     );
                 }

@@ -145,7 +145,18 @@ async fn counts_follow_the_events_and_the_biggest_groups_are_the_biggest() {
         assert_eq!(stored, 600, "{backend}");
         assert_counts_match_events(&mut conn, "after ingest");
         let today = Utc::now().date_naive();
-        // The first look makes each period's totals from the counts.
+        // Housekeeping makes the standard periods' totals (every grouping, all classes; today,
+        // 7 and 30 days) ahead of any view, once; the first look makes the others.
+        assert_eq!(
+            outgoing::prepare_standard(&mut conn, today).unwrap(),
+            9,
+            "{backend}"
+        );
+        assert_eq!(
+            outgoing::prepare_standard(&mut conn, today).unwrap(),
+            0,
+            "{backend}"
+        );
         assert_biggest_are_biggest(&mut conn, today, backend);
         let made: i64 = outgoing_periods::table
             .count()

@@ -4,7 +4,9 @@
 //! desk. So a period's totals by key are made once, the first time the period is shown
 //! (`outgoing_periods`, `outgoing_period_totals`), and from then on kept by the transactions
 //! that keep the counts ([`add`]): a view reads the biggest of them in order, exact and
-//! fresh. Housekeeping drops the totals of periods that have ended ([`drop_ended`]).
+//! fresh. Housekeeping drops the totals of periods that have ended ([`drop_ended`]) and makes
+//! the standard ones of the new day ([`super::prepare_standard`]), so the day's first view of
+//! the page does not pay for them.
 //!
 //! On Postgres, a transaction adding to the counts holds `outgoing_periods` in SHARE mode
 //! from the moment it looks up the periods it must add to, and the one making a period
@@ -40,7 +42,7 @@ pub fn biggest(
         .count()
         .get_result(conn)?;
     if made == 0 {
-        crate::db::write(conn, |conn| make(conn, kind, class, (first, last)))?;
+        prepare(conn, kind, class, (first, last))?;
     }
     pt::table
         .filter(pt::first_day.eq(first))
@@ -53,8 +55,26 @@ pub fn biggest(
         .load(conn)
 }
 
-/// Makes a period's totals from the counts, unless another view made them meanwhile.
-fn make(conn: &mut DbConn, kind: Kind, class: &str, (first, last): (i32, i32)) -> QueryResult<()> {
+/// Makes the totals of a period of `kind` and `class` unless they are made already; returns
+/// whether this call made them. Housekeeping makes the standard periods of a new day this way,
+/// before the first view would.
+pub(super) fn prepare(
+    conn: &mut DbConn,
+    kind: Kind,
+    class: &str,
+    days: (i32, i32),
+) -> QueryResult<bool> {
+    crate::db::write(conn, |conn| make(conn, kind, class, days))
+}
+
+/// Makes a period's totals from the counts, unless another view made them meanwhile; returns
+/// whether this call made them.
+fn make(
+    conn: &mut DbConn,
+    kind: Kind,
+    class: &str,
+    (first, last): (i32, i32),
+) -> QueryResult<bool> {
     if let DbConn::Postgres(pg) = conn {
         pg.batch_execute("LOCK TABLE outgoing_periods IN SHARE ROW EXCLUSIVE MODE")?;
     }
@@ -68,7 +88,7 @@ fn make(conn: &mut DbConn, kind: Kind, class: &str, (first, last): (i32, i32)) -
         .on_conflict_do_nothing()
         .execute(c))?;
     if new == 0 {
-        return Ok(());
+        return Ok(false);
     }
     diesel::sql_query(
         "INSERT INTO outgoing_period_totals (first_day, last_day, kind, class, key, events) \
@@ -81,7 +101,7 @@ fn make(conn: &mut DbConn, kind: Kind, class: &str, (first, last): (i32, i32)) -
     .bind::<Text, _>(kind.as_str())
     .bind::<Text, _>(class)
     .execute(conn)?;
-    Ok(())
+    Ok(true)
 }
 
 /// Adds counts (rows of kind, class, key, day, events) to the totals of every period made
