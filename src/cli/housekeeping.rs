@@ -12,8 +12,9 @@ use crate::settings::Settings;
 
 #[derive(Subcommand, Debug)]
 pub enum HousekeepingCommand {
-    /// Close tickets idle for `[housekeeping].close_idle_days` and purge the content of raw
-    /// messages older than `purge_raw_days` (events, tickets and counts stay). With --once,
+    /// Close tickets idle for `[housekeeping].close_idle_days`, purge the content of raw
+    /// messages older than `purge_raw_days` (events, tickets and counts stay), drop the
+    /// Outgoing Reports' totals of ended periods and make the day's standard ones. With --once,
     /// one run and a summary (for cron); without, on `[housekeeping].schedule` until
     /// interrupted. Another instance running it at the same time is harmless.
     Run {
