@@ -1,15 +1,14 @@
 //! The import writer's per-row statements on SQLite: a new raw message, the id it got, and a
 //! new event. SQLite runs in-process, so a statement per row costs microseconds, but only once
-//! it is prepared: these are fragments with a fixed text and a static `QueryId`, which diesel
-//! prepares once per connection and then only re-binds. Text given to `diesel::sql_query` is
-//! never cached (diesel prepares, runs and finalizes it on every call), and preparing these
-//! INSERTs into tables with several indexes cost more than running them
-//! (docs/benchmarks.md, 2026-12-03).
+//! it is prepared ([`super::prepared`]): preparing these INSERTs into tables with several
+//! indexes cost more than running them.
 
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{BigInt, Binary, Nullable, Text, Timestamp};
 use diesel::sqlite::Sqlite;
-use diesel::{QueryResult, RunQueryDsl, SqliteConnection};
+use diesel::QueryResult;
+
+use super::prepared::{bind_values, prepared_once};
 
 use super::events::EventInsertForm;
 use super::raw_messages::RawMessageInsertForm;
@@ -27,28 +26,7 @@ diesel::define_sql_function!(
     fn last_insert_rowid() -> BigInt
 );
 
-impl QueryId for InsertRawMessage<'_> {
-    type QueryId = InsertRawMessage<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl QueryId for InsertEvent<'_> {
-    type QueryId = InsertEvent<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-/// Binds the values of a row, `?, ?, …` in the order given.
-macro_rules! bind_values {
-    ($out:ident; $first_type:ty => $first:expr $(, $type:ty => $value:expr)* $(,)?) => {
-        $out.push_sql(") VALUES (");
-        $out.push_bind_param::<$first_type, _>($first)?;
-        $(
-            $out.push_sql(", ");
-            $out.push_bind_param::<$type, _>($value)?;
-        )*
-        $out.push_sql(") ");
-    };
-}
+prepared_once!(InsertRawMessage, InsertEvent);
 
 impl QueryFragment<Sqlite> for InsertRawMessage<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
@@ -105,6 +83,3 @@ impl QueryFragment<Sqlite> for InsertEvent<'_> {
         Ok(())
     }
 }
-
-impl RunQueryDsl<SqliteConnection> for InsertRawMessage<'_> {}
-impl RunQueryDsl<SqliteConnection> for InsertEvent<'_> {}

@@ -17,6 +17,7 @@ pub mod mailbox_state;
 pub mod notices;
 pub mod outgoing;
 pub mod plans;
+pub(crate) mod prepared;
 pub mod raw_messages;
 pub mod schema;
 pub mod selfservice;

@@ -3,10 +3,10 @@
 //! UPDATE its query builder makes (a changeset may differ from call to call), and preparing
 //! cost more than running the statement, once per ticket per batch.
 
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
 use diesel::sqlite::Sqlite;
-use diesel::{QueryResult, RunQueryDsl, SqliteConnection};
+use diesel::QueryResult;
 
 use super::update::TicketBatchUpdate;
 
@@ -19,15 +19,7 @@ pub struct ApplyCounters<'a>(pub &'a TicketBatchUpdate<'a>);
 /// The identity and outgoing user of the newest event, written only where they differ.
 pub struct ApplyIdentity<'a>(pub &'a TicketBatchUpdate<'a>);
 
-impl QueryId for ApplyCounters<'_> {
-    type QueryId = ApplyCounters<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl QueryId for ApplyIdentity<'_> {
-    type QueryId = ApplyIdentity<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
+crate::db::prepared::prepared_once!(ApplyCounters, ApplyIdentity);
 
 /// A bound NULL that lives as long as any statement.
 static NULL: Option<String> = None;
@@ -102,6 +94,3 @@ impl QueryFragment<Sqlite> for ApplyIdentity<'_> {
         Ok(())
     }
 }
-
-impl RunQueryDsl<SqliteConnection> for ApplyCounters<'_> {}
-impl RunQueryDsl<SqliteConnection> for ApplyIdentity<'_> {}
