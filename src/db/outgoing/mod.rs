@@ -41,6 +41,15 @@ impl GroupBy {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|g| g.as_str() == s)
     }
+
+    /// The counts this grouping is read from.
+    fn kind(self) -> Kind {
+        match self {
+            Self::Identity => Kind::Identity,
+            Self::Customer => Kind::Customer,
+            Self::OutgoingUser => Kind::OutgoingUser,
+        }
+    }
 }
 
 /// One row: the group's key, a label (the customer's name), and its event count.
@@ -59,12 +68,13 @@ pub fn groups(
     class: Option<&str>,
     limit: usize,
 ) -> QueryResult<Vec<Group>> {
-    let kind = match by {
-        GroupBy::Identity => Kind::Identity,
-        GroupBy::Customer => Kind::Customer,
-        GroupBy::OutgoingUser => Kind::OutgoingUser,
-    };
-    let top = top::biggest(conn, kind, class.unwrap_or(""), span(first, days), limit)?;
+    let top = top::biggest(
+        conn,
+        by.kind(),
+        class.unwrap_or(""),
+        span(first, days),
+        limit,
+    )?;
     if by != GroupBy::Customer {
         return Ok(top
             .into_iter()
@@ -130,10 +140,10 @@ pub fn per_day(
 /// done here, no one waits for it. A class filter or a custom period is made at its first view.
 pub fn prepare_standard(conn: &mut DbConn, today: NaiveDate) -> QueryResult<usize> {
     let mut made = 0;
-    for kind in [Kind::Identity, Kind::Customer, Kind::OutgoingUser] {
-        for days in [1, 7, 30] {
-            let first = today - chrono::Duration::days(days - 1);
-            made += usize::from(top::prepare(conn, kind, "", span(first, days))?);
+    for by in GroupBy::ALL {
+        for (_, days) in STANDARD {
+            let (first, days) = last_days(today, days);
+            made += usize::from(top::prepare(conn, by.kind(), "", span(first, days))?);
         }
     }
     Ok(made)
@@ -147,11 +157,8 @@ pub fn period(
     to: Option<&str>,
     today: chrono::NaiveDate,
 ) -> Result<(chrono::NaiveDate, i64), String> {
-    use chrono::{Duration, NaiveDate, NaiveTime};
+    use chrono::NaiveTime;
     Ok(match period.unwrap_or("7d") {
-        "today" => (today, 1),
-        "7d" => (today - Duration::days(6), 7),
-        "30d" => (today - Duration::days(29), 30),
         "custom" => {
             let day = |s: Option<&str>| {
                 // Years 1 to 9999 only (`TIMES`): Postgres holds no time before 4713 BC,
@@ -167,8 +174,20 @@ pub fn period(
             }
             (from, days)
         }
-        other => return Err(format!("unknown period '{other}'")),
+        name => STANDARD
+            .into_iter()
+            .find(|&(standard, _)| standard == name)
+            .map(|(_, days)| last_days(today, days))
+            .ok_or_else(|| format!("unknown period '{name}'"))?,
     })
+}
+
+/// The periods named by their length up to today: `today`, `7d` and `30d`, each with its days.
+const STANDARD: [(&str, i64); 3] = [("today", 1), ("7d", 7), ("30d", 30)];
+
+/// The first day and number of days of the `days` days up to `today`.
+fn last_days(today: NaiveDate, days: i64) -> (NaiveDate, i64) {
+    (today - chrono::Duration::days(days - 1), days)
 }
 
 /// A report as its page shows it: the groups, each with the lock holding on it, and the
