@@ -67,6 +67,18 @@ pub fn open_tickets(conn: &mut DbConn, customer: CustomerId) -> QueryResult<Vec<
         .load(conn)
 }
 
+/// What the customer wrote on one ticket's page, oldest first (at most 50 answers): when, and
+/// the text. Staff notes are not shown to the customer.
+pub fn answers(conn: &mut DbConn, ticket: TicketId) -> QueryResult<Vec<(NaiveDateTime, String)>> {
+    notes::table
+        .filter(notes::ticket_id.eq(ticket))
+        .filter(notes::by_customer.eq(true))
+        .order((notes::created_at.asc(), notes::id.asc()))
+        .limit(50)
+        .select((notes::created_at, notes::body))
+        .load(conn)
+}
+
 /// What the customer did on the page.
 #[derive(Clone, Copy, Debug)]
 pub enum Said<'a> {

@@ -269,6 +269,8 @@ pub struct CustomerTicket {
     pub t: TicketDetail,
     pub evidence: Option<Evidence>,
     pub source_ips: Vec<String>,
+    /// What the customer answered on the page before: when, and the text.
+    pub answers: Vec<(NaiveDateTime, String)>,
 }
 
 /// The customer's tickets still being worked, newest first, as its page shows them.
@@ -282,6 +284,7 @@ pub fn for_customer(
         out.push(CustomerTicket {
             evidence: latest_report(conn, id)?.map(|raw| Evidence::for_customer(&raw)),
             source_ips: source_ips(conn, id, 10)?,
+            answers: crate::db::selfservice::answers(conn, id)?,
             t,
         });
     }

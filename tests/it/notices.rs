@@ -201,6 +201,12 @@ async fn each_customer_gets_one_digest_and_a_second_run_sends_nothing() {
             )
             .await;
         assert_eq!(res.status(), 303);
+        // The customer sees its answer under the ticket, as text.
+        let own = visitor.text(&path).await;
+        assert!(
+            own.contains("Your answers") && own.contains("We reset the password &lt;today&gt;."),
+            "{own}"
+        );
         let agent = app.login("agent").await;
         let html = agent.text(&format!("/tickets/{ticket}")).await;
         assert!(

@@ -416,7 +416,9 @@ async fn a_customer_answers_on_the_self_service_page_of_its_notice() {
     )
     .await;
     click(&c, "send-1").await;
-    wait_url(&c, |u| u.path() == path).await;
+    // The page comes back with the answer under "Your answers" (the address is the same
+    // before and after, so waiting for it would not wait for the new page).
+    wait_text(&c, "#ticket-1 .answers", "We changed the password").await;
     click(&c, "fixed-1").await;
     wait_text(&c, "#ticket-1", "you marked it fixed").await;
 
