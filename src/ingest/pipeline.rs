@@ -135,25 +135,32 @@ where
             // On error the receiver drops, which stops the workers and the reader.
             let written = crate::db::write(conn, |conn| -> Result<(), IngestError> {
                 let mut batches = 0;
+                let mut accrued = store::Accrued::default();
                 loop {
                     while stored < held.len() {
                         let end = (stored + size).min(held.len());
                         let batch = &held[stored..end];
-                        outcomes
-                            .extend(store::store_in_transaction(conn, ingestor, origin, batch)?);
+                        outcomes.extend(store::store_in_transaction(
+                            conn,
+                            ingestor,
+                            origin,
+                            batch,
+                            &mut accrued,
+                        )?);
                         stored = end;
                         batches += 1;
                     }
                     if finished || batches >= BATCHES_PER_COMMIT {
-                        return Ok(());
+                        break;
                     }
                     match incoming.fill(&mut held, stored + size, Some(INPUT_PATIENCE)) {
                         Fill::Full => {}
                         // What came is kept for the next transaction.
-                        Fill::Stalled => return Ok(()),
+                        Fill::Stalled => break,
                         Fill::Ended => finished = true,
                     }
                 }
+                Ok(accrued.write(conn)?)
             });
             match written {
                 Ok(()) => {

@@ -1,7 +1,7 @@
 //! The writer: turns prepared messages into stored raw messages, events and tickets, a batch
 //! at a time inside a transaction. It works a batch as sets — a few multi-row statements per
-//! table rather than several round trips per message — and keeps each touched ticket in
-//! memory, written once at the end. Dedup at every level rests on unique indexes (raw
+//! table rather than several round trips per message — and keeps each touched ticket and the
+//! Outgoing Reports' counts in memory, written once before the transaction commits. Dedup at every level rests on unique indexes (raw
 //! sha256, event dedup key, live-ticket key), so a batch replayed after a crash counts
 //! nothing twice.
 
@@ -28,6 +28,24 @@ pub struct Origin<'a> {
     pub mailbox: Option<&'a str>,
 }
 
+/// What the batches of one transaction counted on their tickets and in the Outgoing Reports'
+/// counts, kept in memory and written once before it commits ([`Accrued::write`]): a ticket
+/// touched by every batch is updated once, not once per batch (each update of a ticket
+/// writes every index of the table).
+#[derive(Default)]
+pub struct Accrued {
+    tickets: Batch,
+    counts: Tally<'static>,
+}
+
+impl Accrued {
+    /// Writes what the transaction's batches counted.
+    pub fn write(self, conn: &mut DbConn) -> QueryResult<()> {
+        self.counts.apply(conn)?;
+        self.tickets.flush(conn)
+    }
+}
+
 /// Stores a batch in one transaction and returns each message's outcome, in order.
 pub fn store_batch(
     conn: &mut DbConn,
@@ -36,16 +54,21 @@ pub fn store_batch(
     batch: &[Prepared],
 ) -> QueryResult<Vec<Outcome>> {
     crate::db::write(conn, |conn| {
-        store_in_transaction(conn, ingestor, origin, batch)
+        let mut accrued = Accrued::default();
+        let outcomes = store_in_transaction(conn, ingestor, origin, batch, &mut accrued)?;
+        accrued.write(conn)?;
+        Ok(outcomes)
     })
 }
 
-/// Stores a batch inside the caller's transaction; the outcomes hold once it commits.
+/// Stores a batch inside the caller's transaction, counting on tickets into `accrued`, which
+/// the caller writes before it commits; the outcomes hold once it has.
 pub fn store_in_transaction(
     conn: &mut DbConn,
     ingestor: &Ingestor,
     origin: &Origin<'_>,
     batch: &[Prepared],
+    accrued: &mut Accrued,
 ) -> QueryResult<Vec<Outcome>> {
     let at = now();
     let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
@@ -112,7 +135,7 @@ pub fn store_in_transaction(
             }
         };
     }
-    for (i, outcome) in record_reports(conn, ingestor, &reports, at)? {
+    for (i, outcome) in record_reports(conn, ingestor, &reports, at, accrued)? {
         outcomes[i] = Some(outcome);
     }
     Ok(outcomes
@@ -134,9 +157,12 @@ pub fn reprocess(
         match &message.parsed {
             Ok(report) => {
                 raw_messages::set_outcome(conn, raw_id, ParseStatus::Report, None, at)?;
-                let outcome = record_reports(conn, ingestor, &[(0, raw_id, report)], at)?
-                    .pop()
-                    .map(|(_, o)| o);
+                let mut accrued = Accrued::default();
+                let outcome =
+                    record_reports(conn, ingestor, &[(0, raw_id, report)], at, &mut accrued)?
+                        .pop()
+                        .map(|(_, o)| o);
+                accrued.write(conn)?;
                 Ok(outcome.unwrap_or(Outcome::DuplicateEvent))
             }
             Err(e) => Ok(Outcome::Quarantined { reason: e.reason() }),
@@ -144,12 +170,14 @@ pub fn reprocess(
     })
 }
 
-/// Turns newly stored reports (with their position in the batch) into events on tickets.
+/// Turns newly stored reports (with their position in the batch) into events, counted on
+/// their tickets and in the Outgoing Reports' counts in `accrued`.
 fn record_reports(
     conn: &mut DbConn,
     ingestor: &Ingestor,
     reports: &[(usize, RawMessageId, &FeedbackReport)],
     at: NaiveDateTime,
+    accrued: &mut Accrued,
 ) -> QueryResult<Vec<(usize, Outcome)>> {
     let facts: Vec<Facts<'_>> = reports
         .iter()
@@ -212,7 +240,8 @@ fn record_reports(
             }
         })
         .collect();
-    let mut batch = Batch::load(conn, &ingestor.severity, &new_events, at)?;
+    let batch = &mut accrued.tickets;
+    batch.extend(conn, &ingestor.severity, &new_events, at)?;
     let rule = &ingestor.auto_lock;
     let window = rule.enabled.then_some(rule.within_minutes);
 
@@ -281,7 +310,6 @@ fn record_reports(
         };
         counts.count(&facts, 1);
     }
-    counts.apply(conn)?;
-    batch.flush(conn)?;
+    accrued.counts.absorb(counts);
     Ok(outcomes)
 }

@@ -1,7 +1,7 @@
-//! A batch of new events applied to their tickets: the live ticket of every key read (or
-//! created) once at the batch's start, each event counted on it in memory — reopening a
-//! resolved ticket, raising severity with volume, following the newest event's details — and
-//! every touched ticket written once at the end, with its audit trail.
+//! New events applied to their tickets, a transaction's batches at a time: the live ticket of
+//! every key read (or created) once, when it first comes up, each event counted on it in
+//! memory — reopening a resolved ticket, raising severity with volume, following the newest
+//! event's details — and every touched ticket written once at the end, with its audit trail.
 
 use std::collections::{HashMap, HashSet};
 
@@ -48,7 +48,8 @@ pub struct Counted {
     pub earlier_in_window: i64,
 }
 
-/// The tickets a batch touches, read once at its start and written once at its end.
+/// The tickets a batch touches — or the several batches of one transaction — read once as
+/// they first come up and written once at the end.
 #[derive(Default)]
 pub struct Batch {
     tickets: HashMap<String, Pending>,
@@ -75,25 +76,40 @@ struct Pending {
 }
 
 impl Batch {
-    /// The live ticket of every key, creating those that do not exist yet, in three queries.
-    pub fn load(
+    /// Takes in a batch of new events: the live ticket of every key not held yet is read, and
+    /// those that do not exist are created, in three queries; the tickets held keep what the
+    /// earlier batches of the transaction counted, to be written once at the end. Those
+    /// batches' events are stored by now, so the arrivals kept for the automatic rule start
+    /// afresh (the database counts those).
+    pub fn extend(
+        &mut self,
         conn: &mut DbConn,
         policy: &SeverityPolicy,
         events: &[NewEvent<'_>],
         at: NaiveDateTime,
-    ) -> QueryResult<Self> {
+    ) -> QueryResult<()> {
+        for pending in self.tickets.values_mut() {
+            pending.arrivals.clear();
+        }
         let wanted: Vec<&str> = events
             .iter()
             .map(|e| e.open_key)
+            .filter(|key| !self.tickets.contains_key(*key))
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
         let mut live = tickets::live_many(conn, &wanted)?;
         let mut creating = HashSet::new();
         let mut forms = Vec::new();
         for event in events {
             let (key, open_key) = (event.key, event.open_key);
-            if live.contains_key(open_key) || !creating.insert(open_key) {
+            if self.tickets.contains_key(open_key)
+                || live.contains_key(open_key)
+                || !creating.insert(open_key)
+            {
                 continue;
             }
             forms.push(TicketInsertForm {
@@ -122,34 +138,28 @@ impl Batch {
             .iter()
             .map(|e| (e.open_key, e.key.customer_id))
             .collect();
-        let tickets = live
-            .into_iter()
-            .map(|(open_key, (id, stored))| {
-                let customer = customers.get(open_key.as_str()).copied().flatten();
-                let pending = Pending {
-                    id,
-                    customer,
-                    // A ticket with no events yet was made by this batch.
-                    created: stored.event_count == 0,
-                    status: stored.status,
-                    severity: stored.severity,
-                    event_count: stored.event_count,
-                    first_seen: stored.first_seen,
-                    last_seen: stored.last_seen,
-                    incidents: 0,
-                    latest: None,
-                    reopened: false,
-                    arrivals: Vec::new(),
-                    stored,
-                };
-                (open_key, pending)
-            })
-            .collect();
-        Ok(Self {
-            tickets,
-            source_ips: HashSet::new(),
-            reporters: HashSet::new(),
-        })
+        let tickets = live.into_iter().map(|(open_key, (id, stored))| {
+            let customer = customers.get(open_key.as_str()).copied().flatten();
+            let pending = Pending {
+                id,
+                customer,
+                // A ticket with no events yet was made by this batch.
+                created: stored.event_count == 0,
+                status: stored.status,
+                severity: stored.severity,
+                event_count: stored.event_count,
+                first_seen: stored.first_seen,
+                last_seen: stored.last_seen,
+                incidents: 0,
+                latest: None,
+                reopened: false,
+                arrivals: Vec::new(),
+                stored,
+            };
+            (open_key, pending)
+        });
+        self.tickets.extend(tickets);
+        Ok(())
     }
 
     /// Writes what the batch changed: source IPs and reporters, then each ticket once, with

@@ -527,6 +527,53 @@ fn the_automatic_rule_requests_one_temporary_lock() {
     }
 }
 
+/// One import's transaction takes in several batches while its input keeps coming, and the
+/// tickets they touch are written once at its end: the automatic rule still counts every
+/// report of the transaction once — two reports in two batches stay below a rule of three,
+/// the third asks for the lock — and the ticket holds every event.
+#[test]
+fn the_automatic_rule_counts_each_report_once_across_the_batches_of_a_transaction() {
+    for db in support::backends(
+        "the_automatic_rule_counts_each_report_once_across_the_batches_of_a_transaction",
+    ) {
+        let conn = &mut db.connect();
+        let mut settings = Settings::default();
+        settings.ingest.batch_size = 1;
+        settings.ingest.auto_lock = abuse_desk::tickets::AutoLock {
+            enabled: true,
+            events: 3,
+            within_minutes: 10,
+            lock_hours: 6,
+        };
+        let ingestor = settings.ingestor().unwrap();
+        let reports = |from: usize, to: usize| -> Vec<Vec<u8>> {
+            (from..to)
+                .map(|i| spamexperts_report(&format!("1CCCCC-00000{i}-CC"), i as u32))
+                .collect()
+        };
+        let lock_reasons = |conn: &mut DbConn| -> Vec<String> {
+            actions::table.select(actions::reason).load(conn).unwrap()
+        };
+        let two = import_bytes(conn, &ingestor, reports(0, 2));
+        assert_eq!((two.new_tickets, two.updated_tickets), (1, 1));
+        assert_eq!(
+            lock_reasons(conn),
+            Vec::<String>::new(),
+            "two reports are below the rule on {}",
+            db.backend
+        );
+        assert_eq!(ticket_status(conn), ("open".into(), 2), "{}", db.backend);
+        import_bytes(conn, &ingestor, reports(2, 5));
+        assert_eq!(
+            lock_reasons(conn),
+            vec!["automatic: 3 reports within 10 minutes".to_owned()],
+            "{}",
+            db.backend
+        );
+        assert_eq!(ticket_status(conn), ("open".into(), 5), "{}", db.backend);
+    }
+}
+
 #[test]
 fn parse_prints_the_report_or_a_json_error() {
     let ok = Command::new(env!("CARGO_BIN_EXE_abuse-desk"))

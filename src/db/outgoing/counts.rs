@@ -93,6 +93,13 @@ impl<'a> Tally<'a> {
         )
     }
 
+    /// Adds `other`'s counts to these.
+    pub fn absorb(&mut self, other: Tally<'_>) {
+        for (key, n) in other.into_owned().0 {
+            *self.0.entry(key).or_default() += n;
+        }
+    }
+
     /// Writes the counts: adds each to its row, and removes rows left at zero.
     pub fn apply(&self, conn: &mut DbConn) -> QueryResult<()> {
         let rows: Vec<(&str, &str, &str, i32, i64)> = self
