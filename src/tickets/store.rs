@@ -33,15 +33,23 @@ pub struct TicketInsertForm<'a> {
     pub outgoing_domain: Option<&'a str>,
 }
 
-/// The live tickets of `open_keys` with their state, by open key.
+/// The live tickets of `open_keys` with their state, by open key. On Postgres their rows are
+/// locked until the transaction ends: the caller writes counts and status worked out from
+/// this state, and another writer counting on the same ticket meanwhile (a second mailbox, an
+/// import beside the poller) or staff changing its status would otherwise be overwritten.
+/// (SQLite has one writer at a time.)
 pub fn live_many(
     conn: &mut DbConn,
     open_keys: &[&str],
 ) -> QueryResult<HashMap<String, (TicketId, TicketState)>> {
     let mut found = HashMap::with_capacity(open_keys.len());
+    let mut open_keys = open_keys.to_vec();
+    // Every writer locks in the same order.
+    open_keys.sort_unstable();
     for chunk in open_keys.chunks(500) {
-        let rows: Vec<(Option<String>, TicketId, TicketState)> = tickets::table
+        let query = tickets::table
             .filter(tickets::open_key.eq_any(chunk))
+            .order(tickets::open_key)
             .select((
                 tickets::open_key,
                 tickets::id,
@@ -52,8 +60,11 @@ pub fn live_many(
                     tickets::first_seen,
                     tickets::last_seen,
                 ),
-            ))
-            .load(conn)?;
+            ));
+        let rows: Vec<(Option<String>, TicketId, TicketState)> = match conn {
+            DbConn::Postgres(pg) => query.for_update().load(pg)?,
+            DbConn::Sqlite(sqlite) => query.load(sqlite)?,
+        };
         found.extend(
             rows.into_iter()
                 .filter_map(|(key, id, state)| key.map(|k| (k, (id, state)))),

@@ -332,6 +332,52 @@ fn a_message_another_writer_stores_meanwhile_is_counted_once() {
     });
 }
 
+/// Two writers counting on one ticket at once on Postgres (two mailboxes polled together, an
+/// import beside the poller): the second waits for the first's transaction and counts on what
+/// it wrote, so the ticket's count misses no event.
+#[test]
+fn two_writers_counting_on_one_ticket_at_once_miss_no_event() {
+    let Some(db) = support::postgres("two_writers_counting_on_one_ticket_at_once_miss_no_event")
+    else {
+        return;
+    };
+    let ingestor = default_ingestor();
+    let origin = Origin {
+        source: "test",
+        mailbox: None,
+    };
+    let conn = &mut db.connect();
+    let opening = ingestor.prepare(&spamexperts_report("1DDDDD-000000-DD", 0));
+    ingest::store(conn, &ingestor, &origin, &[opening]).unwrap();
+    let (counted, uncommitted) = std::sync::mpsc::channel();
+    let other_writer = {
+        let (db, ingestor, origin) = (&db, &ingestor, &origin);
+        let theirs = ingestor.prepare(&spamexperts_report("1DDDDD-000001-DD", 1));
+        move || {
+            let conn = &mut db.connect();
+            conn.transaction(|conn| {
+                ingest::store(conn, ingestor, origin, &[theirs]).unwrap();
+                counted.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(700));
+                diesel::QueryResult::Ok(())
+            })
+            .unwrap();
+        }
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(other_writer);
+        uncommitted.recv().unwrap();
+        let ours = ingestor.prepare(&spamexperts_report("1DDDDD-000002-DD", 2));
+        let outcome = ingest::store(conn, &ingestor, &origin, &[ours]).unwrap();
+        assert!(
+            matches!(outcome[..], [ingest::Outcome::UpdatedTicket(_)]),
+            "{outcome:?}"
+        );
+    });
+    assert_eq!(counts(conn), (3, 0, 3));
+    assert_eq!(ticket_status(conn), ("open".into(), 3));
+}
+
 /// An import commits what it has stored before it waits on its input: while the input stalls
 /// (a slow disk, a stalled network mount), every whole batch read so far is on the ticket, and
 /// staff can work the ticket without waiting for the import (on SQLite, for the database's
