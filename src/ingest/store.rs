@@ -1,9 +1,9 @@
 //! The writer: turns prepared messages into stored raw messages, events and tickets, a batch
 //! at a time inside a transaction. It works a batch as sets — a few multi-row statements per
 //! table rather than several round trips per message — and keeps each touched ticket and the
-//! Outgoing Reports' counts in memory, written once before the transaction commits. Dedup at every level rests on unique indexes (raw
-//! sha256, event dedup key, live-ticket key), so a batch replayed after a crash counts
-//! nothing twice.
+//! Outgoing Reports' counts in memory, written once before the transaction commits. Dedup at
+//! every level rests on unique indexes (raw sha256, event dedup key, live-ticket key), so a
+//! batch replayed after a crash counts nothing twice.
 
 use std::collections::HashSet;
 

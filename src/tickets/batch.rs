@@ -143,7 +143,7 @@ impl Batch {
             let pending = Pending {
                 id,
                 customer,
-                // A ticket with no events yet was made by this batch.
+                // A ticket with no events yet was made by this transaction.
                 created: stored.event_count == 0,
                 status: stored.status,
                 severity: stored.severity,

@@ -37,14 +37,15 @@ pub struct TicketInsertForm<'a> {
 /// locked until the transaction ends: the caller writes counts and status worked out from
 /// this state, and another writer counting on the same ticket meanwhile (a second mailbox, an
 /// import beside the poller) or staff changing its status would otherwise be overwritten.
-/// (SQLite has one writer at a time.)
+/// Each statement locks in key order; two writers that still lock each other's tickets in
+/// turn get a deadlock error, which the import and the poller retry. (SQLite has one writer
+/// at a time.)
 pub fn live_many(
     conn: &mut DbConn,
     open_keys: &[&str],
 ) -> QueryResult<HashMap<String, (TicketId, TicketState)>> {
     let mut found = HashMap::with_capacity(open_keys.len());
     let mut open_keys = open_keys.to_vec();
-    // Every writer locks in the same order.
     open_keys.sort_unstable();
     for chunk in open_keys.chunks(500) {
         let query = tickets::table
