@@ -85,11 +85,7 @@ fn run_import<M: Into<ingest::Incoming>, E: Send>(
     ingestor: &Ingestor,
     messages: impl Iterator<Item = Result<M, E>> + Send,
 ) -> (Summary, Vec<E>) {
-    let origin = Origin {
-        source: "test",
-        mailbox: None,
-    };
-    ingest::import(conn, ingestor, &origin, messages, 2, |_| {}).unwrap()
+    ingest::import(conn, ingestor, &ORIGIN, messages, 2, |_| {}).unwrap()
 }
 
 fn import_files(conn: &mut DbConn, ingestor: &Ingestor, paths: Vec<PathBuf>) -> Summary {
@@ -110,6 +106,12 @@ fn import_bytes(conn: &mut DbConn, ingestor: &Ingestor, messages: Vec<Vec<u8>>) 
     )
     .0
 }
+
+/// Where the tests' messages come from.
+const ORIGIN: Origin<'static> = Origin {
+    source: "test",
+    mailbox: None,
+};
 
 fn default_ingestor() -> Ingestor {
     Ingestor::from_settings(&Settings::default().ingest).unwrap()
@@ -287,49 +289,56 @@ fn a_message_another_writer_stores_meanwhile_is_counted_once() {
         return;
     };
     let ingestor = default_ingestor();
-    let origin = Origin {
-        source: "test",
-        mailbox: None,
-    };
+    let origin = ORIGIN;
     let first = ingestor.prepare(&spamexperts_report("1AAAAA-000001-AA", 1));
     let second = ingestor.prepare(&spamexperts_report("1AAAAA-000002-AA", 2));
+    let theirs = ingestor.prepare(&spamexperts_report("1AAAAA-000001-AA", 1));
+    let conn = &mut db.connect();
+    let ours = beside_an_open_transaction(&db, &ingestor, &origin, theirs, |theirs| {
+        assert!(
+            matches!(theirs[..], [ingest::Outcome::NewTicket(_)]),
+            "{theirs:?}"
+        );
+        ingest::store(conn, &ingestor, &origin, &[first, second]).unwrap()
+    });
+    assert!(
+        matches!(
+            ours[..],
+            [
+                ingest::Outcome::Duplicate,
+                ingest::Outcome::UpdatedTicket(_)
+            ]
+        ),
+        "{ours:?}"
+    );
+    assert_eq!(counts(conn), (2, 0, 2));
+    assert_eq!(ticket_status(conn), ("open".into(), 2));
+}
+
+/// Stores `theirs` from a connection of its own, in a transaction it holds open for 700 ms
+/// after the store; meanwhile runs `ours`, given the outcomes of that uncommitted store, and
+/// returns what it returns.
+fn beside_an_open_transaction<T>(
+    db: &TestDb,
+    ingestor: &Ingestor,
+    origin: &Origin<'_>,
+    theirs: ingest::Prepared,
+    ours: impl FnOnce(Vec<ingest::Outcome>) -> T,
+) -> T {
     let (stored, uncommitted) = std::sync::mpsc::channel();
-    let other_writer = {
-        let (db, ingestor, origin) = (&db, &ingestor, &origin);
-        let first = ingestor.prepare(&spamexperts_report("1AAAAA-000001-AA", 1));
-        move || {
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
             let conn = &mut db.connect();
             conn.transaction(|conn| {
-                let outcomes = ingest::store(conn, ingestor, origin, &[first]).unwrap();
+                let outcomes = ingest::store(conn, ingestor, origin, &[theirs]).unwrap();
                 stored.send(outcomes).unwrap();
                 std::thread::sleep(std::time::Duration::from_millis(700));
                 diesel::QueryResult::Ok(())
             })
             .unwrap();
-        }
-    };
-    std::thread::scope(|scope| {
-        scope.spawn(other_writer);
-        let theirs = uncommitted.recv().unwrap();
-        assert!(
-            matches!(theirs[..], [ingest::Outcome::NewTicket(_)]),
-            "{theirs:?}"
-        );
-        let conn = &mut db.connect();
-        let ours = ingest::store(conn, &ingestor, &origin, &[first, second]).unwrap();
-        assert!(
-            matches!(
-                ours[..],
-                [
-                    ingest::Outcome::Duplicate,
-                    ingest::Outcome::UpdatedTicket(_)
-                ]
-            ),
-            "{ours:?}"
-        );
-        assert_eq!(counts(conn), (2, 0, 2));
-        assert_eq!(ticket_status(conn), ("open".into(), 2));
-    });
+        });
+        ours(uncommitted.recv().unwrap())
+    })
 }
 
 /// Two writers counting on one ticket at once on Postgres (two mailboxes polled together, an
@@ -342,38 +351,19 @@ fn two_writers_counting_on_one_ticket_at_once_miss_no_event() {
         return;
     };
     let ingestor = default_ingestor();
-    let origin = Origin {
-        source: "test",
-        mailbox: None,
-    };
+    let origin = ORIGIN;
     let conn = &mut db.connect();
     let opening = ingestor.prepare(&spamexperts_report("1DDDDD-000000-DD", 0));
     ingest::store(conn, &ingestor, &origin, &[opening]).unwrap();
-    let (counted, uncommitted) = std::sync::mpsc::channel();
-    let other_writer = {
-        let (db, ingestor, origin) = (&db, &ingestor, &origin);
-        let theirs = ingestor.prepare(&spamexperts_report("1DDDDD-000001-DD", 1));
-        move || {
-            let conn = &mut db.connect();
-            conn.transaction(|conn| {
-                ingest::store(conn, ingestor, origin, &[theirs]).unwrap();
-                counted.send(()).unwrap();
-                std::thread::sleep(std::time::Duration::from_millis(700));
-                diesel::QueryResult::Ok(())
-            })
-            .unwrap();
-        }
-    };
-    std::thread::scope(|scope| {
-        scope.spawn(other_writer);
-        uncommitted.recv().unwrap();
-        let ours = ingestor.prepare(&spamexperts_report("1DDDDD-000002-DD", 2));
-        let outcome = ingest::store(conn, &ingestor, &origin, &[ours]).unwrap();
-        assert!(
-            matches!(outcome[..], [ingest::Outcome::UpdatedTicket(_)]),
-            "{outcome:?}"
-        );
+    let theirs = ingestor.prepare(&spamexperts_report("1DDDDD-000001-DD", 1));
+    let ours = ingestor.prepare(&spamexperts_report("1DDDDD-000002-DD", 2));
+    let outcome = beside_an_open_transaction(&db, &ingestor, &origin, theirs, |_| {
+        ingest::store(conn, &ingestor, &origin, &[ours]).unwrap()
     });
+    assert!(
+        matches!(outcome[..], [ingest::Outcome::UpdatedTicket(_)]),
+        "{outcome:?}"
+    );
     assert_eq!(counts(conn), (3, 0, 3));
     assert_eq!(ticket_status(conn), ("open".into(), 3));
 }
@@ -388,10 +378,7 @@ fn an_import_waiting_on_its_input_holds_no_transaction_open() {
     for db in support::backends("an_import_waiting_on_its_input_holds_no_transaction_open") {
         let mut ingestor = default_ingestor();
         ingestor.batch_size = 5;
-        let origin = Origin {
-            source: "test",
-            mailbox: None,
-        };
+        let origin = ORIGIN;
         let (stalled, stall) = std::sync::mpsc::channel();
         let (resume, resumed) = std::sync::mpsc::channel::<()>();
         let mut reports = (1..=52).map(|i| spamexperts_report(&format!("1AAAAA-{i:06}-AA"), i));
