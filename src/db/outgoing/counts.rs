@@ -101,8 +101,8 @@ impl<'a> Tally<'a> {
         }
     }
 
-    /// Writes the counts in the order of the table's key, so concurrent writers on Postgres
-    /// lock rows in the same order: adds each to its row, and removes rows left at zero.
+    /// Writes the counts sorted by kind, class, key and day, so concurrent writers on Postgres
+    /// lock rows in one order: adds each to its row, and removes rows left at zero.
     pub fn apply(&self, conn: &mut DbConn) -> QueryResult<()> {
         let mut sorted: Vec<_> = self.0.iter().filter(|(_, n)| **n != 0).collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
