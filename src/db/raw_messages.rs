@@ -29,8 +29,8 @@ impl ParseStatus {
     }
 }
 
-#[derive(Insertable, Clone, Copy)]
-#[diesel(table_name = raw_messages, treat_none_as_default_value = false)]
+/// A message to store, as the writer hands it over.
+#[derive(Clone, Copy)]
 pub struct RawMessageInsertForm<'a> {
     pub sha256: &'a str,
     pub compression: &'a str,
@@ -80,23 +80,76 @@ fn insert_new_pg(
     if new.is_empty() {
         return Ok(Vec::new());
     }
+    // The ids are taken first, so the rows need not be looked up again after the COPY.
+    let ids: Vec<RawMessageId> = diesel::sql_query(NEXT_IDS_PG)
+        .bind::<diesel::sql_types::Integer, _>(new.len() as i32)
+        .load::<NextId>(pg)?
+        .into_iter()
+        .map(|row| row.id)
+        .collect();
+    let rows: Vec<RawMessageCopyForm<'_>> = ids
+        .iter()
+        .zip(&new)
+        .map(|(&id, &form)| RawMessageCopyForm::new(id, form))
+        .collect();
     let copied = pg.transaction(|pg| {
         diesel::copy_from(raw_messages::table)
-            .from_insertable(&new)
+            .from_insertable(&rows)
             .execute(pg)
     });
     match copied {
-        Ok(_) => {
-            let new_shas: Vec<&str> = new.iter().map(|f| f.sha256).collect();
-            raw_messages::table
-                .filter(raw_messages::sha256.eq_any(&new_shas))
-                .select((raw_messages::sha256, raw_messages::id))
-                .load(pg)
-        }
+        Ok(_) => Ok(new.iter().map(|f| f.sha256.to_owned()).zip(ids).collect()),
         Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
             insert_new_skipping_known_pg(pg, &new)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Ids for `$1` new rows, from the identity sequence of `raw_messages.id`.
+const NEXT_IDS_PG: &str = "SELECT nextval('raw_messages_id_seq') AS id FROM generate_series(1, $1)";
+
+#[derive(QueryableByName)]
+struct NextId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: RawMessageId,
+}
+
+/// A new row as the COPY writes it: a form with the id taken for it beforehand (COPY takes
+/// no defaults, and a derived `Insertable` with an embedded form is not one it can write).
+#[derive(Insertable)]
+#[diesel(table_name = raw_messages, treat_none_as_default_value = false)]
+struct RawMessageCopyForm<'a> {
+    id: RawMessageId,
+    sha256: &'a str,
+    compression: &'a str,
+    content: &'a [u8],
+    size_bytes: i64,
+    source: &'a str,
+    mailbox: Option<&'a str>,
+    received_at: NaiveDateTime,
+    parse_status: &'a str,
+    parse_error_kind: Option<&'a str>,
+    parse_error: Option<&'a str>,
+    processed_at: Option<NaiveDateTime>,
+}
+
+impl<'a> RawMessageCopyForm<'a> {
+    fn new(id: RawMessageId, form: RawMessageInsertForm<'a>) -> Self {
+        Self {
+            id,
+            sha256: form.sha256,
+            compression: form.compression,
+            content: form.content,
+            size_bytes: form.size_bytes,
+            source: form.source,
+            mailbox: form.mailbox,
+            received_at: form.received_at,
+            parse_status: form.parse_status,
+            parse_error_kind: form.parse_error_kind,
+            parse_error: form.parse_error,
+            processed_at: form.processed_at,
+        }
     }
 }
 
