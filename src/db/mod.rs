@@ -349,7 +349,6 @@ fn migrations_for<C: MigrationSource>(_conn: &C) -> EmbeddedMigrations {
     C::migrations()
 }
 
-/// Asks the server whether the connection still works.
 /// Whether `e` says the database could not be used just now, rather than that the work was
 /// wrong: SQLite held busy by another process past the busy timeout, a Postgres connection
 /// closed or terminated, a server shutting down or starting up.
@@ -386,6 +385,18 @@ pub fn is_out_of_space(e: &diesel::result::Error) -> bool {
     }
 }
 
+/// Whether Postgres aborted the transaction to break a deadlock or a serialization conflict
+/// with another one: the same work, tried again from the start, may pass.
+pub fn is_conflict(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(_, info) => info.message().contains("deadlock detected"),
+        _ => false,
+    }
+}
+
+/// Asks the server whether the connection still works.
 pub fn ping(conn: &mut DbConn) -> QueryResult<()> {
     conn.batch_execute("SELECT 1")
 }

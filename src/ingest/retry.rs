@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use diesel::result::{DatabaseErrorKind, Error};
+use diesel::result::Error;
 
 use crate::db::{DatabaseUrl, DbConn};
 
@@ -34,16 +34,13 @@ impl Default for Patience {
 }
 
 /// Whether `e` may pass if the same work is tried again: the database was unavailable
-/// ([`crate::db::is_unavailable`]), or Postgres broke a serialization conflict or deadlock. A
-/// lost connection shows as many errors, so for Postgres the connection is asked too: if it
-/// no longer answers, the error was the outage.
+/// ([`crate::db::is_unavailable`]), or Postgres broke a serialization conflict or deadlock
+/// ([`crate::db::is_conflict`]). A lost connection shows as many errors, so for Postgres the
+/// connection is asked too: if it no longer answers, the error was the outage.
 pub fn is_transient(e: &Error, conn: &mut DbConn) -> bool {
-    match e {
-        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
-        Error::DatabaseError(_, info) if info.message().contains("deadlock detected") => true,
-        _ if crate::db::is_unavailable(e) => true,
-        _ => matches!(conn, DbConn::Postgres(_)) && crate::db::ping(conn).is_err(),
-    }
+    crate::db::is_conflict(e)
+        || crate::db::is_unavailable(e)
+        || (matches!(conn, DbConn::Postgres(_)) && crate::db::ping(conn).is_err())
 }
 
 /// One writer's retries: the pause grows, and the patience runs out.

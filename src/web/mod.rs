@@ -195,6 +195,31 @@ impl AppState {
         .await?
     }
 
+    /// Runs a change that is one write transaction, as [`Self::db`] does, and tries it again
+    /// when Postgres aborted it to break a deadlock: a merge moves events between two tickets
+    /// an import may be counting on, each locking the other's ticket in turn. Nothing of an
+    /// aborted try stays, so the change is applied once; staff see it done, not an error.
+    pub async fn db_change<T, F>(&self, work: F) -> Result<T, WebError>
+    where
+        F: Fn(&mut DbConn) -> Result<T, WebError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.db(move |conn| {
+            let mut tried = 1;
+            loop {
+                match work(conn) {
+                    Err(WebError::Query(e)) if tried < CHANGE_TRIES && db::is_conflict(&e) => {
+                        tracing::info!(error = %e, tried, "a change was aborted to break a deadlock; trying it again");
+                        std::thread::sleep(CONFLICT_PAUSE * tried);
+                        tried += 1;
+                    }
+                    outcome => return outcome,
+                }
+            }
+        })
+        .await
+    }
+
     /// Renders a page; `staff` (when logged in) gives the menu and the forms' CSRF token.
     pub fn page(
         &self,
@@ -369,6 +394,11 @@ async fn refuse_nul(
 
 /// How long a request waits for a database connection before it answers 503.
 const DATABASE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How often a change aborted by a deadlock is tried in all, and the pause before the
+/// second try (growing with each): the other transaction gets the time to finish.
+const CHANGE_TRIES: u32 = 4;
+const CONFLICT_PAUSE: Duration = Duration::from_millis(50);
 
 /// Every route of the application.
 pub fn routes(cfg: &mut web::ServiceConfig) {

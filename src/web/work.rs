@@ -35,7 +35,8 @@ struct By<'a> {
     routes: &'a Routes,
 }
 
-/// A form that changes one ticket: checked here, applied in one unit of storage work.
+/// A form that changes one ticket: checked here, applied in one write transaction (tried
+/// again should Postgres abort it to break a deadlock, see [`AppState::db_change`]).
 trait TicketChange: DeserializeOwned + Send + 'static {
     /// Refuses a form that cannot be right, before any storage work.
     fn check(&self) -> Result<(), WebError> {
@@ -43,7 +44,7 @@ trait TicketChange: DeserializeOwned + Send + 'static {
     }
 
     /// Applies the change to ticket `id`; returns the ticket to show next.
-    fn apply(self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError>;
+    fn apply(&self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError>;
 }
 
 /// Every ticket form: agent role, CSRF token, the change in one transaction with its audit
@@ -58,7 +59,7 @@ async fn change<C: TicketChange>(
     form.check()?;
     let st = state.clone();
     let next = state
-        .db(move |conn| {
+        .db_change(move |conn| {
             let by = By {
                 staff: &staff,
                 routes: &st.services.routes,
@@ -73,7 +74,7 @@ async fn change<C: TicketChange>(
 struct Claim {}
 
 impl TicketChange for Claim {
-    fn apply(self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
+    fn apply(&self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
         let me = Some((by.staff.id, by.staff.name.as_str()));
         work::assign(conn, id, me, by.staff.actor(), crate::db::now())?;
         Ok(id)
@@ -84,7 +85,7 @@ impl TicketChange for Claim {
 struct Unclaim {}
 
 impl TicketChange for Unclaim {
-    fn apply(self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
+    fn apply(&self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
         work::assign(conn, id, None, by.staff.actor(), crate::db::now())?;
         Ok(id)
     }
@@ -96,7 +97,7 @@ struct StatusForm {
 }
 
 impl TicketChange for StatusForm {
-    fn apply(self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
+    fn apply(&self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
         let at = crate::db::now();
         work::change_status(conn, id, self.status, by.staff.actor(), at)?;
         Ok(id)
@@ -116,7 +117,7 @@ impl TicketChange for NoteForm {
         Ok(())
     }
 
-    fn apply(self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
+    fn apply(&self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
         let at = crate::db::now();
         work::add_note(conn, id, by.staff.id, by.staff.actor(), &self.body, at)?;
         Ok(id)
@@ -151,7 +152,7 @@ impl TicketChange for ActionForm {
         parse_hours(&self.hours).map(|_| ())
     }
 
-    fn apply(self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
+    fn apply(&self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
         target::request_on_ticket(conn, id, &self.ask(by.staff, by.routes)?, by.staff.actor())?;
         Ok(id)
     }
@@ -191,7 +192,7 @@ impl TicketChange for MergeForm {
     }
 
     /// Merged, the ticket to show is the one it went into.
-    fn apply(self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
+    fn apply(&self, conn: &mut DbConn, id: TicketId, by: &By<'_>) -> Result<TicketId, WebError> {
         let into = self.target()?;
         crate::tickets::merge::merge(conn, id, into, by.staff.actor(), crate::db::now())?;
         Ok(into)
