@@ -13,7 +13,7 @@
 //! holds it in SHARE ROW EXCLUSIVE mode: a period is made from counts no writer is still
 //! adding to without also adding to the period. (SQLite has one writer at a time.)
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -105,7 +105,9 @@ fn make(
 }
 
 /// Adds counts (rows of kind, class, key, day, events) to the totals of every period made
-/// that holds their day; the caller's transaction adds them to the counts too.
+/// that holds their day; the caller's transaction adds them to the counts too. Each period
+/// made adds a statement's work per key to every import transaction (a live desk has at
+/// least the nine standard ones), so on Postgres they go in one statement per 10,000 keys.
 pub(super) fn add(conn: &mut DbConn, rows: &[(&str, &str, &str, i32, i64)]) -> QueryResult<()> {
     let (Some(min), Some(max)) = (
         rows.iter().map(|r| r.3).min(),
@@ -124,42 +126,74 @@ pub(super) fn add(conn: &mut DbConn, rows: &[(&str, &str, &str, i32, i64)]) -> Q
     if periods.is_empty() {
         return Ok(());
     }
-    let mut totals: BTreeMap<(i32, i32, &str, &str, &str), i64> = BTreeMap::new();
+    // Each count row meets only the periods of its own grouping and class.
+    let mut periods_of: HashMap<(&str, &str), Vec<(i32, i32)>> = HashMap::new();
+    for (first, last, kind, class) in &periods {
+        periods_of
+            .entry((kind.as_str(), class.as_str()))
+            .or_default()
+            .push((*first, *last));
+    }
+    let mut totals: HashMap<(i32, i32, &str, &str, &str), i64> = HashMap::new();
     for &(kind, class, key, day, n) in rows {
-        for (first, last, pkind, pclass) in &periods {
-            if pkind == kind && pclass == class && (*first..=*last).contains(&day) {
-                *totals.entry((*first, *last, kind, class, key)).or_default() += n;
+        for &(first, last) in periods_of.get(&(kind, class)).into_iter().flatten() {
+            if (first..=last).contains(&day) {
+                *totals.entry((first, last, kind, class, key)).or_default() += n;
             }
         }
     }
-    for ((first, last, kind, class, key), n) in totals {
-        if n == 0 {
-            continue;
+    let mut totals: Vec<_> = totals.into_iter().filter(|(_, n)| *n != 0).collect();
+    // In one order, so that concurrent writers on Postgres lock the rows in one order.
+    totals.sort_unstable();
+    match conn {
+        DbConn::Postgres(pg) => {
+            use diesel::sql_types::{Array, BigInt};
+            for chunk in totals.chunks(10_000) {
+                diesel::sql_query(ADD_TOTALS_PG)
+                    .bind::<Array<Integer>, _>(chunk.iter().map(|t| t.0 .0).collect::<Vec<_>>())
+                    .bind::<Array<Integer>, _>(chunk.iter().map(|t| t.0 .1).collect::<Vec<_>>())
+                    .bind::<Array<Text>, _>(chunk.iter().map(|t| t.0 .2).collect::<Vec<_>>())
+                    .bind::<Array<Text>, _>(chunk.iter().map(|t| t.0 .3).collect::<Vec<_>>())
+                    .bind::<Array<Text>, _>(chunk.iter().map(|t| t.0 .4).collect::<Vec<_>>())
+                    .bind::<Array<BigInt>, _>(chunk.iter().map(|t| t.1).collect::<Vec<_>>())
+                    .execute(pg)?;
+            }
         }
-        let add = super::statements::AddPeriodTotal {
-            first_day: first,
-            last_day: last,
-            kind,
-            class,
-            key,
-            events: n,
-        };
-        crate::dispatch!(conn, c => add.execute(c))?;
-        if n < 0 {
-            diesel::delete(
-                pt::table
-                    .filter(pt::first_day.eq(first))
-                    .filter(pt::last_day.eq(last))
-                    .filter(pt::kind.eq(kind))
-                    .filter(pt::class.eq(class))
-                    .filter(pt::key.eq(key))
-                    .filter(pt::events.le(0)),
-            )
-            .execute(conn)?;
+        // In-process, a statement per row, prepared once per connection.
+        DbConn::Sqlite(c) => {
+            for &((first_day, last_day, kind, class, key), events) in &totals {
+                super::statements::AddPeriodTotal {
+                    first_day,
+                    last_day,
+                    kind,
+                    class,
+                    key,
+                    events,
+                }
+                .execute(c)?;
+            }
         }
+    }
+    for ((first, last, kind, class, key), _) in totals.iter().filter(|(_, n)| *n < 0) {
+        diesel::delete(
+            pt::table
+                .filter(pt::first_day.eq(first))
+                .filter(pt::last_day.eq(last))
+                .filter(pt::kind.eq(kind))
+                .filter(pt::class.eq(class))
+                .filter(pt::key.eq(key))
+                .filter(pt::events.le(0)),
+        )
+        .execute(conn)?;
     }
     Ok(())
 }
+
+const ADD_TOTALS_PG: &str = "INSERT INTO outgoing_period_totals \
+    (first_day, last_day, kind, class, key, events) \
+    SELECT * FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[]) \
+    ON CONFLICT (first_day, last_day, kind, class, key) \
+    DO UPDATE SET events = outgoing_period_totals.events + excluded.events";
 
 /// Drops the totals of periods that ended before `day`, in the caller's transaction; returns
 /// how many periods.
