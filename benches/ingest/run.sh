@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The ingest benchmark: one generated corpus, imported by the Python baseline and by
-# `abuse-desk import` on SQLite and on Postgres, in the same run, one after the other.
+# `abuse-desk import` on SQLite and on Postgres, in the same run, one after the other; each
+# backend twice, the second time with the Outgoing Reports' standard periods made first, as
+# on a live desk ("9 periods made").
 #
 #   benches/ingest/run.sh [COUNT]          (default 100000; corpus cached under /tmp)
 #
@@ -43,6 +45,19 @@ row() { # name seconds rss
         'BEGIN { printf "| %-24s | %8.1f | %10.0f | %9.0f | %7.1f | %7s |\n", n, s, m/s, rep/s, mb/s, r }'
 }
 
+# A live desk has the Outgoing Reports' standard periods made (housekeeping makes them each
+# day: today, 7 and 30 days, for each grouping), and every import transaction adds to their
+# totals. The "periods made" rows import with those of the corpus's last day made first.
+periods_sql=$(python3 - "$corpus/manifest.json" <<'PY'
+import datetime, json, sys
+end = json.load(open(sys.argv[1]))["arrival_window_utc"][1]
+last = (datetime.datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.timedelta(seconds=1)).date()
+day = (last - datetime.date(1970, 1, 1)).days
+rows = [f"({day - n + 1}, {day}, '{kind}', '')" for kind in "icu" for n in (1, 7, 30)]
+print("INSERT INTO outgoing_periods (first_day, last_day, kind, class) VALUES " + ", ".join(rows) + ";")
+PY
+)
+
 echo
 echo "corpus: $count messages, $reports reports, $(printf '%.0f' "$mb") MB ($corpus)"
 echo "| run                      | wall (s) | messages/s | reports/s |    MB/s | RSS(MB) |"
@@ -59,12 +74,23 @@ row "abuse-desk sqlite" "$secs" "$rss"
 echo "  summary: $(cat "$work/out")"
 sqlite_secs=$secs
 
+db="$work/periods.db"
+$bin --database-url "sqlite://$db" customers import "$corpus/customers.csv" > /dev/null
+python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.close()' "$db" "$periods_sql"
+read -r secs rss < <(measure $bin --database-url "sqlite://$db" import --json "$corpus/mail")
+row "  ... 9 periods made" "$secs" "$rss"
+
 if psql "$pg/postgres" -qc 'DROP DATABASE IF EXISTS abuse_desk_bench' -c 'CREATE DATABASE abuse_desk_bench' > /dev/null 2>&1; then
     db="$pg/abuse_desk_bench"
     $bin --database-url "$db" customers import "$corpus/customers.csv" > /dev/null
     read -r secs rss < <(measure $bin --database-url "$db" import --json "$corpus/mail")
     row "abuse-desk postgres" "$secs" "$rss"
     echo "  summary: $(cat "$work/out")"
+    psql "$pg/postgres" -qc 'DROP DATABASE abuse_desk_bench' -c 'CREATE DATABASE abuse_desk_bench' > /dev/null
+    $bin --database-url "$db" customers import "$corpus/customers.csv" > /dev/null
+    psql "$db" -qc "$periods_sql" > /dev/null
+    read -r secs rss < <(measure $bin --database-url "$db" import --json "$corpus/mail")
+    row "  ... 9 periods made" "$secs" "$rss"
     psql "$pg/postgres" -qc 'DROP DATABASE IF EXISTS abuse_desk_bench' > /dev/null 2>&1 || true
 else
     echo "(no Postgres at $pg: Postgres row skipped)"
