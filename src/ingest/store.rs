@@ -260,6 +260,7 @@ fn record_reports(
                 identity: fact.identity.as_deref(),
                 arrival: fact.arrival,
                 earlier_in_batch: counted.earlier_in_window,
+                seen_between: counted.seen_between,
                 outgoing_user: report.outgoing_user.as_ref(),
             };
             autolock::apply(conn, rule, &ingestor.routes, &seen, at)?;

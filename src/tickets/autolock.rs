@@ -43,6 +43,8 @@ pub struct Seen<'a> {
     pub arrival: NaiveDateTime,
     /// This batch's earlier events on the ticket within the window (not in the database yet).
     pub earlier_in_batch: i64,
+    /// The first and last arrival of the ticket's earlier events; none if it had none.
+    pub seen_between: Option<(NaiveDateTime, NaiveDateTime)>,
     /// The outgoing user the identity sent through, where the report names it.
     pub outgoing_user: Option<&'a crate::arf::OutgoingUser>,
 }
@@ -63,14 +65,23 @@ pub fn apply(
         identity,
         arrival,
         earlier_in_batch,
+        seen_between,
         outgoing_user,
     } = *seen;
     let Some(identity) = identity else {
         return Ok(());
     };
     let window_start = arrival - Duration::minutes(rule.within_minutes);
-    let recent =
-        events::count_in_window(conn, ticket, window_start, arrival)? + earlier_in_batch + 1;
+    // The ticket's stored events all arrived within `seen_between`: when the window misses
+    // that span (the common case outside a spam run), none of them is in it, and the
+    // database is not asked.
+    let stored = match seen_between {
+        Some((first, last)) if first <= arrival && last >= window_start => {
+            events::count_in_window(conn, ticket, window_start, arrival)?
+        }
+        _ => 0,
+    };
+    let recent = stored + earlier_in_batch + 1;
     if recent < rule.events || actions::lock_in_force(conn, ActionKind::LockIdentity, identity, at)?
     {
         return Ok(());

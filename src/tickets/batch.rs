@@ -46,6 +46,9 @@ pub struct Counted {
     pub ignored: bool,
     /// This batch's earlier events on the ticket within the window asked for.
     pub earlier_in_window: i64,
+    /// The first and last arrival of the events counted on the ticket before this one (in
+    /// the database or earlier in the batch); none if it had none.
+    pub seen_between: Option<(NaiveDateTime, NaiveDateTime)>,
 }
 
 /// The tickets a batch touches — or the several batches of one transaction — read once as
@@ -252,6 +255,7 @@ impl Batch {
         let ticket = self.tickets.get_mut(event.open_key)?;
         let opened = ticket.event_count == 0;
         let ignored = ticket.status == Status::Ignored;
+        let seen_between = (!opened).then_some((ticket.first_seen, ticket.last_seen));
         ticket.add_event(policy, event, opened);
         let earlier_in_window = match window {
             Some(minutes) if !ignored => {
@@ -271,6 +275,7 @@ impl Batch {
             opened,
             ignored,
             earlier_in_window,
+            seen_between,
         })
     }
 }
