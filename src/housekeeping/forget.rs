@@ -17,11 +17,15 @@
 //!   entries about it keep who and when but lose their detail;
 //! - one audit entry records the request, without the removed data.
 //!
-//! Locks still in force upstream stay in force: lift them before forgetting.
+//! Forgetting is refused while an action about the customer still matters upstream: a lock
+//! carried out and not lifted, or any lock or unlock not carried out yet (pending, running or
+//! left to staff). Forgetting blanks their targets, so nobody could tell what to lift, and the
+//! worker would act on the blank: they are lifted or cancelled first.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::actions::{ActionKind, ActionState};
 use crate::db::audit::{self, Actor};
 use crate::db::customers::id_by_external;
 use crate::db::ids::{ActionId, CustomerId, EventId, RawMessageId, TicketId};
@@ -45,6 +49,12 @@ pub struct Forgotten {
 pub enum ForgetError {
     #[error("no customer has the external id '{0}'")]
     Unknown(String),
+    #[error(
+        "the customer still has {} upstream: {}; lift or cancel them first",
+        if .0.len() == 1 { "a lock in force or an action under way" } else { "locks in force or actions under way" },
+        .0.join(", ")
+    )]
+    StillUpstream(Vec<String>),
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
     #[error(transparent)]
@@ -74,6 +84,10 @@ pub fn forget_id(
     actor: Actor<'_>,
     at: NaiveDateTime,
 ) -> Result<Forgotten, ForgetError> {
+    let held = still_upstream(conn, id)?;
+    if !held.is_empty() {
+        return Err(ForgetError::StillUpstream(held));
+    }
     diesel::update(customers::table.find(id))
         .set((
             customers::external_id.eq(format!("forgotten-{id}")),
@@ -180,6 +194,40 @@ pub fn forget_id(
         events: events_kept,
         raw_messages_purged: purged,
     })
+}
+
+/// The actions about customer `id` (or on its tickets) that still matter upstream, each as
+/// "kind target (state)": open ones, and locks carried out that nothing lifted. A temporary
+/// lock past its time holds until its expiry's unlock has been asked for.
+fn still_upstream(conn: &mut DbConn, id: CustomerId) -> QueryResult<Vec<String>> {
+    let its_tickets = tickets::table
+        .filter(tickets::customer_id.eq(id))
+        .select(tickets::id.nullable());
+    let rows: Vec<(ActionKind, String, ActionState)> = actions::table
+        .filter(
+            actions::customer_id
+                .eq(id)
+                .or(actions::ticket_id.eq_any(its_tickets)),
+        )
+        .filter(
+            actions::state.eq_any(ActionState::OPEN).or(actions::state
+                .eq(ActionState::Succeeded)
+                .and(actions::kind.eq_any(ActionKind::LOCKS))
+                .and(actions::lifted_by.is_null())),
+        )
+        .order(actions::id)
+        .select((actions::kind, actions::target, actions::state))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(kind, target, state)| {
+            let state = match state {
+                ActionState::Succeeded => "in force",
+                other => other.as_str(),
+            };
+            format!("{} {target} ({state})", kind.as_str())
+        })
+        .collect())
 }
 
 /// Clears what these events say about the customer's people and purges their stored

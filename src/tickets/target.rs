@@ -14,11 +14,7 @@ use crate::db::ids::{ActionId, TicketId, UserId};
 use crate::db::DbConn;
 
 /// The locks a ticket's page offers, in the order its buttons show them.
-pub const LOCKS: [ActionKind; 3] = [
-    ActionKind::LockIdentity,
-    ActionKind::LockOutgoingUser,
-    ActionKind::SuspendAccount,
-];
+pub const LOCKS: [ActionKind; 3] = ActionKind::LOCKS;
 
 /// What `kind` acts on for ticket `t`: its identity (else a sender subject), its outgoing
 /// user (else the outgoing domain, else the last source IP), or its customer's account.

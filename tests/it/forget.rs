@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use abuse_desk::db::schema::{audit_log, events, tickets};
+use abuse_desk::db::schema::{actions, audit_log, events, tickets};
 
 use crate::support;
 use crate::web::{spawn_app, spec, TestApp};
@@ -98,13 +98,38 @@ async fn a_forgotten_customer_shows_nowhere_and_its_counts_stay() {
         );
         let events_before: i64 = events::table.count().get_result(&mut conn).unwrap();
 
-        // A wrong confirmation forgets nobody; the right one does.
+        // A wrong confirmation forgets nobody.
         let customer_page = "/customers/1";
         assert!(admin.text(customer_page).await.contains("Bakery Müller"));
         let res = admin
             .post_form("/customers/1/forget", &[("confirm", "cust-1002")])
             .await;
         assert_eq!(res.status(), 400);
+        // Nor does the right one while the lock asked for is still to be done (no upstream
+        // here: left to staff): forgetting would blank what was to be locked.
+        let res = admin
+            .post_form("/customers/1/forget", &[("confirm", "cust-1001")])
+            .await;
+        assert_eq!(res.status(), 409);
+        let refusal = res.text().await.unwrap();
+        assert!(
+            refusal.contains("lock_identity shop@bakery-mueller.example (manual)")
+                && refusal.contains("lift or cancel them first"),
+            "{refusal}"
+        );
+        assert!(admin.text(customer_page).await.contains("Bakery Müller"));
+        let lock: i64 = actions::table
+            .filter(actions::ticket_id.eq(bakery_ticket))
+            .select(actions::id)
+            .first(&mut conn)
+            .unwrap();
+        let res = admin
+            .post_form(
+                &format!("/actions/{lock}/cancel"),
+                &[("note", "customer leaving")],
+            )
+            .await;
+        assert_eq!(res.status(), 303);
         let res = admin
             .post_form("/customers/1/forget", &[("confirm", "cust-1001")])
             .await;

@@ -34,6 +34,13 @@ column_enum! {
 }
 
 impl ActionKind {
+    /// The kinds that set a lock rather than lift one.
+    pub const LOCKS: [Self; 3] = [
+        Self::LockIdentity,
+        Self::LockOutgoingUser,
+        Self::SuspendAccount,
+    ];
+
     /// Whether the action lifts a lock rather than setting one.
     pub fn is_unlock(self) -> bool {
         matches!(
@@ -89,6 +96,9 @@ column_enum! {
 }
 
 impl ActionState {
+    /// The states of an action still to be carried out (by the worker or by staff).
+    pub const OPEN: [Self; 3] = [Self::Pending, Self::Running, Self::Manual];
+
     /// Whether the action is still to be carried out (by the worker or by staff).
     pub fn is_open(self) -> bool {
         matches!(self, Self::Pending | Self::Running | Self::Manual)
@@ -228,16 +238,10 @@ pub fn lock_in_force(
             .filter(actions::kind.eq(kind))
             .filter(actions::target.eq(target))
             .filter(
-                actions::state
-                    .eq_any([
-                        ActionState::Pending,
-                        ActionState::Running,
-                        ActionState::Manual,
-                    ])
-                    .or(actions::state
-                        .eq(ActionState::Succeeded)
-                        .and(actions::lifted_by.is_null())
-                        .and(actions::expires_at.is_null().or(actions::expires_at.gt(at)))),
+                actions::state.eq_any(ActionState::OPEN).or(actions::state
+                    .eq(ActionState::Succeeded)
+                    .and(actions::lifted_by.is_null())
+                    .and(actions::expires_at.is_null().or(actions::expires_at.gt(at)))),
             ),
     ))
     .get_result(conn)

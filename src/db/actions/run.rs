@@ -269,11 +269,7 @@ pub fn reap_stale(
 pub fn expired_locks(conn: &mut DbConn, at: NaiveDateTime) -> QueryResult<Vec<Action>> {
     actions::table
         .filter(actions::state.eq(ActionState::Succeeded))
-        .filter(actions::kind.eq_any([
-            ActionKind::LockIdentity,
-            ActionKind::LockOutgoingUser,
-            ActionKind::SuspendAccount,
-        ]))
+        .filter(actions::kind.eq_any(ActionKind::LOCKS))
         .filter(actions::expires_at.le(at))
         .filter(actions::lifted_by.is_null())
         .order(actions::id)
