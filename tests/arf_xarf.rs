@@ -144,3 +144,39 @@ fn parse_json_explains_a_redacted_source() {
         "{warnings}"
     );
 }
+
+/// An X-ARF v4 document written as the body of a single-part mail, not attached.
+const INLINE_V4: &str = "From: reports@reporter.example\nTo: abuse@isp.example\n\
+Subject: abuse report about 192.0.2.44\nDate: Tue, 01 Dec 2026 10:00:00 +0000\n\
+MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n\
+{\"Version\": \"4\", \"ReporterInfo\": {\"ReporterOrg\": \"Example Reporter\"}, \"Report\": \
+{\"ReportClass\": \"Messaging\", \"ReportType\": \"Spam\", \"Date\": \"2026-12-01T09:58:00Z\", \
+\"SourceIp\": \"192.0.2.44\", \"SmtpMailFromAddress\": \"sales@northwind.example\"}}\n";
+
+#[test]
+fn an_x_arf_v4_document_written_inline_is_a_report() {
+    let parsed = arf::parse(INLINE_V4.as_bytes()).unwrap();
+    assert_eq!(parsed.format, arf::ReportFormat::Xarf);
+    assert_eq!(parsed.feedback_type, "abuse");
+    assert_eq!(parsed.source_ip, ip("192.0.2.44"));
+    assert_eq!(
+        parsed.original_mail_from.as_deref(),
+        Some("sales@northwind.example")
+    );
+    // Quoted-printable, as some mailers send any long line, reads the same.
+    let qp = INLINE_V4
+        .replace(
+            "charset=utf-8\n",
+            "charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n",
+        )
+        .replace("\"Report\": {", "\"Report\": =\n{");
+    let parsed = arf::parse(qp.as_bytes()).unwrap();
+    assert_eq!(parsed.source_ip, ip("192.0.2.44"));
+
+    // A plain mail whose body is other JSON, or no JSON, is still no report.
+    let other = INLINE_V4.replace("\"Report\"", "\"Note\"");
+    let err = arf::parse(other.as_bytes()).unwrap_err();
+    assert!(err.to_string().contains("no feedback-report part"), "{err}");
+    let prose = INLINE_V4.replace("{\"Version\"", "Hello, {\"Version\"");
+    assert!(arf::parse(prose.as_bytes()).is_err());
+}

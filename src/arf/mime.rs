@@ -104,13 +104,18 @@ fn collect<'a>(message: &Message<'a>, raw: &'a [u8]) -> Vec<Leaf<'a>> {
             continue;
         }
         let (mime, kind) = classify(part);
-        // A single-part plain mail is its own body; keep it so refusals can describe it.
+        // A single-part plain mail is its own body: kept only when it is a JSON object (an
+        // X-ARF v4 report written inline rather than attached); else an empty leaf, so that
+        // refusals can still describe the mail.
         if single && kind == Kind::Other {
+            let bytes = part_bytes(part, raw)
+                .filter(|b| b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'{'))
+                .unwrap_or(Cow::Borrowed(&[]));
             leaves.push(Leaf {
                 kind,
                 mime,
                 filename: None,
-                bytes: Cow::Borrowed(&[]),
+                bytes,
             });
             continue;
         }
