@@ -105,31 +105,53 @@ async fn a_forgotten_customer_shows_nowhere_and_its_counts_stay() {
             .post_form("/customers/1/forget", &[("confirm", "cust-1002")])
             .await;
         assert_eq!(res.status(), 400);
-        // Nor does the right one while the lock asked for is still to be done (no upstream
-        // here: left to staff): forgetting would blank what was to be locked.
-        let res = admin
-            .post_form("/customers/1/forget", &[("confirm", "cust-1001")])
-            .await;
-        assert_eq!(res.status(), 409);
-        let refusal = res.text().await.unwrap();
-        assert!(
-            refusal.contains("lock_identity shop@bakery-mueller.example (manual)")
-                && refusal.contains("lift or cancel them first"),
-            "{refusal}"
-        );
-        assert!(admin.text(customer_page).await.contains("Bakery Müller"));
-        let lock: i64 = actions::table
-            .filter(actions::ticket_id.eq(bakery_ticket))
-            .select(actions::id)
-            .first(&mut conn)
-            .unwrap();
+        // Nor does the right one while the customer's lock matters upstream: asked for and
+        // left to staff (no upstream here), then in force, then on its way out. Forgetting
+        // would blank what was to be locked or lifted.
+        let refused = |holding: &'static str| {
+            let admin = &admin;
+            async move {
+                let res = admin
+                    .post_form("/customers/1/forget", &[("confirm", "cust-1001")])
+                    .await;
+                assert_eq!(res.status(), 409, "{holding}");
+                let refusal = res.text().await.unwrap();
+                assert!(
+                    refusal.contains(holding) && refusal.contains("lift or cancel them first"),
+                    "{refusal}"
+                );
+                assert!(admin.text(customer_page).await.contains("Bakery Müller"));
+            }
+        };
+        refused("lock_identity shop@bakery-mueller.example (manual)").await;
+        let done = |id: i64| {
+            let admin = &admin;
+            async move {
+                let res = admin
+                    .post_form(&format!("/actions/{id}/done"), &[("note", "in the panel")])
+                    .await;
+                assert_eq!(res.status(), 303);
+            }
+        };
+        let latest = |conn: &mut abuse_desk::db::DbConn| -> i64 {
+            actions::table
+                .filter(actions::ticket_id.eq(bakery_ticket))
+                .select(diesel::dsl::max(actions::id))
+                .first::<Option<i64>>(conn)
+                .unwrap()
+                .unwrap()
+        };
+        done(latest(&mut conn)).await;
+        refused("lock_identity shop@bakery-mueller.example (in force)").await;
         let res = admin
             .post_form(
-                &format!("/actions/{lock}/cancel"),
-                &[("note", "customer leaving")],
+                &format!("{path}/actions"),
+                &[("kind", "unlock_identity"), ("reason", "customer leaving")],
             )
             .await;
         assert_eq!(res.status(), 303);
+        refused("unlock_identity shop@bakery-mueller.example (manual)").await;
+        done(latest(&mut conn)).await;
         let res = admin
             .post_form("/customers/1/forget", &[("confirm", "cust-1001")])
             .await;
