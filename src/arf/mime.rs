@@ -108,8 +108,11 @@ fn collect<'a>(message: &Message<'a>, raw: &'a [u8]) -> Vec<Leaf<'a>> {
         // X-ARF v4 report written inline rather than attached); else an empty leaf, so that
         // refusals can still describe the mail.
         if single && kind == Kind::Other {
-            let bytes = part_bytes(part, raw)
-                .filter(|b| b.iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'{'))
+            // Looked at in place first: most such bodies are not JSON and need no copy.
+            let json = part.contents().iter().find(|c| !c.is_ascii_whitespace()) == Some(&b'{');
+            let bytes = json
+                .then(|| part_bytes(part, raw))
+                .flatten()
                 .unwrap_or(Cow::Borrowed(&[]));
             leaves.push(Leaf {
                 kind,
