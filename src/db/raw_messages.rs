@@ -378,6 +378,21 @@ pub fn purge(conn: &mut DbConn, ids: &[RawMessageId], at: NaiveDateTime) -> Quer
     Ok(purged)
 }
 
+/// Which of these messages had their content purged.
+pub fn purged_among(conn: &mut DbConn, ids: &[RawMessageId]) -> QueryResult<Vec<RawMessageId>> {
+    let mut purged = Vec::new();
+    for chunk in ids.chunks(500) {
+        purged.extend(
+            raw_messages::table
+                .filter(raw_messages::id.eq_any(chunk))
+                .filter(raw_messages::purged_at.is_not_null())
+                .select(raw_messages::id)
+                .load::<RawMessageId>(conn)?,
+        );
+    }
+    Ok(purged)
+}
+
 /// When the message's content was purged, if it was.
 pub fn purged_at(conn: &mut DbConn, id: RawMessageId) -> QueryResult<Option<NaiveDateTime>> {
     Ok(raw_messages::table

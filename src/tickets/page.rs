@@ -13,7 +13,7 @@ use super::work::{notes_of, Note};
 use crate::db::actions::{self, Action, Attempt};
 use crate::db::audit::{self, Actor, AuditEntry};
 use crate::db::events::Event;
-use crate::db::ids::{ActionId, EventId, TicketId};
+use crate::db::ids::{ActionId, EventId, RawMessageId, TicketId};
 use crate::db::locks::{self, Lock};
 use crate::db::raw_messages;
 use crate::db::schema::{events, ticket_source_ips};
@@ -102,6 +102,9 @@ pub struct TicketPage {
     pub events: Vec<Event>,
     /// The cursor of the next (older) timeline page, `MICROS_EVENTID`.
     pub next_before: Option<String>,
+    /// The raw messages behind this timeline page whose content was purged: their events
+    /// offer no download.
+    pub purged: Vec<RawMessageId>,
     pub shown_event: Option<Event>,
     pub evidence: Option<Evidence>,
     /// When the shown event's stored message was purged, if it was (housekeeping).
@@ -132,6 +135,8 @@ impl TicketPage {
             return Ok(None);
         };
         let (events, next_before) = timeline_page(conn, id, req.before)?;
+        let raw_ids: Vec<RawMessageId> = events.iter().map(|e| e.raw_message_id).collect();
+        let purged = raw_messages::purged_among(conn, &raw_ids)?;
         let shown_event = match req.event {
             Some(e) => event(conn, id, e)?,
             None => events.first().cloned(),
@@ -174,6 +179,7 @@ impl TicketPage {
             user_target,
             account_target,
             next_before,
+            purged,
             events,
             shown_event,
             evidence,

@@ -216,6 +216,16 @@ async fn purged_raw_messages_keep_their_events_and_the_pages_say_so() {
             .select(events::id)
             .first(&mut conn)
             .unwrap();
+        // The timeline offers no download of a purged message; a kept one's is offered.
+        assert!(!page.contains(&format!("/tickets/{old_id}/raw/{event_id}")));
+        assert!(page.contains("raw purged"));
+        let kept_event: i64 = events::table
+            .filter(events::ticket_id.eq(kept_id))
+            .select(events::id)
+            .first(&mut conn)
+            .unwrap();
+        assert!(kept.contains(&format!("/tickets/{kept_id}/raw/{kept_event}")));
+        assert!(!kept.contains("raw purged"));
         let raw = agent
             .get(&format!("/tickets/{old_id}/raw/{event_id}"))
             .await;
