@@ -3,7 +3,9 @@
 //! messages that transaction holds. Failed attempts are retried with a growing pause.
 
 use std::collections::HashSet;
+use std::sync::mpsc::sync_channel;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use imap::types::Uid;
 use tracing::{info, warn};
@@ -15,7 +17,7 @@ use super::settings::{DoneAction, MailboxSettings};
 use super::{ImapError, MailboxSummary, PollOptions};
 use crate::db::raw_messages::{self, ParseStatus, RawMessageInsertForm};
 use crate::db::{mailbox_state, now, DbConn};
-use crate::ingest::{self, Ingestor, Origin, Outcome, Prepared};
+use crate::ingest::{self, Incoming, Ingestor, Origin, Outcome, Prepared};
 
 /// Stored messages are moved in bulk, this many at a time: each MOVE costs the server
 /// an index update of the whole folder, so fewer, larger moves are much cheaper.
@@ -29,10 +31,7 @@ struct Pending {
 }
 
 /// Pauses before storing a message that failed on its own again.
-const SINGLE_RETRIES: [std::time::Duration; 2] = [
-    std::time::Duration::from_millis(100),
-    std::time::Duration::from_millis(500),
-];
+const SINGLE_RETRIES: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(500)];
 
 /// Polls `mailbox` once, retrying a failed attempt as `options` say; records the poll's
 /// time and error in `mailbox_state`. `progress` sees the running totals after every
@@ -48,7 +47,7 @@ pub fn poll(
         mailbox: mailbox.name.clone(),
         ..Default::default()
     };
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let mut pause = options.backoff;
     let attempts = options.attempts.max(1);
     let owner = lock::Owner::new();
@@ -170,36 +169,71 @@ impl Cycle<'_> {
         todo.extend(session.new_uids(last_uid)?);
         tracing::debug!(mailbox = %name, messages = todo.len(), "listed");
         let mut pending = Pending::default();
-        for batch in batches(&todo, self.options) {
-            self.batch(&mut session, batch, summary, &mut pending)?;
-            if pending.done.len() + pending.rejected.len() >= MOVE_EVERY {
-                self.finish(&mut session, &mut pending, summary)?;
-            }
-            progress(summary);
+        for run in runs(&batches(&todo, self.options)) {
+            self.run_of_batches(&mut session, run, summary, &mut pending, progress)?;
+            self.finish(&mut session, &mut pending, summary)?;
         }
         self.finish(&mut session, &mut pending, summary)?;
         session.logout();
         Ok(())
     }
 
-    /// Fetches (a message over the size limit by its header block only), stores and
-    /// finishes one batch.
-    fn batch(
+    /// Fetches and stores a run of batches, reading each batch from the server while the one
+    /// before it is prepared and stored. A batch is stored only once every batch before it
+    /// is; a failed fetch ends the run after the batches before it.
+    fn run_of_batches(
         &mut self,
         session: &mut Session,
+        run: &[&[(Uid, u32)]],
+        summary: &mut MailboxSummary,
+        pending: &mut Pending,
+        progress: &mut dyn FnMut(&MailboxSummary),
+    ) -> Result<(), ImapError> {
+        let (ingestor, name) = (self.ingestor, self.mailbox.name.as_str());
+        thread::scope(|scope| {
+            // A rendezvous: the reader holds at most the one batch it read ahead.
+            let (fetched_tx, fetched_rx) = sync_channel(0);
+            scope.spawn(move || {
+                for &batch in run {
+                    let started = Instant::now();
+                    let fetched = fetch::read(session, ingestor, batch, name);
+                    let failed = fetched.is_err();
+                    // The storing side stops taking batches when it fails.
+                    if fetched_tx
+                        .send((batch, fetched, started.elapsed()))
+                        .is_err()
+                        || failed
+                    {
+                        break;
+                    }
+                }
+            });
+            for (batch, fetched, fetch_time) in fetched_rx {
+                self.batch(batch, fetched?, fetch_time, summary, pending)?;
+                progress(summary);
+            }
+            Ok(())
+        })
+    }
+
+    /// Prepares, stores and finishes one fetched batch (a message over the size limit by its
+    /// header block only).
+    fn batch(
+        &mut self,
         batch: &[(Uid, u32)],
+        fetched: Vec<(Uid, Incoming)>,
+        fetch_time: Duration,
         summary: &mut MailboxSummary,
         pending: &mut Pending,
     ) -> Result<(), ImapError> {
         let high = batch.iter().map(|(uid, _)| *uid).max().unwrap_or(0);
-        let started = std::time::Instant::now();
-        let fetched = fetch::read(session, self.ingestor, batch, &self.mailbox.name)?;
-        let fetch_ms = started.elapsed().as_millis();
+        let fetch_ms = fetch_time.as_millis();
+        let started = Instant::now();
         let prepared = fetch::prepare(self.ingestor, &fetched, self.options.workers);
         // Only the prepared (compressed) form is kept from here on.
         let uids: Vec<Uid> = fetched.iter().map(|(uid, _)| *uid).collect();
         drop(fetched);
-        let prepare_ms = started.elapsed().as_millis() - fetch_ms;
+        let prepare_ms = started.elapsed().as_millis();
         let (outcomes, quarantined) = match self.store(&prepared, high) {
             Ok(stored) => stored,
             Err(e) => {
@@ -208,7 +242,7 @@ impl Cycle<'_> {
                 self.store_one_by_one(&uids, &prepared)?
             }
         };
-        let store_ms = (started.elapsed().as_millis() - fetch_ms - prepare_ms) as u64;
+        let store_ms = (started.elapsed().as_millis() - prepare_ms) as u64;
         for ((uid, message), outcome) in uids.iter().zip(&prepared).zip(&outcomes) {
             summary.ingest.add(outcome, message.size);
             let not_a_report = match outcome {
@@ -235,7 +269,7 @@ impl Cycle<'_> {
         pending: &mut Pending,
         summary: &mut MailboxSummary,
     ) -> Result<(), ImapError> {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         if let Some(folder) = &self.mailbox.rejected_folder {
             session.move_to(&pending.rejected, folder)?;
             summary.rejected += pending.rejected.len() as u64;
@@ -348,6 +382,24 @@ impl Cycle<'_> {
     }
 }
 
+/// Groups batches into runs of at least [`MOVE_EVERY`] messages (the last may be shorter):
+/// the stored messages are moved after each run.
+fn runs<'a, 'b>(batches: &'b [&'a [(Uid, u32)]]) -> Vec<&'b [&'a [(Uid, u32)]]> {
+    let mut out = Vec::new();
+    let (mut start, mut messages) = (0, 0);
+    for (i, batch) in batches.iter().enumerate() {
+        messages += batch.len();
+        if messages >= MOVE_EVERY {
+            out.push(&batches[start..=i]);
+            (start, messages) = (i + 1, 0);
+        }
+    }
+    if start < batches.len() {
+        out.push(&batches[start..]);
+    }
+    out
+}
+
 /// Cuts the UID list into batches of at most `batch_size` messages and, past the first
 /// message, `batch_bytes` bytes.
 fn batches<'a>(todo: &'a [(Uid, u32)], options: &PollOptions) -> Vec<&'a [(Uid, u32)]> {
@@ -387,5 +439,28 @@ mod tests {
         let big = [(1, 60), (2, 60), (3, 500), (4, 10)];
         let sizes: Vec<usize> = batches(&big, &options).iter().map(|b| b.len()).collect();
         assert_eq!(sizes, [1, 1, 1, 1]);
+    }
+
+    #[test]
+    fn runs_end_once_enough_messages_are_stored_to_move() {
+        let todo: Vec<(Uid, u32)> = (1..=25_000).map(|uid| (uid, 10)).collect();
+        let options = PollOptions {
+            batch_size: 4_000,
+            ..Default::default()
+        };
+        let all = batches(&todo, &options);
+        let lengths: Vec<Vec<usize>> = runs(&all)
+            .iter()
+            .map(|run| run.iter().map(|b| b.len()).collect())
+            .collect();
+        assert_eq!(
+            lengths,
+            [
+                vec![4_000, 4_000, 4_000],
+                vec![4_000, 4_000, 4_000],
+                vec![1_000]
+            ]
+        );
+        assert!(runs(&[]).is_empty());
     }
 }
