@@ -173,7 +173,6 @@ impl Cycle<'_> {
             self.run_of_batches(&mut session, run, summary, &mut pending, progress)?;
             self.finish(&mut session, &mut pending, summary)?;
         }
-        self.finish(&mut session, &mut pending, summary)?;
         session.logout();
         Ok(())
     }
