@@ -5,6 +5,8 @@
 //! accepts LF, CRLF and lone CR line ends, folded values, any field order and repetition, and a
 //! last field with no line end at all (SpamExperts writes the MIME boundary right after it).
 
+use std::borrow::Cow;
+
 /// One field with its value unfolded (folding whitespace collapsed to one space, ends trimmed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
@@ -79,12 +81,21 @@ fn trim_start(b: &[u8]) -> &[u8] {
     b.get(start..).unwrap_or_default()
 }
 
+/// `b` as text, invalid UTF-8 replaced. Valid text (nearly every header line) is checked by
+/// `str::from_utf8`, which skips ASCII a word at a time; `from_utf8_lossy` looks at each byte.
+pub(crate) fn lossy(b: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(b),
+    }
+}
+
 fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).trim().to_string()
+    lossy(b).trim().to_string()
 }
 
 fn append_folded(value: &mut String, cont: &[u8]) {
-    let cont = String::from_utf8_lossy(cont);
+    let cont = lossy(cont);
     let cont = cont.trim();
     if cont.is_empty() {
         return;
@@ -248,7 +259,23 @@ pub fn first<'a>(fields: &'a [Field], name: &str) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{header_block_end, parse_header_block};
+    use std::borrow::Cow;
+
+    use super::{header_block_end, lossy, parse_header_block};
+
+    #[test]
+    fn text_is_borrowed_when_valid_and_repaired_when_not() {
+        assert!(matches!(
+            lossy("Subject: café".as_bytes()),
+            Cow::Borrowed("Subject: café")
+        ));
+        assert_eq!(
+            lossy(b"Subject: caf\xe9 \xff!"),
+            "Subject: caf\u{fffd} \u{fffd}!"
+        );
+        let (fields, _) = parse_header_block(b"Subject: caf\xe9\r\n folded\r\n\r\nbody");
+        assert_eq!(fields[0].value, "caf\u{fffd} folded");
+    }
 
     #[test]
     fn the_body_starts_where_the_parser_says_it_does() {

@@ -13,7 +13,7 @@ use mail_parser::{
     Encoding, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 
-use super::header::{header_block_end, lines};
+use super::header::{header_block_end, lines, lossy};
 
 /// What a part is to us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,7 +291,7 @@ fn field(block: &[u8], name: &str) -> Option<String> {
     for (line, _) in lines(block) {
         let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
         match value.as_mut() {
-            Some(v) if folded => v.push_str(&String::from_utf8_lossy(line)),
+            Some(v) if folded => v.push_str(&lossy(line)),
             Some(_) => break,
             None => {
                 let Some(colon) = line.iter().position(|&b| b == b':') else {
@@ -299,7 +299,7 @@ fn field(block: &[u8], name: &str) -> Option<String> {
                 };
                 let head = line.get(..colon).unwrap_or_default();
                 if head.trim_ascii_end().eq_ignore_ascii_case(name.as_bytes()) {
-                    value = Some(String::from_utf8_lossy(line.get(colon + 1..)?).into_owned());
+                    value = Some(lossy(line.get(colon + 1..)?).into_owned());
                 }
             }
         }
