@@ -244,6 +244,9 @@ fn record_reports(
     batch.extend(conn, &ingestor.severity, &new_events, at)?;
     let rule = &ingestor.auto_lock;
     let window = rule.enabled.then_some(rule.within_minutes);
+    // Identities the rule found locked (or locked) in this transaction: a spam run's further
+    // reports of one need not ask again.
+    let mut locked: HashSet<&str> = HashSet::new();
 
     let mut forms = Vec::with_capacity(fresh.len());
     for ((&j, event), customer) in fresh.iter().zip(&new_events).zip(&customers) {
@@ -253,17 +256,20 @@ fn record_reports(
             continue;
         };
         let ticket_id = counted.ticket;
-        if rule.enabled && !counted.ignored {
+        let identity = fact.identity.as_deref();
+        if rule.enabled && !counted.ignored && !identity.is_some_and(|i| locked.contains(i)) {
             let seen = autolock::Seen {
                 ticket: ticket_id,
                 customer: *customer,
-                identity: fact.identity.as_deref(),
+                identity,
                 arrival: fact.arrival,
                 earlier_in_batch: counted.earlier_in_window,
                 seen_between: counted.seen_between,
                 outgoing_user: report.outgoing_user.as_ref(),
             };
-            autolock::apply(conn, rule, &ingestor.routes, &seen, at)?;
+            if autolock::apply(conn, rule, &ingestor.routes, &seen, at)? {
+                locked.extend(identity);
+            }
         }
         let original = report.original.as_ref();
         forms.push(EventInsertForm {

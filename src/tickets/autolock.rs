@@ -52,13 +52,17 @@ pub struct Seen<'a> {
 /// The automatic rule: enough events for one identity within the window request a
 /// temporary lock, unless a lock is already pending or in force. `earlier_in_batch` counts
 /// this batch's events in the window, which the database does not hold yet.
+///
+/// Returns whether a lock of the identity is known to be pending or in force afterwards (the
+/// rule's threshold was reached and it found or requested one), so that the caller need not
+/// ask again for the identity's further reports in the same transaction.
 pub fn apply(
     conn: &mut DbConn,
     rule: &AutoLock,
     routes: &Routes,
     seen: &Seen<'_>,
     at: NaiveDateTime,
-) -> QueryResult<()> {
+) -> QueryResult<bool> {
     let Seen {
         ticket,
         customer,
@@ -69,7 +73,7 @@ pub fn apply(
         outgoing_user,
     } = *seen;
     let Some(identity) = identity else {
-        return Ok(());
+        return Ok(false);
     };
     let window_start = arrival - Duration::minutes(rule.within_minutes);
     // The ticket's stored events all arrived within `seen_between`: when the window misses
@@ -82,9 +86,11 @@ pub fn apply(
         _ => 0,
     };
     let recent = stored + earlier_in_batch + 1;
-    if recent < rule.events || actions::lock_in_force(conn, ActionKind::LockIdentity, identity, at)?
-    {
-        return Ok(());
+    if recent < rule.events {
+        return Ok(false);
+    }
+    if actions::lock_in_force(conn, ActionKind::LockIdentity, identity, at)? {
+        return Ok(true);
     }
     let reason = format!(
         "automatic: {recent} reports within {} minutes",
@@ -123,5 +129,5 @@ pub fn apply(
             &detail,
         )?;
     }
-    Ok(())
+    Ok(requested.is_some())
 }

@@ -489,7 +489,8 @@ fn the_automatic_rule_requests_one_temporary_lock() {
                     .unwrap(),
             ];
         let ingestor = settings.ingestor().unwrap();
-        // Two reports 30 minutes apart, then three within ten minutes, then one more.
+        // Two reports 30 minutes apart, then five within ten minutes (the third reaches the
+        // rule; the two after it find the lock it asked for), then one more.
         let spread = vec![
             spamexperts_report("1BBBBB-000001-BB", 0),
             spamexperts_report("1BBBBB-000002-BB", 30),
@@ -500,7 +501,7 @@ fn the_automatic_rule_requests_one_temporary_lock() {
             0,
             "two reports are below the rule"
         );
-        let run: Vec<_> = (0..3)
+        let run: Vec<_> = (0..5)
             .map(|i| spamexperts_report(&format!("1BBBBB-00001{i}-BB"), 40 + i))
             .collect();
         import_bytes(conn, &ingestor, run);
