@@ -17,6 +17,7 @@ pub mod mailbox_state;
 pub mod notices;
 pub mod outgoing;
 pub mod plans;
+mod pool;
 pub(crate) mod prepared;
 pub mod raw_messages;
 pub mod schema;
@@ -26,14 +27,14 @@ pub mod tokens;
 pub mod users;
 mod write;
 
+pub use pool::{connect_pool, DbManager, Pool, PoolConn, PooledConn};
 pub use write::write;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{self, ManageConnection};
+use diesel::r2d2;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 diesel::define_sql_function!(
@@ -201,93 +202,6 @@ pub(crate) const CACHE_SIZE: &str = "PRAGMA cache_size = -65536";
 /// background, and sets it back from here.
 pub(crate) const WAL_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 8192";
 
-/// r2d2 manager that builds the right backend from the URL scheme.
-#[derive(Clone, Debug)]
-pub struct DbManager {
-    url: DatabaseUrl,
-}
-
-/// How long a connection that just answered is taken to be alive without asking again.
-const TRUSTED_FOR: Duration = Duration::from_secs(2);
-
-/// A connection in the pool, with what the pool knows of its health. It derefs to the
-/// [`DbConn`] inside.
-pub struct PoolConn {
-    conn: DbConn,
-    /// When a statement last worked on it: the pool's own check, or work that succeeded.
-    answered: Instant,
-    /// Work on it failed since: the next checkout asks it before handing it out.
-    suspect: bool,
-}
-
-impl PoolConn {
-    /// Records how a unit of work on the connection went. Success vouches for it for a
-    /// while; an error (perhaps the server went away) makes the next checkout test it.
-    pub fn record<T, E>(&mut self, outcome: &Result<T, E>) {
-        if outcome.is_ok() {
-            self.vouch();
-        } else {
-            self.suspect = true;
-        }
-    }
-
-    /// The connection has just answered.
-    fn vouch(&mut self) {
-        self.answered = Instant::now();
-        self.suspect = false;
-    }
-}
-
-impl std::ops::Deref for PoolConn {
-    type Target = DbConn;
-    fn deref(&self) -> &DbConn {
-        &self.conn
-    }
-}
-
-impl std::ops::DerefMut for PoolConn {
-    fn deref_mut(&mut self) -> &mut DbConn {
-        &mut self.conn
-    }
-}
-
-impl ManageConnection for DbManager {
-    type Connection = PoolConn;
-    type Error = DbError;
-
-    fn connect(&self) -> Result<PoolConn, DbError> {
-        Ok(PoolConn {
-            conn: self.url.connect()?,
-            answered: Instant::now(),
-            suspect: false,
-        })
-    }
-
-    /// Asks the server (`SELECT 1`) only when the connection has not answered within
-    /// [`TRUSTED_FOR`] or its last work failed: under load a connection comes back to the
-    /// pool every few milliseconds, and asking before each checkout took a round trip per
-    /// request. A connection
-    /// the server dropped fails one unit of work at most, and is replaced at the checkout
-    /// after.
-    fn is_valid(&self, conn: &mut PoolConn) -> Result<(), DbError> {
-        if !conn.suspect && conn.answered.elapsed() < TRUSTED_FOR {
-            return Ok(());
-        }
-        conn.conn
-            .batch_execute("SELECT 1")
-            .map_err(DbError::Query)?;
-        conn.vouch();
-        Ok(())
-    }
-
-    fn has_broken(&self, _conn: &mut PoolConn) -> bool {
-        false
-    }
-}
-
-pub type Pool = r2d2::Pool<DbManager>;
-pub type PooledConn = r2d2::PooledConnection<DbManager>;
-
 /// `%text%` for LIKE (with `ESCAPE '\\'`), LIKE's own wildcards in `text` taken literally.
 pub fn like_contains(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
@@ -300,17 +214,6 @@ pub fn like_contains(text: &str) -> String {
     }
     out.push('%');
     out
-}
-
-/// Builds the pool and runs pending migrations on one of its connections.
-pub fn connect_pool(url: &DatabaseUrl, size: u32) -> Result<Pool, DbError> {
-    let pool = r2d2::Pool::builder()
-        .max_size(size)
-        .connection_timeout(Duration::from_secs(30))
-        .build(DbManager { url: url.clone() })?;
-    let mut conn = pool.get()?;
-    run_migrations(&mut conn)?;
-    Ok(pool)
 }
 
 /// Runs every pending migration of the connection's backend; returns the versions applied.

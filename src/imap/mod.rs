@@ -4,6 +4,7 @@
 //! transaction, so a crash at any point neither loses a message nor counts one twice: a
 //! message stored but not yet moved is found again, recognised by its sha256 and moved.
 
+mod batches;
 mod client;
 mod fetch;
 mod idle;

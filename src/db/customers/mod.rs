@@ -2,6 +2,7 @@
 //! CSV ([`import`]), the resolution chain of DESIGN.md step 4 ([`resolve`]), and the reads
 //! the pages and the command line make.
 
+mod children;
 mod import;
 mod resolve;
 
@@ -13,10 +14,8 @@ use serde::Serialize;
 use super::ids::CustomerId;
 use super::schema::{customer_domains, customer_identities, customer_netblocks, customers};
 use super::DbConn;
-pub use import::{
-    children_of, clear_children, delete, edit, import, import_as, Children, CustomerError,
-    ImportSummary,
-};
+pub use children::{children_of, clear_children, Children};
+pub use import::{delete, edit, import, import_as, CustomerError, ImportSummary};
 pub use resolve::{resolve, Clues, ResolveStep, Resolver};
 
 /// Rows per multi-row INSERT or `IN (…)` list: well under SQLite's and Postgres' bind limits.
