@@ -1,14 +1,13 @@
-//! Acting upstream, end to end: a lock asked for on the command line is carried out by the
-//! action worker through a stand-in of the filter's Software API (wiremock, the vendor's
-//! documented wire format) — exactly once; refusals fail with the vendor's words, passing
-//! failures are retried with a later next attempt, two workers on one Postgres never both
-//! carry out one action, a call interrupted by a crash is checked before it is repeated,
-//! temporary locks undo themselves, and a target no upstream handles is left to staff.
+//! Acting upstream, end to end: a lock asked for on the command line is carried out by the action
+//! worker through a stand-in of the filter's Software API (wiremock, the vendor's documented wire
+//! format) — exactly once; refusals fail with the vendor's words, passing failures are retried with
+//! a later next attempt. Here too the stand-in's settings and the worker helpers the `actions_*`
+//! modules share.
 
 use std::time::Duration;
 
-use abuse_desk::db::actions::{self, Action, ActionKind, ActionRequest, ActionState, Routes};
-use abuse_desk::db::schema::{action_attempts, actions as actions_table, audit_log};
+use abuse_desk::db::actions::{self, Action, ActionKind, ActionRequest, ActionState};
+use abuse_desk::db::schema::action_attempts;
 use abuse_desk::db::DbConn;
 use abuse_desk::upstream::worker::{ActionSettings, Ran, Worker};
 use abuse_desk::upstream::{UpstreamSettings, Upstreams};
@@ -21,19 +20,19 @@ use crate::support::{self, TestDb};
 const PASSWORD: &str = "api-Pa55word";
 
 /// The `[[upstreams]]` table of a Software API stand-in at `url`.
-fn filter_table(url: &str, extra: &str) -> String {
+pub(crate) fn filter_table(url: &str, extra: &str) -> String {
     format!(
         "[[upstreams]]\nname = \"filter\"\nkind = \"spamexperts\"\nurl = \"{url}\"\nusername = \"api-user\"\npassword = \"{PASSWORD}\"\ntargets = [\"identity\"]\ntimeout_secs = 2\n{extra}"
     )
 }
 
-fn filter(url: &str, extra: &str) -> UpstreamSettings {
+pub(crate) fn filter(url: &str, extra: &str) -> UpstreamSettings {
     let table = filter_table(url, extra);
     toml::from_str(table.trim_start_matches("[[upstreams]]\n")).unwrap()
 }
 
 /// Runs the real binary with a settings file holding `toml`; returns stdout.
-fn cli(db: &TestDb, toml: &str, args: &[&str]) -> String {
+pub(crate) fn cli(db: &TestDb, toml: &str, args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("settings.toml");
     std::fs::write(&file, toml).unwrap();
@@ -42,16 +41,16 @@ fn cli(db: &TestDb, toml: &str, args: &[&str]) -> String {
     String::from_utf8(support::cli_ok(db, &full).stdout).unwrap()
 }
 
-fn actions_json(db: &TestDb, toml: &str) -> Vec<serde_json::Value> {
+pub(crate) fn actions_json(db: &TestDb, toml: &str) -> Vec<serde_json::Value> {
     serde_json::from_str(&cli(db, toml, &["actions", "list", "--json"])).unwrap()
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.unwrap()
 }
 
 /// A worker over `upstreams`, retrying after five seconds (give or take a fifth).
-fn worker(upstreams: Vec<UpstreamSettings>) -> Worker {
+pub(crate) fn worker(upstreams: Vec<UpstreamSettings>) -> Worker {
     let settings = ActionSettings {
         retry_after_secs: 5,
         retry_max_secs: 10,
@@ -62,7 +61,7 @@ fn worker(upstreams: Vec<UpstreamSettings>) -> Worker {
 }
 
 /// Records a lock of `identity` (as staff would ask for it), for `upstream`.
-fn ask_lock(
+pub(crate) fn ask_lock(
     conn: &mut DbConn,
     identity: &str,
     upstream: Option<&str>,
@@ -90,20 +89,6 @@ fn ask_lock(
     .unwrap()
     .unwrap();
     actions::get(conn, id).unwrap().unwrap()
-}
-
-fn lock_calls(requests: &[wiremock::Request], identity: &str) -> usize {
-    requests
-        .iter()
-        .filter(|r| {
-            r.url
-                .query_pairs()
-                .any(|(k, v)| k == "call" && v == "api_lock_outgoing_identity")
-                && r.url
-                    .query_pairs()
-                    .any(|(k, v)| k == "identity" && v == identity)
-        })
-        .count()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -303,252 +288,4 @@ async fn a_passing_failure_is_retried_until_it_succeeds_and_a_timeout_counts_as_
         assert!(!attempts[0].2.contains(PASSWORD) && !attempts[0].2.contains("http://"));
         drop(db);
     }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn two_workers_on_one_postgres_never_carry_out_one_action_twice() {
-    let Some(db) =
-        support::postgres("two_workers_on_one_postgres_never_carry_out_one_action_twice")
-    else {
-        return;
-    };
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(150)))
-        .mount(&server)
-        .await;
-    let upstream = filter(&server.uri(), "");
-    let identities: Vec<String> = (0..12).map(|i| format!("user{i}@acme.example")).collect();
-    let wanted = identities.clone();
-    let db = blocking(move || {
-        let mut conn = db.connect();
-        for identity in &wanted {
-            ask_lock(&mut conn, identity, Some("filter"), None);
-        }
-        let runs: Vec<Ran> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..2)
-                .map(|_| {
-                    let (upstream, db) = (upstream.clone(), &db);
-                    scope.spawn(move || worker(vec![upstream]).run_once(&mut db.connect()).unwrap())
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        assert_eq!(
-            runs.iter().map(|r| r.succeeded).sum::<u64>(),
-            12,
-            "{runs:?}"
-        );
-        assert!(
-            runs.iter().all(|r| r.succeeded > 0),
-            "both workers took a share: {runs:?}"
-        );
-        let states: Vec<(ActionState, i32)> = actions_table::table
-            .select((actions_table::state, actions_table::attempts))
-            .load(&mut conn)
-            .unwrap();
-        assert!(
-            states.iter().all(|s| *s == (ActionState::Succeeded, 1)),
-            "{states:?}"
-        );
-        db
-    })
-    .await;
-    let requests = server.received_requests().await.unwrap();
-    for identity in &identities {
-        assert_eq!(lock_calls(&requests, identity), 1, "{identity} locked once");
-    }
-    drop(db);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_call_interrupted_by_a_crash_is_checked_before_it_is_repeated() {
-    for db in support::backends("a_call_interrupted_by_a_crash_is_checked_before_it_is_repeated") {
-        let server = MockServer::start().await;
-        // The lock went through before the crash: the filter lists the identity as locked.
-        Mock::given(method("GET"))
-            .and(query_param("call", "api_list_locked_identities"))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_string("crashed@acme.example\nother@acme.example\n"),
-            )
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(query_param("call", "api_lock_outgoing_identity"))
-            .respond_with(ResponseTemplate::new(200))
-            .mount(&server)
-            .await;
-        let upstream = filter(&server.uri(), "");
-        let db = blocking(move || {
-            let mut conn = db.connect();
-            let action = ask_lock(&mut conn, "crashed@acme.example", Some("filter"), None);
-            // A worker claimed it an hour ago and died before recording the answer.
-            let hour_ago = abuse_desk::db::now() - chrono::Duration::hours(1);
-            diesel::update(actions_table::table.find(action.id))
-                .set((
-                    actions_table::state.eq(ActionState::Running),
-                    actions_table::claimed_at.eq(Some(hour_ago)),
-                    actions_table::claimed_by.eq(Some("dead-worker")),
-                    actions_table::attempts.eq(1),
-                ))
-                .execute(&mut conn)
-                .unwrap();
-            let ran = worker(vec![upstream]).run_once(&mut conn).unwrap();
-            assert_eq!((ran.interrupted, ran.succeeded), (1, 1), "{ran:?}");
-            let after = actions::get(&mut conn, action.id).unwrap().unwrap();
-            assert_eq!(after.state, ActionState::Succeeded);
-            assert!(
-                after.outcome.unwrap().contains("already locked"),
-                "{}",
-                db.backend
-            );
-            db
-        })
-        .await;
-        let requests = server.received_requests().await.unwrap();
-        assert_eq!(
-            lock_calls(&requests, "crashed@acme.example"),
-            0,
-            "not repeated on {}",
-            db.backend
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_temporary_lock_undoes_itself_when_its_time_is_up() {
-    for db in support::backends("a_temporary_lock_undoes_itself_when_its_time_is_up") {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(query_param("call", "api_unlock_outgoing_identity"))
-            .respond_with(ResponseTemplate::new(200).set_body_string(""))
-            .expect(1)
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(query_param("call", "api_lock_outgoing_identity"))
-            .respond_with(ResponseTemplate::new(200).set_body_string(""))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let upstream = filter(
-            &server.uri(),
-            "unlock_call = \"api_unlock_outgoing_identity\"\n",
-        );
-        blocking(move || {
-            let mut conn = db.connect();
-            let worker = worker(vec![upstream]);
-            let lock = ask_lock(&mut conn, "temp@acme.example", Some("filter"), Some(1));
-            assert_eq!(worker.run_once(&mut conn).unwrap().succeeded, 1);
-            let held = abuse_desk::db::locks::in_force(&mut conn, &["temp@acme.example"]).unwrap();
-            assert_eq!(
-                held["temp@acme.example"].state,
-                abuse_desk::db::locks::LockState::Locked
-            );
-            // The hour passes.
-            diesel::update(actions_table::table.find(lock.id))
-                .set(
-                    actions_table::expires_at
-                        .eq(Some(abuse_desk::db::now() - chrono::Duration::minutes(1))),
-                )
-                .execute(&mut conn)
-                .unwrap();
-            let ran = worker.run_once(&mut conn).unwrap();
-            assert_eq!(
-                (ran.expired, ran.succeeded),
-                (1, 1),
-                "{ran:?} on {}",
-                db.backend
-            );
-            let held = abuse_desk::db::locks::in_force(&mut conn, &["temp@acme.example"]).unwrap();
-            assert!(held.is_empty(), "unlocked: {held:?}");
-            let unlock = actions::list(&mut conn, None, 10)
-                .unwrap()
-                .into_iter()
-                .find(|a| a.kind == ActionKind::UnlockIdentity)
-                .unwrap();
-            assert_eq!(
-                (unlock.state, unlock.requested_by),
-                (ActionState::Succeeded, None)
-            );
-            let trail: Vec<(String, String)> = audit_log::table
-                .select((audit_log::actor, audit_log::detail))
-                .load(&mut conn)
-                .unwrap();
-            assert!(
-                trail.iter().any(|(actor, detail)| actor == "system"
-                    && detail.starts_with(
-                        "unlock_identity temp@acme.example queued: the temporary lock"
-                    )),
-                "{trail:?}"
-            );
-            // Nothing more to do: the expiry is not queued twice.
-            assert_eq!(worker.run_once(&mut conn).unwrap(), Ran::default());
-        })
-        .await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_target_no_upstream_handles_is_left_to_staff_who_mark_it_done() {
-    for db in support::backends("a_target_no_upstream_handles_is_left_to_staff_who_mark_it_done") {
-        // The only upstream handles identities; the account is staff's to suspend.
-        let toml = filter_table("https://filter.example.net", "");
-        blocking(move || {
-            let said = cli(
-                &db,
-                &toml,
-                &[
-                    "lock",
-                    "account",
-                    "acme",
-                    "--reason",
-                    "third spam run this month",
-                ],
-            );
-            assert!(said.contains("is manual"), "{said}");
-            let listed = actions_json(&db, &toml);
-            assert_eq!(listed[0]["state"], "manual");
-            let id = listed[0]["id"].as_i64().unwrap().to_string();
-            let said = cli(
-                &db,
-                &toml,
-                &[
-                    "actions",
-                    "done",
-                    &id,
-                    "--note",
-                    "suspended in WHMCS by hand",
-                ],
-            );
-            assert!(said.contains("is succeeded"), "{said}");
-            let listed = actions_json(&db, &toml);
-            assert_eq!(listed[0]["state"], "succeeded");
-            assert_eq!(
-                listed[0]["outcome"],
-                "done by hand: suspended in WHMCS by hand"
-            );
-        })
-        .await;
-    }
-}
-
-/// Routes of the demo and lock_in_force see manual actions as in force, so the automatic
-/// rule does not pile locks on an identity staff are about to lock by hand.
-#[test]
-fn a_manual_lock_counts_as_in_force_for_the_automatic_rule() {
-    let db = support::sqlite();
-    let mut conn = db.connect();
-    ask_lock(&mut conn, "manual@acme.example", None, Some(1));
-    assert!(actions::lock_in_force(
-        &mut conn,
-        ActionKind::LockIdentity,
-        "manual@acme.example",
-        abuse_desk::db::now()
-    )
-    .unwrap());
-    assert!(Routes::default()
-        .upstream_for(ActionKind::LockIdentity)
-        .is_none());
 }

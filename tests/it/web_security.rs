@@ -1,6 +1,6 @@
-//! What a stranger on the network can try: guessing passwords (huge names, parallel guesses,
-//! a forged proxy header), sending staff off-site after login, reusing a cookie after logout or
-//! after the account was disabled, and reading secrets out of the logs.
+//! What a stranger on the network can try at the login: guessing passwords (huge names, parallel
+//! guesses, a forged proxy header) and sending staff off-site after login. Here too `Served`,
+//! `abuse-desk serve` as a process of its own, and the helpers the `web_security_*` modules share.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -11,7 +11,7 @@ use crate::web::{location, spawn_app, spawn_app_with, Client, PASSWORD};
 
 /// `abuse-desk serve` as its own process (so its memory and its log are its own), killed
 /// when the test lets go of it.
-struct Served {
+pub(crate) struct Served {
     child: std::process::Child,
     port: u16,
     log: std::path::PathBuf,
@@ -19,7 +19,7 @@ struct Served {
 }
 
 impl Served {
-    fn start(database_url: &str, config: &str, log_filter: &str) -> Self {
+    pub(crate) fn start(database_url: &str, config: &str, log_filter: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("desk.toml");
         std::fs::write(&path, config).unwrap();
@@ -88,11 +88,11 @@ impl Served {
             .unwrap()
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn base(&self) -> String {
+    pub(crate) fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 }
@@ -104,9 +104,9 @@ impl Drop for Served {
     }
 }
 
-const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+pub(crate) const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-fn client_of(base: String) -> Client {
+pub(crate) fn client_of(base: String) -> Client {
     Client {
         http: reqwest::Client::builder()
             .cookie_store(true)
@@ -116,6 +116,18 @@ fn client_of(base: String) -> Client {
         base,
         csrf: String::new(),
     }
+}
+
+/// The session cookie a client holds (as an attacker would copy it).
+pub(crate) fn cookie_header(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("abuse_desk_session="))
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned()
 }
 
 #[actix_web::test]
@@ -343,401 +355,4 @@ async fn after_login_next_never_leads_off_site() {
         )
         .await;
     assert_eq!(location(&res), "/reports/outgoing?period=7d");
-}
-
-/// The session cookie a client holds (as an attacker would copy it).
-fn cookie_header(res: &reqwest::Response) -> String {
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("abuse_desk_session="))
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_owned()
-}
-
-/// Logs `user` in with a client that keeps no cookies: the cookie is returned to be replayed.
-async fn copied_cookie(base: &str, user: &str) -> String {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let res = http.get(format!("{base}/login")).send().await.unwrap();
-    let cookie = cookie_header(&res);
-    let csrf = crate::web::csrf_of(&res.text().await.unwrap()).unwrap();
-    let res = http
-        .post(format!("{base}/login"))
-        .header("cookie", &cookie)
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("username", user),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-    cookie_header(&res)
-}
-
-async fn status_with(base: &str, cookie: &str, path: &str) -> u16 {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(format!("{base}{path}"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
-#[actix_web::test]
-async fn a_copied_cookie_opens_nothing_after_logout_or_once_the_account_is_disabled() {
-    for db in support::backends("a_copied_cookie_opens_nothing_after_logout") {
-        let app = spawn_app(db).await;
-        // Logout: the browser's copy and any other copy of the cookie are done.
-        let copy = copied_cookie(&app.base, "agent").await;
-        assert_eq!(status_with(&app.base, &copy, "/tickets").await, 200);
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let page = http
-            .get(format!("{}/tickets", app.base))
-            .header("cookie", &copy)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = crate::web::csrf_of(&page).unwrap();
-        let res = http
-            .post(format!("{}/logout", app.base))
-            .header("cookie", &copy)
-            .form(&[("csrf_token", csrf.as_str())])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 303);
-        for path in [
-            "/tickets",
-            "/reports/outgoing",
-            "/customers",
-            "/api/v1/tickets",
-        ] {
-            let status = status_with(&app.base, &copy, path).await;
-            assert!(
-                status == 303 || status == 401,
-                "{path} after logout: {status}"
-            );
-        }
-
-        // Disabling: the agent's live session ends at once, in the browser and on the
-        // command line alike.
-        let agent = copied_cookie(&app.base, "agent").await;
-        let viewer = copied_cookie(&app.base, "viewer").await;
-        let admin = app.login("admin").await;
-        let res = admin.post_form("/admin/users/agent/disable", &[]).await;
-        assert_eq!(res.status(), 303);
-        assert_eq!(status_with(&app.base, &agent, "/tickets").await, 303);
-        let users = admin.text("/admin/users").await;
-        assert!(users.contains("disabled"), "{users}");
-        let mut again = app.anonymous();
-        again.refresh_csrf("/login").await;
-        let res = again
-            .post_form("/login", &[("username", "agent"), ("password", PASSWORD)])
-            .await;
-        assert_eq!(res.status(), 401, "a disabled account cannot log in");
-        assert_eq!(status_with(&app.base, &viewer, "/tickets").await, 200);
-        let out = support::cli_ok(&app.db, &["user", "disable", "viewer"]);
-        assert!(String::from_utf8_lossy(&out.stdout).contains("'viewer' disabled"));
-        assert_eq!(status_with(&app.base, &viewer, "/tickets").await, 303);
-        support::cli_ok(&app.db, &["user", "enable", "agent"]);
-        app.login("agent").await;
-        // Both are on the record.
-        let mut conn = app.conn();
-        use diesel::prelude::*;
-        let actions: Vec<String> = abuse_desk::db::schema::audit_log::table
-            .select(abuse_desk::db::schema::audit_log::action)
-            .order(abuse_desk::db::schema::audit_log::id)
-            .load(&mut conn)
-            .unwrap();
-        assert_eq!(
-            actions,
-            ["user_disabled", "user_disabled", "user_enabled"],
-            "{}",
-            app.db.backend
-        );
-    }
-}
-
-#[test]
-fn a_session_ends_after_its_idle_time_and_at_its_end() {
-    use abuse_desk::db::sessions::{self, Lifetime};
-    use chrono::Duration as D;
-    for db in support::backends("a_session_ends_after_its_idle_time_and_at_its_end") {
-        let mut conn = db.connect();
-        let user = abuse_desk::db::users::add(
-            &mut conn,
-            "agent",
-            abuse_desk::db::users::Role::Agent,
-            PASSWORD,
-        )
-        .unwrap();
-        let life = Lifetime {
-            absolute: D::hours(12),
-            idle: D::minutes(30),
-        };
-        let t0 = abuse_desk::db::now();
-        let token = sessions::start(&mut conn, user, t0, life).unwrap();
-        let at = |m: i64| t0 + D::minutes(m);
-        // Used every 20 minutes, the session lives on…
-        for m in [20, 40, 60, 80] {
-            assert!(sessions::check(&mut conn, &token, at(m), life)
-                .unwrap()
-                .is_some());
-        }
-        // …idle for 31 minutes, it is over.
-        assert!(sessions::check(&mut conn, &token, at(111), life)
-            .unwrap()
-            .is_none());
-        // However busy, it ends after `absolute`.
-        let token = sessions::start(&mut conn, user, t0, life).unwrap();
-        for m in (20..12 * 60).step_by(20) {
-            assert!(sessions::check(&mut conn, &token, at(m), life)
-                .unwrap()
-                .is_some());
-        }
-        assert!(sessions::check(&mut conn, &token, t0 + D::hours(12), life)
-            .unwrap()
-            .is_none());
-        assert!(sessions::check(&mut conn, "not-a-token", t0, life)
-            .unwrap()
-            .is_none());
-    }
-}
-
-#[test]
-fn an_empty_session_key_is_refused_beyond_loopback() {
-    let db = support::sqlite();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
-        .args(["--database-url", &db.url, "serve", "--bind", "0.0.0.0:0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("web.session_key") && err.contains("not a loopback address"),
-        "{err}"
-    );
-    // Too short is refused with the length it has.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
-        .args(["--database-url", &db.url, "check-config"])
-        .env("ABUSE_DESK_WEB__SESSION_KEY", "x".repeat(40))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("at least 64 characters (has 40)"), "{err}");
-}
-
-#[actix_web::test]
-async fn over_https_cookies_are_secure_and_browsers_keep_to_https() {
-    let app = spawn_app_with(support::sqlite(), |s| {
-        s.web.public_url = "https://abuse.example.net".into();
-    })
-    .await;
-    let res = app.anonymous().get("/login").await;
-    let cookie = res.headers().get("set-cookie").unwrap().to_str().unwrap();
-    assert!(cookie.contains("Secure"), "{cookie}");
-    assert_eq!(
-        res.headers().get("strict-transport-security").unwrap(),
-        "max-age=31536000"
-    );
-    // Plain http on loopback (the demo, tests): no HSTS, and the cookie still works.
-    let app = spawn_app(support::sqlite()).await;
-    let res = app.anonymous().get("/login").await;
-    assert!(res.headers().get("strict-transport-security").is_none());
-}
-
-#[actix_web::test]
-async fn raw_reports_and_api_answers_are_not_kept_in_caches_and_unmasking_is_on_record() {
-    let app = spawn_app(support::sqlite()).await;
-    app.ingest(&[crate::web::spec(
-        1,
-        Some("shop@bakery-mueller.example"),
-        "shop@bakery-mueller.example",
-        "198.51.100.5",
-    )]);
-    let agent = app.login("agent").await;
-    for path in ["/tickets/1/raw/1", "/api/v1/tickets", "/tickets/1"] {
-        let res = agent.get(path).await;
-        assert_eq!(res.status(), 200, "{path}");
-        assert_eq!(
-            res.headers().get("cache-control").unwrap(),
-            "no-store",
-            "{path}"
-        );
-    }
-    agent.text("/tickets/1?event=1&show=recipients").await;
-    let page = agent.text("/tickets/1").await;
-    assert!(
-        page.contains("showed the recipients of event 1 unmasked"),
-        "the ticket's audit trail shows who unmasked the recipients"
-    );
-}
-
-/// A loopback port nothing listens on.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-#[actix_web::test]
-async fn no_secret_reaches_the_log_even_at_debug() {
-    // On Postgres, a password in the database URL (trusted locally, so accepted and unused:
-    // just what is needed to see whether it shows up).
-    let db = support::postgres("no_secret_reaches_the_log_even_at_debug")
-        .unwrap_or_else(support::sqlite);
-    let db_password = "pg-pass-3f9a1c";
-    let database_url = if db.backend == "postgres" {
-        format!("{}&password={db_password}", db.url)
-    } else {
-        db.url.clone()
-    };
-    support::cli_ok(
-        &db,
-        &["customers", "import", "tests/fixtures/customers-demo.csv"],
-    );
-    support::cli_ok(&db, &["import", "tests/fixtures/arf"]);
-    let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_abuse-desk"))
-        .args([
-            "user",
-            "add",
-            "agent",
-            "--role",
-            "agent",
-            "--password-stdin",
-        ])
-        .env("DATABASE_URL", &db.url)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(PASSWORD.as_bytes())
-        .unwrap();
-    assert!(add.wait().unwrap().success());
-
-    let (upstream_pw, imap_pw, smtp_pw) =
-        ("up-pass-77d2e0", "imap-pass-19be4f", "smtp-pass-c0ffee");
-    let config = format!(
-        r#"[web]
-session_key = "{KEY}"
-[[upstreams]]
-name = "filter"
-kind = "spamexperts"
-url = "http://127.0.0.1:{up}"
-username = "api-user"
-password = "{upstream_pw}"
-targets = ["identity"]
-unlock_call = "api_unlock_outgoing_identity"
-[[mailboxes]]
-name = "fbl"
-host = "127.0.0.1"
-port = {imap}
-tls = "none"
-username = "fbl"
-done_folder = "Processed"
-password = "{imap_pw}"
-schedule = "*/2 * * * * *"
-idle = false
-[notify]
-enabled = true
-smtp_url = "smtp://127.0.0.1:{smtp}"
-smtp_username = "abuse"
-smtp_password = "{smtp_pw}"
-from = "Abuse Desk <abuse@example.net>"
-min_last_seen_days = 100000
-schedule = "*/2 * * * * *"
-"#,
-        up = closed_port(),
-        imap = closed_port(),
-        smtp = closed_port(),
-    );
-    let served = Served::start(&database_url, &config, "debug");
-    let mut staff = client_of(served.base());
-    staff.refresh_csrf("/login").await;
-    // A password typed into the name field, then the right login.
-    let typed = "Tr0ub4dor&3-in-the-name-field";
-    let res = staff
-        .post_form("/login", &[("username", typed), ("password", PASSWORD)])
-        .await;
-    assert_eq!(res.status(), 401);
-    let res = staff
-        .post_form("/login", &[("username", "agent"), ("password", PASSWORD)])
-        .await;
-    assert_eq!(res.status(), 303);
-    let cookie = cookie_header(&res);
-    staff.refresh_csrf("/tickets").await;
-    assert!(staff.text("/tickets/1").await.contains("Ticket"));
-    let res = staff
-        .post_form(
-            "/locks",
-            &[
-                ("kind", "lock_identity"),
-                ("target", "172.16.10.13@example.com"),
-                ("reason", "spam run"),
-                ("back", "/reports/outgoing"),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), 303);
-
-    // Every part that holds a secret has had its turn: the mailbox, the upstream and the
-    // mail server were all tried (and all refused the connection).
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let tried = |log: &str| {
-        log.contains("poll failed mailbox=fbl")
-            && log.contains("actions carried out")
-            && log.contains("notices sent")
-    };
-    while !tried(&served.log()) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not every part was tried:\n{}",
-            served.log()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    let log = served.log();
-    assert!(log.contains("DEBUG"), "a debug log: {log}");
-    assert!(log.contains("login failed: no such account"), "{log}");
-    // What staff see of the failures names no secret either.
-    let pages = staff.text("/actions").await + &staff.text("/notifications").await;
-    assert!(pages.contains("filter"), "{pages}");
-    let session = cookie.trim_start_matches("abuse_desk_session=");
-    for secret in [
-        KEY,
-        db_password,
-        upstream_pw,
-        imap_pw,
-        smtp_pw,
-        typed,
-        PASSWORD,
-        session,
-    ] {
-        assert!(!log.contains(secret), "{secret} is in the log:\n{log}");
-        assert!(!pages.contains(secret), "{secret} is shown to staff");
-    }
 }
