@@ -244,7 +244,7 @@ fn record_reports(
     batch.extend(conn, &ingestor.severity, &new_events, at)?;
     let rule = &ingestor.auto_lock;
     let window = rule.enabled.then_some(rule.within_minutes);
-    // Identities the rule found locked (or locked) in this transaction: a spam run's further
+    // Identities the rule found locked, or asked to lock, in this batch: a spam run's further
     // reports of one need not ask again.
     let mut locked: HashSet<&str> = HashSet::new();
 
